@@ -1,0 +1,1 @@
+namespace Wal; internal static class X {}
