@@ -1,0 +1,75 @@
+using System.Buffers.Binary;
+using Wal.Format;
+
+namespace Wal.Engine;
+
+/// <summary>
+/// Frames records, extends the CRC chain over their data and hands them to the page writer.
+/// An entry's payload is copied once, from the caller's memory into the page buffer; nothing
+/// is allocated per record unless a record does not fit the buffer.
+/// </summary>
+internal sealed class Encoder(PageWriter writer, uint previousCrc)
+{
+    private byte[] _scratch = [];
+
+    /// <summary>The chain's value after the last record encoded.</summary>
+    public uint Crc { get; private set; } = previousCrc;
+
+    public PageWriter Writer => writer;
+
+    /// <summary>The size of the frame an entry becomes, for checking limits before anything is written.</summary>
+    public static int RecordBytesOfEntry(in Entry entry, out int headBytes)
+    {
+        Span<byte> head = stackalloc byte[RecordCodec.MaxEntryHeaderBytes];
+        headBytes = RecordCodec.WriteEntryHeader(head, entry);
+        // The crc varint is at most 5 bytes; assume the worst so the check does not depend on the chain.
+        return RecordCodec.RecordSize(uint.MaxValue, headBytes + entry.Data.Length);
+    }
+
+    public void EncodeEntry(in Entry entry)
+    {
+        Span<byte> head = stackalloc byte[RecordCodec.MaxEntryHeaderBytes];
+        int headBytes = RecordCodec.WriteEntryHeader(head, entry);
+        Encode(RecordType.Entry, head[..headBytes], entry.Data.Span);
+    }
+
+    public void EncodeState(in HardState state)
+    {
+        Span<byte> data = stackalloc byte[RecordCodec.MaxHardStateBytes];
+        int n = RecordCodec.WriteHardState(data, state);
+        Encode(RecordType.State, data[..n], default);
+    }
+
+    /// <summary>A Crc record: no data, so its crc field is the chain's current value.</summary>
+    public void EncodeCrc() => Encode(RecordType.Crc, default, default);
+
+    public void Encode(RecordType type, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body)
+    {
+        uint crc = Crc32C.Update(Crc32C.Update(Crc, head), body);
+        int recordBytes = RecordCodec.RecordSize(crc, head.Length + body.Length);
+        int frameBytes = Frame.SizeOf(recordBytes);
+        // etcd writes the length word and the padded record as two writes; when both would
+        // only be buffered, building the frame in place is the same thing without a copy.
+        if (writer.TryReserve(frameBytes, out var frame))
+        {
+            WriteFrame(frame, type, crc, recordBytes, head, body);
+        }
+        else
+        {
+            if (_scratch.Length < frameBytes)
+                _scratch = new byte[Math.Max(frameBytes, _scratch.Length * 2)];
+            var span = _scratch.AsSpan(0, frameBytes);
+            WriteFrame(span, type, crc, recordBytes, head, body);
+            writer.Write(span[..Layout.FrameHeaderBytes]);
+            writer.Write(span[Layout.FrameHeaderBytes..]);
+        }
+        Crc = crc;
+    }
+
+    private static void WriteFrame(Span<byte> frame, RecordType type, uint crc, int recordBytes, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(frame, Frame.Encode(recordBytes));
+        int n = RecordCodec.WriteRecord(frame[Layout.FrameHeaderBytes..], type, crc, head, body);
+        frame[(Layout.FrameHeaderBytes + n)..].Clear();
+    }
+}

@@ -1,0 +1,93 @@
+using Wal.Format;
+using Wal.Storage;
+
+namespace Wal.Engine;
+
+/// <summary>
+/// Buffers writes and sends them to the file in whole pages, as etcd's pkg/ioutil PageWriter
+/// does: once the buffer passes its watermark, the partial page is completed, the buffer
+/// written, and full pages of the caller's data written straight through. What is written when
+/// is part of the format's contract with etcd, because a cut is decided on the flushed offset;
+/// so this mirrors etcd call for call.
+/// </summary>
+internal sealed class PageWriter
+{
+    private const int Watermark = Layout.PageWriterBufferBytes;
+
+    private readonly IStorageFile _file;
+    private readonly byte[] _buffer = new byte[Layout.PageWriterBufferBytes + Layout.PageBytes];
+    private int _buffered;
+
+    public PageWriter(IStorageFile file, long offset)
+    {
+        _file = file;
+        FlushedOffset = offset;
+    }
+
+    /// <summary>The file offset up to which bytes have been written to the file (etcd's file position).</summary>
+    public long FlushedOffset { get; private set; }
+
+    /// <summary>The file offset after every byte given so far, flushed or not.</summary>
+    public long Position => FlushedOffset + _buffered;
+
+    /// <summary>
+    /// Space for <paramref name="count"/> bytes in the buffer when a Write of that many bytes
+    /// would only buffer them; the caller fills it in place instead of copying.
+    /// </summary>
+    public bool TryReserve(int count, out Span<byte> space)
+    {
+        if (count + _buffered <= Watermark)
+        {
+            space = _buffer.AsSpan(_buffered, count);
+            _buffered += count;
+            return true;
+        }
+        space = default;
+        return false;
+    }
+
+    public void Write(ReadOnlySpan<byte> data)
+    {
+        while (true)
+        {
+            if (data.Length + _buffered <= Watermark)
+            {
+                data.CopyTo(_buffer.AsSpan(_buffered));
+                _buffered += data.Length;
+                return;
+            }
+            int slack = Layout.PageBytes - (int)((FlushedOffset + _buffered) % Layout.PageBytes);
+            if (slack != Layout.PageBytes)
+            {
+                // Not enough to complete the page: keep it buffered rather than force an unaligned write.
+                if (slack > data.Length)
+                {
+                    data.CopyTo(_buffer.AsSpan(_buffered));
+                    _buffered += data.Length;
+                    return;
+                }
+                data[..slack].CopyTo(_buffer.AsSpan(_buffered));
+                _buffered += slack;
+                data = data[slack..];
+            }
+            Flush();
+            if (data.Length > Layout.PageBytes)
+            {
+                int whole = data.Length / Layout.PageBytes * Layout.PageBytes;
+                _file.Write(FlushedOffset, data[..whole]);
+                FlushedOffset += whole;
+                data = data[whole..];
+            }
+        }
+    }
+
+    /// <summary>Writes out everything buffered, in one write.</summary>
+    public void Flush()
+    {
+        if (_buffered == 0)
+            return;
+        _file.Write(FlushedOffset, _buffer.AsSpan(0, _buffered));
+        FlushedOffset += _buffered;
+        _buffered = 0;
+    }
+}

@@ -1,0 +1,32 @@
+using System.Buffers.Binary;
+using System.Numerics;
+
+namespace Wal.Format;
+
+/// <summary>
+/// CRC-32C (Castagnoli) with Go's hash/crc32 conventions: <see cref="Update"/> continues a
+/// finished checksum, so the chain can be carried from record to record and segment to segment.
+/// </summary>
+internal static class Crc32C
+{
+    /// <summary>Extends <paramref name="crc"/> (a finished checksum, 0 for none) with <paramref name="data"/>.</summary>
+    public static uint Update(uint crc, ReadOnlySpan<byte> data)
+    {
+        // BitOperations.Crc32C is the bare CRC step (the SSE4.2 / ARMv8 instruction);
+        // Go inverts before and after, and so do we, so chained values equal etcd's.
+        uint c = ~crc;
+        while (data.Length >= 8)
+        {
+            c = BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt64LittleEndian(data));
+            data = data[8..];
+        }
+        if (data.Length >= 4)
+        {
+            c = BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt32LittleEndian(data));
+            data = data[4..];
+        }
+        foreach (var b in data)
+            c = BitOperations.Crc32C(c, b);
+        return ~c;
+    }
+}

@@ -1,0 +1,34 @@
+namespace Wal.Format;
+
+/// <summary>The 8-byte length word in front of every record.</summary>
+internal static class Frame
+{
+    private const ulong LengthMask = (1UL << 56) - 1;
+
+    /// <summary>The padding that makes a record of this length end on an 8-byte boundary.</summary>
+    public static int PaddingFor(int recordBytes) => (8 - (recordBytes % 8)) % 8;
+
+    /// <summary>The length word for a record of this length: the padding marker goes in the top byte.</summary>
+    public static ulong Encode(int recordBytes)
+    {
+        ulong word = (ulong)recordBytes;
+        int pad = PaddingFor(recordBytes);
+        if (pad != 0)
+            word |= (ulong)(0x80 | pad) << 56;
+        return word;
+    }
+
+    /// <summary>
+    /// Splits a length word into record length and padding. As in etcd, padding is read only
+    /// when the marker bit is set, and only its low three bits count.
+    /// </summary>
+    public static (ulong RecordBytes, int PadBytes) Decode(ulong word)
+    {
+        ulong recordBytes = word & LengthMask;
+        int pad = (long)word < 0 ? (int)((word >> 56) & 0x7) : 0;
+        return (recordBytes, pad);
+    }
+
+    /// <summary>The whole frame's size on disk.</summary>
+    public static int SizeOf(int recordBytes) => Layout.FrameHeaderBytes + recordBytes + PaddingFor(recordBytes);
+}

@@ -1,0 +1,205 @@
+using Google.Protobuf;
+using Wal.Format.Protos;
+
+namespace Wal.Format;
+
+/// <summary>
+/// Encodes and decodes walpb.Record and the messages records carry. Record, Entry and
+/// HardState are done by hand on the hot path; Snapshot (with its ConfState) goes through
+/// Google.Protobuf. Field order and presence follow etcd's gogo-generated marshallers:
+/// non-nullable fields are always written, bytes fields only when non-empty.
+/// </summary>
+internal static class RecordCodec
+{
+    /// <summary>The largest encoded Entry without its data: four tags, three 10-byte varints, one length varint.</summary>
+    public const int MaxEntryHeaderBytes = 4 + 10 + 10 + 10 + 10;
+
+    /// <summary>The size of a record whose data is <paramref name="dataBytes"/> long.</summary>
+    public static int RecordSize(uint crc, int dataBytes) =>
+        2 + 1 + ProtoWire.VarintSize(crc) + (dataBytes > 0 ? 1 + ProtoWire.VarintSize((ulong)dataBytes) + dataBytes : 0);
+
+    /// <summary>
+    /// Writes a record whose data is <paramref name="head"/> followed by <paramref name="body"/>
+    /// (split so an entry's payload is copied once, straight from the caller's memory).
+    /// </summary>
+    public static int WriteRecord(Span<byte> dst, RecordType type, uint crc, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body)
+    {
+        int dataBytes = head.Length + body.Length;
+        int n = 0;
+        dst[n++] = ProtoWire.Tag(1, ProtoWire.WireVarint);
+        dst[n++] = (byte)type;
+        dst[n++] = ProtoWire.Tag(2, ProtoWire.WireVarint);
+        n += ProtoWire.WriteVarint(dst[n..], crc);
+        if (dataBytes > 0)
+        {
+            dst[n++] = ProtoWire.Tag(3, ProtoWire.WireLengthDelimited);
+            n += ProtoWire.WriteVarint(dst[n..], (ulong)dataBytes);
+            head.CopyTo(dst[n..]);
+            n += head.Length;
+            body.CopyTo(dst[n..]);
+            n += body.Length;
+        }
+        return n;
+    }
+
+    /// <summary>Writes raftpb.Entry without its payload; the payload (field 4) follows directly.</summary>
+    public static int WriteEntryHeader(Span<byte> dst, in Entry entry)
+    {
+        int n = 0;
+        dst[n++] = ProtoWire.Tag(1, ProtoWire.WireVarint);
+        n += ProtoWire.WriteVarint(dst[n..], (ulong)(long)(int)entry.Type);
+        dst[n++] = ProtoWire.Tag(2, ProtoWire.WireVarint);
+        n += ProtoWire.WriteVarint(dst[n..], entry.Term);
+        dst[n++] = ProtoWire.Tag(3, ProtoWire.WireVarint);
+        n += ProtoWire.WriteVarint(dst[n..], entry.Index);
+        if (!entry.Data.IsEmpty)
+        {
+            dst[n++] = ProtoWire.Tag(4, ProtoWire.WireLengthDelimited);
+            n += ProtoWire.WriteVarint(dst[n..], (ulong)entry.Data.Length);
+        }
+        return n;
+    }
+
+    /// <summary>Encodes raftpb.HardState: all three fields, always.</summary>
+    public static int WriteHardState(Span<byte> dst, in HardState state)
+    {
+        int n = 0;
+        dst[n++] = ProtoWire.Tag(1, ProtoWire.WireVarint);
+        n += ProtoWire.WriteVarint(dst[n..], state.Term);
+        dst[n++] = ProtoWire.Tag(2, ProtoWire.WireVarint);
+        n += ProtoWire.WriteVarint(dst[n..], state.Vote);
+        dst[n++] = ProtoWire.Tag(3, ProtoWire.WireVarint);
+        n += ProtoWire.WriteVarint(dst[n..], state.Commit);
+        return n;
+    }
+
+    public const int MaxHardStateBytes = 3 * 11;
+
+    /// <summary>Encodes walpb.Snapshot with Google.Protobuf.</summary>
+    public static byte[] EncodeSnapshot(in Snapshot snapshot)
+    {
+        var message = new Protos.Snapshot { Index = snapshot.Index, Term = snapshot.Term };
+        if (snapshot.ConfState is { } cs)
+        {
+            var pb = new Protos.ConfState { AutoLeave = cs.AutoLeave };
+            pb.Voters.AddRange(cs.Voters);
+            pb.Learners.AddRange(cs.Learners);
+            pb.VotersOutgoing.AddRange(cs.VotersOutgoing);
+            pb.LearnersNext.AddRange(cs.LearnersNext);
+            message.ConfState = pb;
+        }
+        return message.ToByteArray();
+    }
+
+    /// <summary>Decodes a walpb.Record. False for anything gogo's unmarshaller would refuse.</summary>
+    public static bool TryDecodeRecord(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
+    {
+        type = 0;
+        crc = 0;
+        data = default;
+        var reader = new ProtoReader(bytes);
+        while (!reader.AtEnd)
+        {
+            if (!reader.TryReadField(out int field, out int wire, out ulong value, out var payload))
+                return false;
+            switch (field)
+            {
+                case 1 when wire == ProtoWire.WireVarint:
+                    type = (long)value;
+                    break;
+                case 2 when wire == ProtoWire.WireVarint:
+                    crc = (uint)value;
+                    break;
+                case 3 when wire == ProtoWire.WireLengthDelimited:
+                    data = payload;
+                    break;
+                case 1 or 2 or 3:
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Decodes a raftpb.Entry, copying its payload out of the read buffer.</summary>
+    public static bool TryDecodeEntry(ReadOnlySpan<byte> bytes, out Entry entry)
+    {
+        entry = default;
+        ulong term = 0, index = 0;
+        long type = 0;
+        ReadOnlySpan<byte> data = default;
+        var reader = new ProtoReader(bytes);
+        while (!reader.AtEnd)
+        {
+            if (!reader.TryReadField(out int field, out int wire, out ulong value, out var payload))
+                return false;
+            switch (field)
+            {
+                case 1 when wire == ProtoWire.WireVarint:
+                    type = (long)value;
+                    break;
+                case 2 when wire == ProtoWire.WireVarint:
+                    term = value;
+                    break;
+                case 3 when wire == ProtoWire.WireVarint:
+                    index = value;
+                    break;
+                case 4 when wire == ProtoWire.WireLengthDelimited:
+                    data = payload;
+                    break;
+                case 1 or 2 or 3 or 4:
+                    return false;
+            }
+        }
+        entry = new Entry(term, index, (EntryType)(int)type, data.IsEmpty ? ReadOnlyMemory<byte>.Empty : data.ToArray());
+        return true;
+    }
+
+    /// <summary>Decodes a raftpb.HardState.</summary>
+    public static bool TryDecodeHardState(ReadOnlySpan<byte> bytes, out HardState state)
+    {
+        state = default;
+        ulong term = 0, vote = 0, commit = 0;
+        var reader = new ProtoReader(bytes);
+        while (!reader.AtEnd)
+        {
+            if (!reader.TryReadField(out int field, out int wire, out ulong value, out _))
+                return false;
+            switch (field)
+            {
+                case 1 when wire == ProtoWire.WireVarint:
+                    term = value;
+                    break;
+                case 2 when wire == ProtoWire.WireVarint:
+                    vote = value;
+                    break;
+                case 3 when wire == ProtoWire.WireVarint:
+                    commit = value;
+                    break;
+                case 1 or 2 or 3:
+                    return false;
+            }
+        }
+        state = new HardState(term, vote, commit);
+        return true;
+    }
+
+    /// <summary>Decodes a walpb.Snapshot with Google.Protobuf.</summary>
+    public static bool TryDecodeSnapshot(ReadOnlySpan<byte> bytes, out Snapshot snapshot)
+    {
+        snapshot = default;
+        Protos.Snapshot message;
+        try
+        {
+            message = Protos.Snapshot.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return false;
+        }
+        ConfState? cs = message.ConfState is { } pb
+            ? new ConfState(pb.Voters, pb.Learners, pb.VotersOutgoing, pb.LearnersNext, pb.AutoLeave)
+            : null;
+        snapshot = new Snapshot(message.Index, message.Term, cs);
+        return true;
+    }
+}

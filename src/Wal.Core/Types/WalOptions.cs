@@ -1,0 +1,48 @@
+using Wal.Storage;
+
+namespace Wal;
+
+/// <summary>Settings of a write-ahead log. The defaults are etcd's.</summary>
+public sealed record WalOptions
+{
+    /// <summary>etcd's wal.SegmentSizeBytes: 64,000,000 bytes.</summary>
+    public const long DefaultSegmentSizeBytes = 64 * 1000 * 1000;
+
+    /// <summary>
+    /// etcd 3.4's decoder refuses a record of 10 MiB or more, so larger records would make the
+    /// log unreadable to it.
+    /// </summary>
+    public const int DefaultMaxRecordBytes = 10 * 1024 * 1024 - 8;
+
+    /// <summary>The default settings.</summary>
+    public static WalOptions Default { get; } = new();
+
+    /// <summary>
+    /// A segment is cut once its tail passes this many bytes; new segments are preallocated
+    /// to this size. etcd's default is 64,000,000 bytes.
+    /// </summary>
+    public long SegmentSizeBytes { get; init; } = DefaultSegmentSizeBytes;
+
+    /// <summary>The largest record (frame payload) a Save may write; larger ones fail with <see cref="WalErrorKind.RecordTooLarge"/>.</summary>
+    public int MaxRecordBytes { get; init; } = DefaultMaxRecordBytes;
+
+    /// <summary>The file system the log lives on; the real Linux one unless a test puts a simulated one here.</summary>
+    public IFileSystem FileSystem { get; init; } = LinuxFileSystem.Instance;
+
+    /// <summary>
+    /// Whether the next segment file is created and preallocated on a background thread, as
+    /// etcd's file pipeline does. Simulated file systems turn this off so runs are deterministic.
+    /// </summary>
+    public bool PrepareSegmentsInBackground { get; init; } = true;
+
+    internal void Validate()
+    {
+        // A segment must hold at least the records a cut writes first (crc, metadata, state).
+        if (SegmentSizeBytes < 64)
+            throw WalException.InvalidArgument($"SegmentSizeBytes must be at least 64, not {SegmentSizeBytes}.");
+        if (MaxRecordBytes < 64)
+            throw WalException.InvalidArgument($"MaxRecordBytes must be at least 64, not {MaxRecordBytes}.");
+        if (FileSystem is null)
+            throw WalException.InvalidArgument("FileSystem must not be null.");
+    }
+}

@@ -1,1 +1,0 @@
-namespace Wal; internal static class X {}
