@@ -1,0 +1,303 @@
+// The repository's build script: `dotnet fsi build.fsx <target>`; run it without a target to list them.
+// Plain F# on the .NET base library (no FAKE), so a machine with the .NET SDK needs nothing else.
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text.RegularExpressions
+open System.Xml.Linq
+
+Environment.CurrentDirectory <- __SOURCE_DIRECTORY__
+
+let fail (message: string) =
+    eprintfn "build.fsx: %s" message
+    exit 1
+
+/// An argument as it would be typed into a shell, for echoing commands.
+let quote (arg: string) =
+    if
+        arg = ""
+        || arg |> Seq.exists (fun c -> Char.IsWhiteSpace c || c = ';' || c = '"')
+    then
+        "\"" + arg.Replace("\"", "\\\"") + "\""
+    else
+        arg
+
+/// Echoes a command, runs it with its output streaming straight through, and returns its exit code.
+let exec (command: string) (args: string list) =
+    printfn "> %s" (String.concat " " (command :: List.map quote args))
+    stdout.Flush()
+    use proc = Process.Start(ProcessStartInfo(command, args, UseShellExecute = false))
+    proc.WaitForExit()
+    proc.ExitCode
+
+/// Runs a command and stops the script with its exit code if it fails.
+let run command args =
+    match exec command args with
+    | 0 -> ()
+    | code -> exit code
+
+let dotnet args = run "dotnet" args
+
+// ---- The NuGet feed: taken from the machine's NuGet configuration, never written into the repository.
+
+let feedVariable = "NUGET_SOURCE"
+let feedPlaceholder = "%" + feedVariable + "%"
+
+/// The first enabled source in `dotnet nuget list source --format short` (lines like `E https://host/v3/index.json`).
+let firstEnabledSource () =
+    let args = [ "nuget"; "list"; "source"; "--format"; "short" ]
+    printfn "> dotnet %s" (String.concat " " args)
+
+    use proc =
+        Process.Start(ProcessStartInfo("dotnet", args, UseShellExecute = false, RedirectStandardOutput = true))
+
+    let listing = proc.StandardOutput.ReadToEnd()
+    proc.WaitForExit()
+
+    if proc.ExitCode <> 0 then
+        exit proc.ExitCode
+
+    listing.Split('\n')
+    |> Array.tryPick (fun line ->
+        match line.Trim().Split(' ', 2, StringSplitOptions.RemoveEmptyEntries) with
+        | [| flags; url |] when flags.StartsWith 'E' && Seq.forall Char.IsUpper flags -> Some(url.Trim())
+        | _ -> None)
+
+/// Sets NUGET_SOURCE for every child process, unless the caller already did.
+let ensureFeed () =
+    if String.IsNullOrEmpty(Environment.GetEnvironmentVariable feedVariable) then
+        match firstEnabledSource () with
+        | Some url ->
+            Environment.SetEnvironmentVariable(feedVariable, url)
+            printfn "%s=%s (the first enabled NuGet source)" feedVariable url
+        | None -> fail $"{feedVariable} is unset and the NuGet configuration has no enabled source"
+
+/// Turns every `remote: <feed url>` line Paket wrote into paket.lock back into `remote: %NUGET_SOURCE%`.
+let restoreLockPlaceholder () =
+    let feed = Environment.GetEnvironmentVariable feedVariable
+    let text = File.ReadAllText "paket.lock"
+    let pattern = @"(?m)^(\s*remote:[ \t]*)" + Regex.Escape feed + @"[ \t]*(?=\r?$)"
+    let placeheld = Regex.Replace(text, pattern, "${1}" + feedPlaceholder)
+
+    if placeheld <> text then
+        File.WriteAllText("paket.lock", placeheld)
+        printfn "paket.lock: the feed's URL is replaced by %s again" feedPlaceholder
+
+// ---- Targets
+
+let restore () =
+    ensureFeed ()
+    dotnet [ "tool"; "restore" ]
+    dotnet [ "paket"; "restore" ]
+
+/// `dotnet paket install` or `update`; paket.lock gets its placeholder back even if Paket fails.
+let paket command =
+    ensureFeed ()
+    dotnet [ "tool"; "restore" ]
+    let code = exec "dotnet" [ "paket"; command ]
+    restoreLockPlaceholder ()
+
+    if code <> 0 then
+        exit code
+
+let build () =
+    restore ()
+    dotnet [ "build"; "Wal.sln"; "-c"; "Release" ]
+
+let exampleScripts () =
+    if Directory.Exists "examples" then
+        Directory.GetFiles("examples", "*.fsx") |> Array.sort |> List.ofArray
+    else
+        []
+
+/// Runs every example script, returning each one's exit code.
+let runExamples () =
+    [
+        for script in exampleScripts () do
+            let code = exec "dotnet" [ "fsi"; script ]
+
+            if code <> 0 then
+                eprintfn "build.fsx: %s exited with %d" script code
+
+            script, code
+    ]
+
+/// The main job. For now it runs the quickstart; the crash-state explorer replaces this body later.
+let check () =
+    build ()
+    let quickstart = "examples/quickstart.fsx"
+
+    if not (File.Exists quickstart) then
+        fail $"check: {quickstart} is missing"
+
+    dotnet [ "fsi"; quickstart ]
+
+let resultsDirectory = Path.Combine("artifacts", "test-results")
+
+type Counts =
+    {
+        Passed: int
+        Failed: int
+        Skipped: int
+    }
+
+    static member (+)(a, b) =
+        {
+            Passed = a.Passed + b.Passed
+            Failed = a.Failed + b.Failed
+            Skipped = a.Skipped + b.Skipped
+        }
+
+    static member Zero = { Passed = 0; Failed = 0; Skipped = 0 }
+
+/// The `<Counters .../>` of a TRX file's ResultSummary.
+let trxCounts (file: string) =
+    let counters =
+        XDocument.Load(file).Descendants()
+        |> Seq.find (fun e -> e.Name.LocalName = "Counters")
+
+    let count name =
+        match counters.Attribute(XName.Get name) with
+        | null -> 0
+        | attribute -> int attribute.Value
+
+    {
+        Passed = count "passed"
+        Failed = count "failed" + count "error" + count "timeout" + count "aborted"
+        Skipped = count "total" - count "executed"
+    }
+
+/// Runs `dotnet test` with a TRX logger (narrowed by WAL_TEST_FILTER when set); returns its exit code and the counts.
+let unitTests filterArgs =
+    if Directory.Exists resultsDirectory then
+        Directory.Delete(resultsDirectory, true)
+
+    let trxArgs =
+        [ "--logger"; "trx;LogFilePrefix=Wal"; "--results-directory"; resultsDirectory ]
+
+    let code =
+        exec "dotnet" ([ "test"; "Wal.sln"; "-c"; "Release"; "--no-build" ] @ trxArgs @ filterArgs)
+
+    let trxFiles =
+        if Directory.Exists resultsDirectory then
+            Directory.GetFiles(resultsDirectory, "*.trx", SearchOption.AllDirectories)
+        else
+            [||]
+
+    code, trxFiles |> Array.map trxCounts |> Array.fold (+) Counts.Zero
+
+/// Every example, each counted as one test.
+let exampleTests () =
+    let codes = runExamples () |> List.map snd
+    let failed = codes |> List.filter ((<>) 0) |> List.length
+
+    let counts =
+        { Counts.Zero with
+            Passed = codes.Length - failed
+            Failed = failed
+        }
+
+    if not codes.IsEmpty then
+        printfn $"examples: {counts.Passed} passed, {counts.Failed} failed"
+
+    counts
+
+let examples () =
+    build ()
+
+    if (exampleTests ()).Failed > 0 then
+        fail "some examples failed"
+
+/// Every test: the unit tests, then the examples; the last line printed is the `tests: ...` summary.
+let test () =
+    build ()
+
+    let filterArgs =
+        match Environment.GetEnvironmentVariable "WAL_TEST_FILTER" with
+        | null
+        | "" -> []
+        | filter -> [ "--filter"; filter ]
+
+    let testCode, units = unitTests filterArgs
+
+    let exampleCounts =
+        if filterArgs.IsEmpty then
+            exampleTests ()
+        else
+            printfn "WAL_TEST_FILTER is set, so the examples are not run"
+            Counts.Zero
+
+    let noUnitTests = units.Passed + units.Failed = 0
+
+    if testCode <> 0 then
+        eprintfn "build.fsx: dotnet test exited with %d" testCode
+
+    if noUnitTests then
+        eprintfn "build.fsx: no unit test was executed"
+
+    let total = units + exampleCounts
+
+    let skipped =
+        if total.Skipped > 0 then
+            $", {total.Skipped} skipped"
+        else
+            ""
+
+    printfn $"tests: {total.Passed} passed, {total.Failed} failed{skipped}"
+
+    if testCode <> 0 then
+        exit testCode
+
+    if total.Failed > 0 || noUnitTests then
+        exit 1
+
+let pack () =
+    build ()
+    dotnet [ "pack"; "Wal.sln"; "-c"; "Release"; "--no-build"; "-o"; "artifacts" ]
+
+/// Fantomas for the F# sources and this script, `dotnet format` for the C# engine.
+let format verify =
+    restore ()
+
+    let fsharp =
+        [ "src"; "tests"; "examples"; "build.fsx" ]
+        |> List.filter (fun path -> Directory.Exists path || File.Exists path)
+
+    dotnet ([ "fantomas" ] @ (if verify then [ "--check" ] else []) @ fsharp)
+
+    dotnet (
+        [ "format"; "src/Wal.Core/Wal.Core.csproj" ]
+        @ (if verify then [ "--verify-no-changes" ] else [])
+    )
+
+let targets =
+    [
+        "restore", "restore the dotnet tools and the Paket packages (NUGET_SOURCE from the NuGet config)", restore
+        "install", "dotnet paket install, keeping %NUGET_SOURCE% in paket.lock", (fun () -> paket "install")
+        "update", "dotnet paket update, keeping %NUGET_SOURCE% in paket.lock", (fun () -> paket "update")
+        "build", "restore, then build Wal.sln in Release", build
+        "check", "build, then run the main job (examples/quickstart.fsx for now)", check
+        "test", "build, run the unit tests (WAL_TEST_FILTER narrows them) and every example", test
+        "examples", "build, then run every examples/*.fsx", examples
+        "pack", "build, then pack the packable projects into artifacts/", pack
+        "format", "format the F# (fantomas) and C# (dotnet format) sources", (fun () -> format false)
+        "format-check", "fail if formatting would change anything", (fun () -> format true)
+    ]
+
+let usage () =
+    printfn "usage: dotnet fsi build.fsx <target>\n\ntargets:"
+
+    for name, description, _ in targets do
+        printfn "  %-13s %s" name description
+
+    exit 2
+
+match fsi.CommandLineArgs |> Array.tail with
+| [| name |] ->
+    match targets |> List.tryFind (fun (target, _, _) -> target = name) with
+    | Some(_, _, body) -> body ()
+    | None ->
+        eprintfn "build.fsx: unknown target '%s'" name
+        usage ()
+| _ -> usage ()
