@@ -1,4 +1,0 @@
-module Wal.Properties.Tests
-open NUnit.Framework
-[<Test>]
-let ``smoke`` () = Assert.That(1 + 1, Is.EqualTo 2)
