@@ -85,3 +85,23 @@ let mem (s: string) = ReadOnlyMemory(bytes s)
 
 /// The first segment's file name.
 let firstSegment = "0000000000000000-0000000000000000.wal"
+
+/// Asserts equality through NUnit's structural comparison (lists, arrays, records).
+let expectEqual (expected: 'T) (actual: 'T) =
+    NUnit.Framework.Assert.That(box actual, NUnit.Framework.Is.EqualTo(box expected))
+
+/// Asserts equality, naming what is compared in the failure message.
+let expectEqualAt (what: string) (expected: 'T) (actual: 'T) =
+    NUnit.Framework.Assert.That(box actual, NUnit.Framework.Is.EqualTo(box expected), what)
+
+/// Asserts that the action throws a WalException and returns it.
+let expectWalError (action: unit -> unit) : WalException =
+    match
+        (try
+            action ()
+            None
+         with :? WalException as ex ->
+             Some ex)
+    with
+    | Some ex -> ex
+    | None -> failwith "expected a WalException, but the call returned"
