@@ -168,3 +168,18 @@ module Operation =
         | Sync -> "sync"
         | ReleaseLockTo i -> $"release-lock-to {i}"
         | Reopen s -> $"reopen at index={s.Index} term={s.Term}"
+
+[<RequireQualifiedAccess>]
+module ReadOutcome =
+    let private contents (c: Contents) =
+        let entries =
+            c.Entries |> List.map (fun e -> $"{e.Term}/{e.Index}:{e.Data.Length}B") |> String.concat " "
+
+        $"metadata {c.Metadata.Length} B, state {c.State.Term}/{c.State.Vote}/{c.State.Commit}, entries [{entries}]"
+
+    /// A compact one-line description (entries as term/index:size), for counterexamples.
+    let describe (outcome: ReadOutcome) =
+        match outcome with
+        | Read c -> $"read {contents c}"
+        | NotFound c -> $"SnapshotNotFound with {contents c}"
+        | Failed kind -> $"{kind}"
