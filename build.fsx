@@ -70,7 +70,7 @@ let ensureFeed () =
         match firstEnabledSource () with
         | Some url ->
             Environment.SetEnvironmentVariable(feedVariable, url)
-            printfn "%s=%s (the first enabled NuGet source)" feedVariable url
+            printfn "%s set from the first enabled NuGet source" feedVariable
         | None -> fail $"{feedVariable} is unset and the NuGet configuration has no enabled source"
 
 /// Turns every `remote: <feed url>` line Paket wrote into paket.lock back into `remote: %NUGET_SOURCE%`.
@@ -209,6 +209,11 @@ let examples () =
     if (exampleTests ()).Failed > 0 then
         fail "some examples failed"
 
+/// Write-path figures: throughput and allocation per entry, side by side (no timed tests anywhere).
+let bench () =
+    build ()
+    dotnet [ "fsi"; "bench/throughput.fsx" ]
+
 /// Every test: the unit tests, then the examples; the last line printed is the `tests: ...` summary.
 let test () =
     build ()
@@ -261,7 +266,7 @@ let format verify =
     restore ()
 
     let fsharp =
-        [ "src"; "tests"; "examples"; "build.fsx" ]
+        [ "src"; "tests"; "examples"; "bench"; "build.fsx" ]
         |> List.filter (fun path -> Directory.Exists path || File.Exists path)
 
     dotnet ([ "fantomas" ] @ (if verify then [ "--check" ] else []) @ fsharp)
@@ -280,6 +285,7 @@ let targets =
         "check", "build, then run the main job (examples/quickstart.fsx for now)", check
         "test", "build, run the unit tests (WAL_TEST_FILTER narrows them) and every example", test
         "examples", "build, then run every examples/*.fsx", examples
+        "bench", "build, then print write-path figures (bench/throughput.fsx)", bench
         "pack", "build, then pack the packable projects into artifacts/", pack
         "format", "format the F# (fantomas) and C# (dotnet format) sources", (fun () -> format false)
         "format-check", "fail if formatting would change anything", (fun () -> format true)
