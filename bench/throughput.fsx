@@ -12,11 +12,13 @@ open Wal
 let payload = Array.init 100 byte
 
 type Figures =
-    { Name: string
-      Entries: int
-      Seconds: float
-      Syncs: int
-      AllocatedPerEntry: float }
+    {
+        Name: string
+        Entries: int
+        Seconds: float
+        Syncs: int
+        AllocatedPerEntry: float
+    }
 
 let measure name (entriesPerSave: int) (saves: int) =
     let dir = Path.Combine(Path.GetTempPath(), $"wal-bench-{Guid.NewGuid():N}")
@@ -46,20 +48,24 @@ let measure name (entriesPerSave: int) (saves: int) =
         clock.Stop()
         let allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore
 
-        { Name = name
-          Entries = saves * entriesPerSave
-          Seconds = clock.Elapsed.TotalSeconds
-          Syncs = saves
-          AllocatedPerEntry = float allocated / float (saves * entriesPerSave) }
+        {
+            Name = name
+            Entries = saves * entriesPerSave
+            Seconds = clock.Elapsed.TotalSeconds
+            Syncs = saves
+            AllocatedPerEntry = float allocated / float (saves * entriesPerSave)
+        }
     finally
         if Directory.Exists dir then
             Directory.Delete(dir, true)
 
 let runs =
-    [ measure "1 entry per Save (fdatasync each)" 1 2000
-      measure "10 entries per Save" 10 2000
-      measure "100 entries per Save" 100 1000
-      measure "1000 entries per Save" 1000 200 ]
+    [
+        measure "1 entry per Save (fdatasync each)" 1 2000
+        measure "10 entries per Save" 10 2000
+        measure "100 entries per Save" 100 1000
+        measure "1000 entries per Save" 1000 200
+    ]
 
 let baseline = runs.Head
 printfn "100-byte entries, real disk under %s, fdatasync after every Save (etcd's MustSync):" (Path.GetTempPath())

@@ -9,7 +9,9 @@ open System.Text
 open Wal
 
 let dir = Path.Combine(Path.GetTempPath(), $"wal-quickstart-{Guid.NewGuid():N}")
-let utf8 (s: string) = ReadOnlyMemory(Encoding.UTF8.GetBytes s)
+
+let utf8 (s: string) =
+    ReadOnlyMemory(Encoding.UTF8.GetBytes s)
 
 // A small segment size, so that this short run cuts a few segments.
 let options = WalOptions(SegmentSizeBytes = 4096L)
@@ -38,5 +40,8 @@ if contents.Entries.Count <> 200 || contents.State.Commit <> 200UL then
     eprintfn "quickstart: expected 200 entries and commit 200"
     exit 1
 
-printfn "first bytes: %s" (Convert.ToHexString(File.ReadAllBytes(Path.Combine(dir, "0000000000000000-0000000000000000.wal")).[0..63]))
+printfn
+    "first bytes: %s"
+    (Convert.ToHexString(File.ReadAllBytes(Path.Combine(dir, "0000000000000000-0000000000000000.wal")).[0..63]))
+
 Directory.Delete(dir, true)

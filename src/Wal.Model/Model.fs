@@ -6,16 +6,20 @@ namespace Wal.Model
 
 /// A raft log entry. `Kind` is raftpb.EntryType's number (0 normal, 1 conf change, 2 conf change v2).
 type Entry =
-    { Term: uint64
-      Index: uint64
-      Kind: int
-      Data: byte[] }
+    {
+        Term: uint64
+        Index: uint64
+        Kind: int
+        Data: byte[]
+    }
 
 /// Raft's persistent state.
 type HardState =
-    { Term: uint64
-      Vote: uint64
-      Commit: uint64 }
+    {
+        Term: uint64
+        Vote: uint64
+        Commit: uint64
+    }
 
 /// A snapshot marker: the index and term a raft snapshot covers.
 type Snapshot = { Index: uint64; Term: uint64 }
@@ -36,9 +40,11 @@ type ErrorKind =
 
 /// What a ReadAll recovers.
 type Contents =
-    { Metadata: byte[]
-      State: HardState
-      Entries: Entry list }
+    {
+        Metadata: byte[]
+        State: HardState
+        Entries: Entry list
+    }
 
 /// The outcome of ReadAll: contents, contents with SnapshotNotFound (etcd returns both), or an error.
 type ReadOutcome =
@@ -79,9 +85,11 @@ module Stream =
 
     /// The records a Save appends: its entries, then its hard state unless empty.
     let save (state: HardState) (entries: Entry list) : Record list =
-        [ yield! entries |> List.map EntryRecord
-          if not (HardState.isEmpty state) then
-              yield State state ]
+        [
+            yield! entries |> List.map EntryRecord
+            if not (HardState.isEmpty state) then
+                yield State state
+        ]
 
     /// The records an operation appends (reopening and syncing append none).
     let recordsOf (operation: Operation) : Record list =
@@ -104,9 +112,11 @@ module Stream =
             match rest with
             | [] ->
                 let contents =
-                    { Metadata = defaultArg metadata [||]
-                      State = state
-                      Entries = List.rev entries }
+                    {
+                        Metadata = defaultArg metadata [||]
+                        State = state
+                        Entries = List.rev entries
+                    }
 
                 if matched then Read contents else NotFound contents
             | record :: rest ->
@@ -173,7 +183,9 @@ module Operation =
 module ReadOutcome =
     let private contents (c: Contents) =
         let entries =
-            c.Entries |> List.map (fun e -> $"{e.Term}/{e.Index}:{e.Data.Length}B") |> String.concat " "
+            c.Entries
+            |> List.map (fun e -> $"{e.Term}/{e.Index}:{e.Data.Length}B")
+            |> String.concat " "
 
         $"metadata {c.Metadata.Length} B, state {c.State.Term}/{c.State.Vote}/{c.State.Commit}, entries [{entries}]"
 

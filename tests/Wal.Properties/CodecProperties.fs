@@ -21,7 +21,8 @@ let private handEntry (e: Wal.Entry) =
     let n = RecordCodec.WriteEntryHeader(Span head, &e)
     Array.append head[.. n - 1] (e.Data.ToArray())
 
-let private kinds = Gen.elements [ EntryType.Normal; EntryType.ConfChange; EntryType.ConfChangeV2 ]
+let private kinds =
+    Gen.elements [ EntryType.Normal; EntryType.ConfChange; EntryType.ConfChangeV2 ]
 
 type Generators =
     static member Entry() =
@@ -36,7 +37,8 @@ type Generators =
 
 [<Property(Arbitrary = [| typeof<Generators> |])>]
 let ``hand-encoded entries equal Google.Protobuf's bytes`` (entry: Wal.Entry) =
-    let message = PbEntry(Term = entry.Term, Index = entry.Index, Type = enum<PbEntryType> (int entry.Type))
+    let message =
+        PbEntry(Term = entry.Term, Index = entry.Index, Type = enum<PbEntryType>(int entry.Type))
     // etcd writes Data only when non-nil; the engine stores empty data as absent.
     if not entry.Data.IsEmpty then
         message.Data <- ByteString.CopyFrom(entry.Data.Span)
@@ -49,7 +51,9 @@ let ``entries decode to what was encoded`` (entry: Wal.Entry) =
     ok && decoded = entry
 
 [<Property>]
-let ``hand-encoded hard states equal Google.Protobuf's bytes and decode back`` (term: uint64, vote: uint64, commit: uint64) =
+let ``hand-encoded hard states equal Google.Protobuf's bytes and decode back``
+    (term: uint64, vote: uint64, commit: uint64)
+    =
     let state = HardState(term, vote, commit)
     let buffer = Array.zeroCreate<byte> RecordCodec.MaxHardStateBytes
     let n = RecordCodec.WriteHardState(Span buffer, &state)
@@ -60,8 +64,17 @@ let ``hand-encoded hard states equal Google.Protobuf's bytes and decode back`` (
 [<Property>]
 let ``records equal Google.Protobuf's bytes and round trip`` (kind: byte, crc: uint32, data: byte[]) =
     let kind = int64 (kind % 5uy) + 1L
-    let buffer = Array.zeroCreate<byte> (RecordCodec.RecordSize(crc, data.Length))
-    let n = RecordCodec.WriteRecord(Span buffer, LanguagePrimitives.EnumOfValue<int64, RecordType> kind, crc, ReadOnlySpan data, ReadOnlySpan.Empty)
+    let buffer = Array.zeroCreate<byte>(RecordCodec.RecordSize(crc, data.Length))
+
+    let n =
+        RecordCodec.WriteRecord(
+            Span buffer,
+            LanguagePrimitives.EnumOfValue<int64, RecordType> kind,
+            crc,
+            ReadOnlySpan data,
+            ReadOnlySpan.Empty
+        )
+
     let google = PbRecord(Type = kind, Crc = crc)
 
     if data.Length > 0 then
@@ -71,12 +84,24 @@ let ``records equal Google.Protobuf's bytes and round trip`` (kind: byte, crc: u
     let mutable c = 0u
     let mutable d = ReadOnlySpan<byte>.Empty
     let ok = RecordCodec.TryDecodeRecord(ReadOnlySpan buffer, &t, &c, &d)
-    n = buffer.Length && buffer = google.ToByteArray() && ok && t = kind && c = crc && d.ToArray() = data
+
+    n = buffer.Length
+    && buffer = google.ToByteArray()
+    && ok
+    && t = kind
+    && c = crc
+    && d.ToArray() = data
 
 [<Property>]
-let ``snapshots with a ConfState round trip through Google.Protobuf`` (index: uint64, term: uint64, voters: uint64 list, autoLeave: bool) =
-    let snapshot = Snapshot(index, term, ConfState(voters, [ 7UL ], autoLeave = autoLeave))
-    let ok, decoded = RecordCodec.TryDecodeSnapshot(ReadOnlySpan(RecordCodec.EncodeSnapshot &snapshot))
+let ``snapshots with a ConfState round trip through Google.Protobuf``
+    (index: uint64, term: uint64, voters: uint64 list, autoLeave: bool)
+    =
+    let snapshot =
+        Snapshot(index, term, ConfState(voters, [ 7UL ], autoLeave = autoLeave))
+
+    let ok, decoded =
+        RecordCodec.TryDecodeSnapshot(ReadOnlySpan(RecordCodec.EncodeSnapshot &snapshot))
+
     ok && decoded = snapshot
 
 /// Reads a single segment holding exactly these bytes; returns the entries or the error kind,
@@ -115,7 +140,8 @@ let private validLog (payloads: byte[] list) =
     let fs, options = memoryOptions (1L <<< 20)
 
     let entries =
-        payloads |> List.mapi (fun i p -> Wal.Entry(1UL, uint64 (i + 1), ReadOnlyMemory p))
+        payloads
+        |> List.mapi (fun i p -> Wal.Entry(1UL, uint64 (i + 1), ReadOnlyMemory p))
 
     do
         use wal = WriteAheadLog.Create("/w", mem "meta", options)
@@ -129,7 +155,10 @@ let private validLog (payloads: byte[] list) =
         if offset + 8 > bytes.Length || BitConverter.ToUInt64(bytes, offset) = 0UL then
             offset
         else
-            dataEnd (offset + Frame.SizeOf(int (BitConverter.ToUInt64(bytes, offset) &&& 0xFFFFFFFFFFFFFFUL)))
+            dataEnd (
+                offset
+                + Frame.SizeOf(int (BitConverter.ToUInt64(bytes, offset) &&& 0xFFFFFFFFFFFFFFUL))
+            )
 
     bytes[.. dataEnd 0 + 7], entries
 

@@ -46,7 +46,10 @@ let ``length words carry 0x80 | padding in the top byte`` (length: int, word: ui
 [<Test>]
 let ``a Crc record of 0 encodes as 08 04 10 00`` () =
     let buffer = Array.zeroCreate<byte> 16
-    let n = RecordCodec.WriteRecord(Span buffer, RecordType.Crc, 0u, ReadOnlySpan.Empty, ReadOnlySpan.Empty)
+
+    let n =
+        RecordCodec.WriteRecord(Span buffer, RecordType.Crc, 0u, ReadOnlySpan.Empty, ReadOnlySpan.Empty)
+
     expectEqual (hex "08041000") buffer[.. n - 1]
 
 [<Test>]
@@ -130,4 +133,7 @@ let ``the real file system writes the same bytes as the simulated one`` () =
     expectEqual (etcdFiles ()) names
 
     for name in names do
-        expectEqualAt name (File.ReadAllBytes(Path.Combine(corpus, name))) (File.ReadAllBytes(Path.Combine(dir.Path, name)))
+        expectEqualAt
+            name
+            (File.ReadAllBytes(Path.Combine(corpus, name)))
+            (File.ReadAllBytes(Path.Combine(dir.Path, name)))
