@@ -82,7 +82,7 @@ internal sealed class Decoder
             }
             // A partial length word cannot be a clean end: the writer writes whole frames.
             if (available < Layout.FrameHeaderBytes)
-                return DecodeStatus.UnexpectedEof;
+                return Truncated;
             ulong word = BinaryPrimitives.ReadUInt64LittleEndian(Window(offset, Layout.FrameHeaderBytes));
             // A zero word is preallocated space: this segment's data ends here.
             if (word == 0)
@@ -94,13 +94,13 @@ internal sealed class Decoder
             long left = _fileLength - offset - Layout.FrameHeaderBytes;
             // CVE-2020-15106: trust a length word only as far as the file goes.
             if (recordBytes + (ulong)padBytes > (ulong)Math.Max(0, left))
-                return DecodeStatus.UnexpectedEof;
+                return Truncated;
             // No writer makes a frame of 2 GiB; one this size is damage, not a record to buffer.
             if (recordBytes + (ulong)padBytes > int.MaxValue - Layout.FrameHeaderBytes)
                 return DecodeStatus.Corrupt;
             int frameBytes = Layout.FrameHeaderBytes + (int)recordBytes + padBytes;
             if (Fill(offset, frameBytes) < frameBytes)
-                return DecodeStatus.UnexpectedEof;
+                return Truncated;
             var body = Window(offset + Layout.FrameHeaderBytes, (int)recordBytes + padBytes);
             var record = body[..(int)recordBytes];
             if (!RecordCodec.TryDecodeRecord(record, out long type, out uint crc, out var data))
@@ -122,6 +122,12 @@ internal sealed class Decoder
         }
         return DecodeStatus.End;
     }
+
+    /// <summary>
+    /// A frame cut short. Only the last segment can be torn by a crash: a cut truncates and
+    /// syncs a segment before the next one exists, so a short frame anywhere else is damage.
+    /// </summary>
+    private DecodeStatus Truncated => InLastSegment ? DecodeStatus.UnexpectedEof : DecodeStatus.Corrupt;
 
     /// <summary>Whether the decoder is in the last segment of the run.</summary>
     public bool InLastSegment => _fileIndex >= _files.Count - 1;
