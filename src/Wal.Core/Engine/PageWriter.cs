@@ -15,7 +15,11 @@ internal sealed class PageWriter
     private const int Watermark = Layout.PageWriterBufferBytes;
 
     private readonly IStorageFile _file;
-    private readonly byte[] _buffer = new byte[Layout.PageWriterBufferBytes + Layout.PageBytes];
+    private const int Capacity = Layout.PageWriterBufferBytes + Layout.PageBytes;
+
+    // Grown on demand up to Capacity: what is written when depends on the watermark alone, and
+    // a short-lived writer (recovery, a small log) should not pay for 132 KiB up front.
+    private byte[] _buffer = new byte[2 * Layout.PageBytes];
     private int _buffered;
 
     public PageWriter(IStorageFile file, long offset)
@@ -38,6 +42,7 @@ internal sealed class PageWriter
     {
         if (count + _buffered <= Watermark)
         {
+            Reserve(_buffered + count);
             space = _buffer.AsSpan(_buffered, count);
             _buffered += count;
             return true;
@@ -52,6 +57,7 @@ internal sealed class PageWriter
         {
             if (data.Length + _buffered <= Watermark)
             {
+                Reserve(_buffered + data.Length);
                 data.CopyTo(_buffer.AsSpan(_buffered));
                 _buffered += data.Length;
                 return;
@@ -62,10 +68,12 @@ internal sealed class PageWriter
                 // Not enough to complete the page: keep it buffered rather than force an unaligned write.
                 if (slack > data.Length)
                 {
+                    Reserve(_buffered + data.Length);
                     data.CopyTo(_buffer.AsSpan(_buffered));
                     _buffered += data.Length;
                     return;
                 }
+                Reserve(_buffered + slack);
                 data[..slack].CopyTo(_buffer.AsSpan(_buffered));
                 _buffered += slack;
                 data = data[slack..];
@@ -79,6 +87,15 @@ internal sealed class PageWriter
                 data = data[whole..];
             }
         }
+    }
+
+    private void Reserve(int needed)
+    {
+        if (needed <= _buffer.Length)
+            return;
+        var grown = new byte[Math.Min(Capacity, Math.Max(needed, _buffer.Length * 2))];
+        _buffer.AsSpan(0, _buffered).CopyTo(grown);
+        _buffer = grown;
     }
 
     /// <summary>Writes out everything buffered, in one write.</summary>

@@ -30,12 +30,14 @@ internal enum DecodeStatus
 internal sealed class Decoder
 {
     private const int ReadChunkBytes = 128 * 1024;
+    private const int FirstChunkBytes = 8 * 1024;
 
     private readonly IReadOnlyList<IStorageFile> _files;
     private readonly IReadOnlyList<string> _names;
     private int _fileIndex;
     private long _fileLength;
-    private byte[] _buffer = new byte[ReadChunkBytes];
+    // Starts small and doubles up to ReadChunkBytes, so reading a short log stays cheap.
+    private byte[] _buffer = new byte[FirstChunkBytes];
     private long _bufferOffset;
     private int _bufferCount;
 
@@ -182,6 +184,8 @@ internal sealed class Decoder
         // The caller has checked count against the file's length, so this allocation is bounded by the file.
         if (count > _buffer.Length)
             _buffer = new byte[count];
+        else if (_buffer.Length < ReadChunkBytes && _fileLength - offset > _buffer.Length)
+            _buffer = new byte[Math.Min(ReadChunkBytes, _buffer.Length * 2)];
         int want = (int)Math.Min(_buffer.Length, Math.Max(0, _fileLength - offset));
         int read = want > 0 ? _files[_fileIndex].Read(offset, _buffer.AsSpan(0, want)) : 0;
         _bufferOffset = offset;
