@@ -183,56 +183,62 @@ let private writeSectors (c: Content) (offset: int64) (data: byte[]) (keep: int6
                 c)
         c
 
-/// Garbage over the sectors of lost writes, from a seed.
+/// Garbage over the bytes of lost writes, from a seed. Only the lost bytes: bytes that were
+/// durable before stay as they were, since the disk is assumed to write sectors atomically
+/// (what etcd, and most logs, assume).
 let private garble (c: Content) (lost: (int64 * int) list) (seed: int) =
     let random = Random seed
 
     lost
     |> List.fold
         (fun c (offset, length) ->
-            sectorsOf offset length
-            |> List.fold
-                (fun c sector ->
-                    let start = sector * SectorBytes
+            let length = int (max 0L (min (int64 length) (c.Length - offset)))
 
-                    if start >= c.Length then
-                        c
-                    else
-                        let junk = Array.zeroCreate<byte> (int (min SectorBytes (c.Length - start)))
-                        random.NextBytes junk
-                        Content.write c start (ReadOnlySpan junk))
-                c)
+            if length = 0 then
+                c
+            else
+                let junk = Array.zeroCreate<byte> length
+                random.NextBytes junk
+                Content.write c offset (ReadOnlySpan junk))
         c
+
+/// The byte ranges of a write that fall in the given sectors.
+let private rangesIn (offset: int64) (length: int) (sectors: int64 list) =
+    sectors
+    |> List.map (fun sector ->
+        let start = max offset (sector * SectorBytes)
+        let stop = min (offset + int64 length) ((sector + 1L) * SectorBytes)
+        start, int (stop - start))
 
 /// The contents a file has after a power cut that treats its pending changes as `fate` says.
 let survivingContent (inode: Inode) (fate: FileFate) (lost: LostSectors) =
     let pending = List.rev inode.Pending
 
-    let content, lostWrites =
+    let wholeWrites ops =
+        ops
+        |> List.choose (function
+            | Write(o, d) -> Some(o, d.Length)
+            | Resize _ -> None)
+
+    let content, lostRanges =
         match fate with
         | KeptPrefix(kept, torn) ->
             let kept = min kept pending.Length
             let whole = pending |> List.take kept |> List.fold applyData inode.Durable
-            let rest = pending |> List.skip kept
 
-            match rest with
+            match pending |> List.skip kept with
             | Write(offset, data) :: later ->
-                let firstSector = offset / SectorBytes
+                let sectors = sectorsOf offset data.Length
+                let firstSector = List.head sectors
+                let keep (s: int64) = s - firstSector < int64 torn
 
-                writeSectors whole offset data (fun s -> s - firstSector < int64 torn),
-                (later @ [ Write(offset, data) ])
-                |> List.choose (function
-                    | Write(o, d) -> Some(o, d.Length)
-                    | Resize _ -> None)
-            | _ ->
-                whole,
-                rest
-                |> List.choose (function
-                    | Write(o, d) -> Some(o, d.Length)
-                    | Resize _ -> None)
+                writeSectors whole offset data keep,
+                rangesIn offset data.Length (sectors |> List.filter (keep >> not))
+                @ wholeWrites later
+            | rest -> whole, wholeWrites rest
         | KeptSectors seed ->
             let random = Random seed
-            let mutable lostWrites = []
+            let mutable lostRanges = []
 
             let content =
                 pending
@@ -241,19 +247,17 @@ let survivingContent (inode: Inode) (fate: FileFate) (lost: LostSectors) =
                         match op with
                         | Resize _ -> applyData c op
                         | Write(offset, data) ->
-                            let keep = sectorsOf offset data.Length |> List.map (fun s -> s, random.Next 2 = 0) |> Map.ofList
-
-                            if keep |> Map.exists (fun _ k -> not k) then
-                                lostWrites <- (offset, data.Length) :: lostWrites
-
-                            writeSectors c offset data (fun s -> keep[s]))
+                            let sectors = sectorsOf offset data.Length
+                            let kept = sectors |> List.filter (fun _ -> random.Next 2 = 0) |> Set.ofList
+                            lostRanges <- rangesIn offset data.Length (sectors |> List.filter (kept.Contains >> not)) @ lostRanges
+                            writeSectors c offset data kept.Contains)
                     inode.Durable
 
-            content, lostWrites
+            content, lostRanges
 
     match lost with
     | OldContents -> content
-    | Garbage seed -> garble content lostWrites seed
+    | Garbage seed -> garble content lostRanges seed
 
 /// The disk a power cut leaves, every change in it durable.
 let crash (state: DiskState) (image: CrashImage) : DiskState =

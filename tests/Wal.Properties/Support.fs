@@ -7,34 +7,12 @@ open Wal
 open Wal.Properties.MemoryFileSystem
 
 
-let toEntry (e: Wal.Model.Entry) : Wal.Entry =
-    Wal.Entry(e.Term, e.Index, enum<EntryType> e.Kind, ReadOnlyMemory e.Data)
-
-let ofEntry (e: Wal.Entry) : Wal.Model.Entry =
-    {
-        Term = e.Term
-        Index = e.Index
-        Kind = int e.Type
-        Data = e.Data.ToArray()
-    }
-
-let toHardState (s: Wal.Model.HardState) = Wal.HardState(s.Term, s.Vote, s.Commit)
-
-let ofHardState (s: Wal.HardState) : Wal.Model.HardState =
-    {
-        Term = s.Term
-        Vote = s.Vote
-        Commit = s.Commit
-    }
-
-let toSnapshot (s: Wal.Model.Snapshot) = Wal.Snapshot(s.Index, s.Term)
-
-let ofContents (r: ReadAllResult) : Wal.Model.Contents =
-    {
-        Metadata = r.Metadata.ToArray()
-        State = ofHardState r.State
-        Entries = r.Entries |> Seq.map ofEntry |> List.ofSeq
-    }
+let toEntry = Wal.Simulation.Convert.toEntry
+let ofEntry = Wal.Simulation.Convert.ofEntry
+let toHardState = Wal.Simulation.Convert.toHardState
+let ofHardState = Wal.Simulation.Convert.ofHardState
+let toSnapshot = Wal.Simulation.Convert.toSnapshot
+let ofContents = Wal.Simulation.Convert.ofContents
 
 /// What the engine's ReadAll gave, in the model's terms; other error kinds as their names.
 type EngineOutcome =
@@ -43,15 +21,9 @@ type EngineOutcome =
 
 /// Runs ReadAll and classifies what it returns or throws.
 let readOutcome (wal: WriteAheadLog) =
-    try
-        Model(Wal.Model.Read(ofContents (wal.ReadAll())))
-    with :? WalException as ex ->
-        match ex.Kind with
-        | WalErrorKind.SnapshotNotFound -> Model(Wal.Model.NotFound(ofContents ex.Contents.Value))
-        | WalErrorKind.SnapshotMismatch -> Model(Wal.Model.Failed Wal.Model.SnapshotMismatch)
-        | WalErrorKind.MetadataConflict -> Model(Wal.Model.Failed Wal.Model.MetadataConflict)
-        | WalErrorKind.SliceOutOfRange -> Model(Wal.Model.Failed Wal.Model.SliceOutOfRange)
-        | kind -> OtherError kind
+    match Wal.Simulation.Convert.readOutcome wal with
+    | Wal.Simulation.Convert.Model o -> Model o
+    | Wal.Simulation.Convert.OtherError(kind, _) -> OtherError kind
 
 /// Options over a fresh in-memory file system, deterministic (no background preallocation).
 let memoryOptions (segmentSize: int64) =

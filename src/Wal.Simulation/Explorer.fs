@@ -1,0 +1,182 @@
+/// Crash-state exploration, as CrashMonkey does it: run a sequence once, capture the disk after
+/// every mutating call, and for each captured state recover from many crash images of it,
+/// judging every recovery against the model. This is the repository's main job.
+module Wal.Simulation.Explorer
+
+open System
+open System.Diagnostics
+open System.Threading
+open FsCheck
+open FsCheck.FSharp
+open Wal.Model
+open Wal.Simulation.SimulatedDisk
+open Wal.Simulation.Scenarios
+
+/// A crash state the engine recovered from in a way the model does not allow.
+type Divergence =
+    { Scenario: Scenario
+      /// The power went after this many mutating calls.
+      Mutation: int
+      Image: CrashImage
+      Message: string }
+
+    override this.ToString() =
+        $"{this.Scenario}\npower cut after mutating call {this.Mutation}, image {this.Image}\n{this.Message}"
+
+/// How much to explore per captured state.
+type Bounds =
+    { /// Crash images enumerated in order (each namespace prefix, each file's change prefix and
+      /// torn sectors), at most this many per state.
+      Enumerated: int
+      /// Random sector reorderings per file, added to the enumeration.
+      Reorderings: int
+      /// Images whose lost sectors read as garbage, per state.
+      Garbage: int }
+
+let defaultBounds = { Enumerated = 24; Reorderings = 1; Garbage = 2 }
+
+/// Every crash state of a scenario: the disk after each mutating call and what the model allows then.
+let capture (scenario: Scenario) =
+    let states = ResizeArray<DiskState * DurableLog>()
+
+    let result =
+        Harness.run
+            { Harness.defaultConfig with
+                SegmentSize = scenario.SegmentSize
+                OnMutation = Some(fun state log -> states.Add(state, log)) }
+            scenario.Operations
+
+    List.ofSeq states, result
+
+/// The crash images explored for one state.
+let imagesOf (bounds: Bounds) (state: DiskState) (seed: int) =
+    Seq.append
+        (images state bounds.Reorderings |> Seq.truncate bounds.Enumerated)
+        (Seq.init bounds.Garbage (fun i -> randomImage state true (seed + i)))
+
+/// Recovers from one crash image and judges the outcome; None when the model allows it.
+let judgeImage (segmentSize: int64) (state: DiskState) (allowed: ReadOutcome list) (image: CrashImage) =
+    let fs = SimulatedFileSystem(crash state image)
+    let observed, opened = Harness.recover (Harness.optionsFor fs segmentSize) Snapshot.zero
+
+    opened
+    |> Option.iter (fun w ->
+        try
+            w.Dispose()
+        with _ ->
+            ())
+
+    let garbage =
+        match image.Lost with
+        | Garbage _ -> true
+        | OldContents -> false
+
+    Harness.judge allowed garbage observed
+
+/// Explores every captured crash state of a scenario within the bounds; returns how many states
+/// were judged and the first divergence.
+let exploreScenario (bounds: Bounds) (seed: int) (scenario: Scenario) : int * Divergence option =
+    let states, clean = capture scenario
+
+    match clean.Divergence with
+    | Some message ->
+        1,
+        Some
+            { Scenario = scenario
+              Mutation = 0
+              Image = { NamespaceKept = 0; Files = Map.empty; Lost = OldContents }
+              Message = $"without a crash: {message}" }
+    | None ->
+        let mutable judged = 0
+        let mutable found = None
+
+        states
+        |> List.iteri (fun i (state, log) ->
+            if found.IsNone then
+                let allowed = Durability.allowedAfterCrash Snapshot.zero log
+
+                for image in imagesOf bounds state (seed + i) do
+                    if found.IsNone then
+                        judged <- judged + 1
+
+                        match judgeImage scenario.SegmentSize state allowed image with
+                        | Some message ->
+                            found <-
+                                Some
+                                    { Scenario = scenario
+                                      Mutation = i + 1
+                                      Image = image
+                                      Message = message }
+                        | None -> ())
+
+        judged, found
+
+/// Shrinks a divergent scenario by dropping operations while some crash state still diverges.
+let shrinkDivergence (bounds: Bounds) (seed: int) (found: Divergence) =
+    let rec go (current: Divergence) =
+        let smaller =
+            shrink current.Scenario
+            |> Seq.tryPick (fun candidate -> exploreScenario bounds seed candidate |> snd)
+
+        match smaller with
+        | Some d -> go d
+        | None -> current
+
+    go found
+
+/// What an exploration did.
+type Summary =
+    { Sequences: int
+      CrashStates: int
+      Divergences: int
+      Elapsed: TimeSpan
+      Seed: int
+      First: Divergence option }
+
+    member this.StatesPerSecond = float this.CrashStates / max this.Elapsed.TotalSeconds 1e-9
+
+/// Explores crash states of generated scenarios until `budget` states have been judged or a
+/// divergence is found, on `threads` threads; scenario i is generated from `seed + i`, so a run
+/// is reproducible by its seed.
+let explore (budget: int) (seed: int) (threads: int) (bounds: Bounds) (progress: int -> int -> unit) : Summary =
+    let clock = Stopwatch.StartNew()
+    let mutable states = 0
+    let mutable sequences = 0
+    let mutable next = -1
+    let mutable first: Divergence option = None
+    let gate = obj ()
+    let generator = scenario false
+
+    let worker () =
+        while Volatile.Read(&states) < budget && (lock gate (fun () -> first.IsNone)) do
+            let i = Interlocked.Increment(&next)
+            let scenarioSeed = seed + i
+            let rnd = Rnd(uint64 scenarioSeed, 0x9E3779B97F4A7C15UL)
+            let scenario = (Gen.sampleWithSeed rnd 30 1 generator)[0]
+            let judged, found = exploreScenario bounds scenarioSeed scenario
+            let total = Interlocked.Add(&states, judged)
+            let count = Interlocked.Increment(&sequences)
+
+            match found with
+            | Some d -> lock gate (fun () -> if first.IsNone then first <- Some d)
+            | None -> ()
+
+            if count % 50 = 0 then
+                progress count total
+
+    let workers = Array.init threads (fun _ -> Thread(worker, 16 * 1024 * 1024))
+
+    for w in workers do
+        w.Start()
+
+    for w in workers do
+        w.Join()
+
+    clock.Stop()
+
+    { Sequences = sequences
+      CrashStates = states
+      Divergences = (if first.IsSome then 1 else 0)
+      Elapsed = clock.Elapsed
+      Seed = seed
+      First = first |> Option.map (shrinkDivergence bounds seed) }

@@ -1,0 +1,289 @@
+/// Runs operation sequences on the engine over the simulated disk, with power cuts between
+/// operations and inside them, injected faults and bit rot, and judges every ReadAll against the
+/// model's durability rules.
+module Wal.Simulation.Harness
+
+open System
+open Wal
+open Wal.Model
+open Wal.Simulation.SimulatedDisk
+open Wal.Simulation.Convert
+
+/// The log's directory on the simulated disk.
+[<Literal>]
+let Directory = "/data/wal"
+
+/// How a run is set up.
+type RunConfig =
+    { SegmentSize: int64
+      /// Cut the power after this many mutating calls, inside whatever operation makes them.
+      CrashAfter: int option
+      /// Chooses what survives that power cut.
+      CrashImage: int
+      /// Where recovery after that power cut opens the log.
+      RecoverAt: Snapshot
+      /// Lost sectors read as garbage rather than their old contents (the stress mode).
+      Garbage: bool
+      Faults: Fault list
+      /// Sees the disk after every mutating call of the run's first disk, with what the model
+      /// would allow if the power went then (the crash-state explorer captures states with it).
+      OnMutation: (DiskState -> DurableLog -> unit) option }
+
+let defaultConfig =
+    { SegmentSize = 4096L
+      CrashAfter = None
+      CrashImage = 0
+      RecoverAt = Snapshot.zero
+      Garbage = false
+      Faults = []
+      OnMutation = None }
+
+/// What a run found.
+type RunResult =
+    { Divergence: string option
+      /// How many crash states were recovered and judged.
+      CrashStates: int
+      /// Mutating calls made, over all disks of the run.
+      Mutations: int }
+
+let rec isPowerLoss (ex: exn) =
+    match ex with
+    | null -> false
+    | PowerLoss -> true
+    | _ -> isPowerLoss ex.InnerException
+
+let optionsFor (fs: SimulatedFileSystem) (segmentSize: int64) =
+    WalOptions(FileSystem = fs, SegmentSizeBytes = segmentSize, PrepareSegmentsInBackground = false)
+
+/// Recovery as etcd's server does it: Open at the snapshot and ReadAll; on a torn tail, Repair
+/// once, then Open and ReadAll again. Returns the outcome and, when the log is readable, the
+/// log ready to append.
+let recover (options: WalOptions) (at: Snapshot) : EngineOutcome * WriteAheadLog option =
+    let openAndRead () =
+        match
+            (try
+                Ok(WriteAheadLog.Open(Directory, toSnapshot at, options))
+             with :? WalException as ex ->
+                 Error ex)
+        with
+        | Error ex when ex.Kind = WalErrorKind.FileNotFound -> Model NoLog, None
+        | Error ex -> OtherError(ex.Kind, ex.Message), None
+        | Ok wal ->
+            match readOutcome wal with
+            | Model(Read _)
+            | Model(NotFound _) as outcome -> outcome, Some wal
+            | outcome ->
+                (try
+                    wal.Dispose()
+                 with _ ->
+                     ())
+
+                outcome, None
+
+    match openAndRead () with
+    | OtherError(WalErrorKind.UnexpectedEof, _), _ ->
+        try
+            WriteAheadLog.Repair(Directory, options) |> ignore
+            openAndRead ()
+        with :? WalException as ex ->
+            OtherError(ex.Kind, ex.Message), None
+    | result -> result
+
+/// Whether an observed outcome is one the model allows; corruption is allowed where the disk
+/// may hold garbage.
+let judge (allowed: ReadOutcome list) (corruptionAllowed: bool) (observed: EngineOutcome) =
+    match observed with
+    | Model o when List.contains o allowed -> None
+    | OtherError((WalErrorKind.CrcMismatch | WalErrorKind.CorruptRecord), _) when corruptionAllowed -> None
+    | _ ->
+        let choices = allowed |> List.map ReadOutcome.describe |> String.concat "\n    or "
+        Some $"the engine read\n    {describe observed}\n  where the model allows\n    {choices}"
+
+let private perform (wal: WriteAheadLog) (operation: Operation) =
+    match operation with
+    | Save(state, entries) -> wal.Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
+    | SaveSnapshot s -> wal.SaveSnapshot(toSnapshot s)
+    | Sync -> wal.Sync()
+    | ReleaseLockTo i -> wal.ReleaseLockTo i
+    | Create _
+    | Reopen _
+    | Crash _ -> invalidOp "not a log operation"
+
+let private isWrite (operation: Operation) =
+    match operation with
+    | Save(state, entries) -> not (HardState.isEmpty state && entries.IsEmpty)
+    | SaveSnapshot _
+    | Sync -> true
+    | _ -> false
+
+/// Runs the operations, judging every recovery and reopen against the model.
+let run (config: RunConfig) (operations: Operation list) : RunResult =
+    let mutable fs = SimulatedFileSystem(SimulatedDisk.empty)
+    fs.CrashAfter <- config.CrashAfter
+    fs.Faults <- config.Faults
+    let mutable wal: WriteAheadLog option = None
+    let mutable model = Durability.none
+    let mutable failedClosed = false
+    let mutable divergence = None
+    let mutable stopped = false
+    let mutable crashStates = 0
+    let mutable mutations = 0
+    // What the model allows if the power goes now: the operation in flight may have written.
+    let mutable inFlight = model
+
+    match config.OnMutation with
+    | Some hook -> fs.Observe <- Some(fun _ state -> hook state inFlight)
+    | None -> ()
+
+    let diverge (where: string) (message: string) =
+        if divergence.IsNone then
+            divergence <- Some $"after `{where}`: {message}"
+
+    /// Judges a read at `at`, and moves the model to what it explains.
+    let settle (where: string) (at: Snapshot) (observed: EngineOutcome) (opened: WriteAheadLog option) =
+        match judge (Durability.allowedAfterCrash at model) config.Garbage observed with
+        | Some message -> diverge where message
+        | None ->
+            match observed with
+            | Model o ->
+                match Durability.recovered at o model with
+                | Some next ->
+                    model <- next
+                    wal <- opened
+                | None -> diverge where "no candidate explains the read"
+            | OtherError _ ->
+                // Garbage made the log unreadable, which the model allows; nothing more to check.
+                stopped <- true
+
+    let rec powerCut (where: string) (image: int) (at: Snapshot) =
+        crashStates <- crashStates + 1
+        mutations <- mutations + fs.Mutations
+        let survivor = crash fs.State (randomImage fs.State config.Garbage image)
+        fs <- SimulatedFileSystem(survivor)
+        wal <- None
+        failedClosed <- false
+        let observed, opened = recover (optionsFor fs config.SegmentSize) at
+        settle where at observed opened
+
+    let reopen (where: string) (at: Snapshot) =
+        let observed, opened = recover (optionsFor fs config.SegmentSize) at
+
+        if fs.Dead then
+            powerCut where config.CrashImage config.RecoverAt
+        else
+            settle where at observed opened
+
+    for operation in operations do
+        if divergence.IsNone && not stopped then
+            let where = Operation.describe operation
+            inFlight <- Durability.interrupted model operation
+
+            match operation, wal with
+            | Crash(image, at), _ -> powerCut where image at
+            | Create metadata, None when not model.Created ->
+                try
+                    wal <- Some(WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, optionsFor fs config.SegmentSize))
+                    model <- Durability.acknowledged model operation
+                with
+                | ex when isPowerLoss ex ->
+                    model <- Durability.interrupted model operation
+                    powerCut where config.CrashImage config.RecoverAt
+                | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
+                    model <- Durability.interrupted model operation
+            | Create _, _ -> ()
+            | Reopen at, Some log ->
+                try
+                    log.Dispose()
+
+                    if not failedClosed then
+                        model <- Durability.synced model
+
+                    reopen where at
+                with
+                | ex when isPowerLoss ex -> powerCut where config.CrashImage config.RecoverAt
+                | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io -> reopen where at
+            | Reopen at, None -> reopen where at
+            | _, None -> ()
+            | _, Some log ->
+                try
+                    perform log operation
+
+                    if failedClosed && isWrite operation then
+                        diverge where "a write was acknowledged after an earlier write or sync failed"
+
+                    model <- Durability.acknowledged model operation
+                with
+                | ex when isPowerLoss ex ->
+                    model <- Durability.interrupted model operation
+                    powerCut where config.CrashImage config.RecoverAt
+                | :? WalException as ex when failedClosed && ex.Kind = WalErrorKind.Failed -> ()
+                | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
+                    model <- Durability.interrupted model operation
+                    failedClosed <- true
+                | :? WalException as ex -> diverge where $"unexpected {ex.Kind}: {ex.Message}"
+
+    // Last, a clean close and a full read: what every run must end with.
+    if divergence.IsNone && not stopped then
+        inFlight <- model
+
+        match wal with
+        | Some log ->
+            try
+                log.Dispose()
+
+                if not failedClosed then
+                    model <- Durability.synced model
+
+                reopen "the final read" Snapshot.zero
+            with ex when isPowerLoss ex ->
+                powerCut "the final close" config.CrashImage config.RecoverAt
+        | None when model.Created -> reopen "the final read" Snapshot.zero
+        | None -> ()
+
+    wal |> Option.iter (fun w -> (try w.Dispose() with _ -> ()))
+
+    { Divergence = divergence
+      CrashStates = crashStates
+      Mutations = mutations + fs.Mutations }
+
+/// Runs the operations cleanly, closes the log, flips one durable bit (chosen by `seed`) and
+/// reads the log in write mode: the result must be everything written, or a typed error; never
+/// other entries. None when it is.
+let rotAndRead (segmentSize: int64) (operations: Operation list) (seed: int) : string option =
+    let config = { defaultConfig with SegmentSize = segmentSize }
+    let fs = SimulatedFileSystem(SimulatedDisk.empty)
+    let options = optionsFor fs segmentSize
+    let mutable wal: WriteAheadLog option = None
+    let mutable model = Durability.none
+
+    for operation in operations do
+        match operation, wal with
+        | Create m, None ->
+            wal <- Some(WriteAheadLog.Create(Directory, ReadOnlyMemory m, options))
+            model <- Durability.acknowledged model operation
+        | (Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _), Some log ->
+            perform log operation
+            model <- Durability.acknowledged model operation
+        | _ -> ()
+
+    wal |> Option.iter (fun w -> w.Dispose())
+    let model = Durability.synced model
+    ignore config
+
+    match rot fs.State seed with
+    | None -> None
+    | Some(rotten, where) ->
+        let rotFs = SimulatedFileSystem(rotten)
+
+        let observed =
+            try
+                use log = WriteAheadLog.Open(Directory, Wal.Snapshot.Zero, optionsFor rotFs segmentSize)
+                readOutcome log
+            with :? WalException as ex ->
+                OtherError(ex.Kind, ex.Message)
+
+        match observed with
+        | OtherError((WalErrorKind.CrcMismatch | WalErrorKind.CorruptRecord | WalErrorKind.UnexpectedEof), _) -> None
+        | _ ->
+            judge (Durability.allowedAfterCrash Snapshot.zero model) false observed
+            |> Option.map (fun m -> $"bit rot at {where}: {m}")

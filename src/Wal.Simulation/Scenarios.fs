@@ -1,0 +1,202 @@
+/// Generators of raft-like operation sequences, shared by the property suites and the
+/// crash-state explorer, with a shrinker that drops operations.
+module Wal.Simulation.Scenarios
+
+open System
+open FsCheck
+open FsCheck.FSharp
+open Wal.Model
+
+/// What the generator knows of the raft log so far, so that it only asks for what raft does:
+/// overwrites only above the commit index and the last snapshot, snapshots only of committed
+/// entries, entries carrying a non-empty hard state.
+type Raft =
+    {
+        Term: uint64
+        Vote: uint64
+        Commit: uint64
+        Terms: Map<uint64, uint64>
+        LastIndex: uint64
+        Snapshots: Wal.Model.Snapshot list
+    }
+
+let payload =
+    Gen.frequency [ 6, Gen.choose (0, 64); 3, Gen.choose (65, 1500); 1, Gen.choose (1501, 9000) ]
+    |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (0, 255) |> Gen.map byte))
+
+let save (raft: Raft) =
+    gen {
+        let! newTerm =
+            Gen.frequency [ 4, Gen.constant raft.Term; 1, Gen.constant (raft.Term + 1UL) ]
+
+        let! vote =
+            Gen.frequency [ 4, Gen.constant raft.Vote; 1, Gen.choose (1, 5) |> Gen.map uint64 ]
+
+        let floor =
+            max raft.Commit (raft.Snapshots |> List.fold (fun m s -> max m s.Index) 0UL)
+
+        let! first = Gen.choose (int floor + 1, int raft.LastIndex + 1) |> Gen.map uint64
+        let! count = Gen.frequency [ 1, Gen.constant 0; 6, Gen.choose (1, 4) ]
+        let! payloads = Gen.listOfLength count payload
+
+        let! kinds =
+            Gen.listOfLength count (Gen.frequency [ 8, Gen.constant 0; 1, Gen.choose (1, 2) ])
+
+        let entries =
+            List.zip payloads kinds
+            |> List.mapi (fun i (data, kind) ->
+                {
+                    Term = newTerm
+                    Index = first + uint64 i
+                    Kind = kind
+                    Data = data
+                })
+
+        let last =
+            if count = 0 then
+                raft.LastIndex
+            else
+                first + uint64 count - 1UL
+
+        let! commit =
+            Gen.choose (int raft.Commit, int (if count = 0 then min last raft.LastIndex else last))
+            |> Gen.map uint64
+
+        let commit = max commit raft.Commit
+
+        let state: Wal.Model.HardState =
+            {
+                Term = newTerm
+                Vote = vote
+                Commit = commit
+            }
+
+        let terms =
+            entries
+            |> List.fold
+                (fun (m: Map<_, _>) e -> m.Add(e.Index, e.Term))
+                (raft.Terms |> Map.filter (fun i _ -> i < first || count = 0))
+
+        return
+            Save(state, entries),
+            { raft with
+                Term = newTerm
+                Vote = vote
+                Commit = commit
+                Terms = terms
+                LastIndex = last
+            }
+    }
+
+let step (crashes: bool) (raft: Raft) =
+    let snapshot =
+        if raft.Commit = 0UL then
+            []
+        else
+            let lastSnap = raft.Snapshots |> List.fold (fun m s -> max m s.Index) 0UL
+
+            [
+                1,
+                gen {
+                    let! index = Gen.choose (int lastSnap, int raft.Commit) |> Gen.map uint64
+
+                    let s: Wal.Model.Snapshot =
+                        {
+                            Index = index
+                            Term = raft.Terms |> Map.tryFind index |> Option.defaultValue 0UL
+                        }
+
+                    return
+                        SaveSnapshot s,
+                        { raft with
+                            Snapshots = s :: raft.Snapshots
+                        }
+                }
+            ]
+
+    let reopen =
+        gen {
+            let! at = Gen.elements (Snapshot.zero :: raft.Snapshots)
+            return Reopen at, raft
+        }
+
+    let crash =
+        gen {
+            let! image = Gen.choose (0, Int32.MaxValue - 1)
+            let! at = Gen.elements (Snapshot.zero :: raft.Snapshots)
+            return Crash(image, at), raft
+        }
+
+    Gen.frequency (
+        [
+            10, save raft
+            1, Gen.constant (Save(HardState.empty, []), raft)
+            1, Gen.constant (Sync, raft)
+            1,
+            Gen.choose (0, int raft.LastIndex + 1)
+            |> Gen.map (fun i -> ReleaseLockTo(uint64 i), raft)
+            2, reopen
+        ]
+        @ snapshot
+        @ (if crashes then [ 2, crash ] else [])
+    )
+
+let operations (crashes: bool) =
+    Gen.sized (fun size ->
+        let rec go n raft acc =
+            if n = 0 then
+                Gen.constant (List.rev acc)
+            else
+                step crashes raft |> Gen.bind (fun (op, raft) -> go (n - 1) raft (op :: acc))
+
+        let start =
+            {
+                Term = 1UL
+                Vote = 0UL
+                Commit = 0UL
+                Terms = Map.empty
+                LastIndex = 0UL
+                Snapshots = []
+            }
+
+        go (min size 40) start [ Create "node-1"B ])
+
+/// A generated run: the segment size and the operations.
+type Scenario =
+    {
+        SegmentSize: int64
+        Operations: Operation list
+    }
+
+    override this.ToString() =
+        let lines =
+            this.Operations |> List.mapi (fun i op -> $"  {i, 3}: {Operation.describe op}")
+
+        String.Join("\n", $"segment size {this.SegmentSize}" :: lines)
+
+/// Shrinks by dropping one operation (never the Create) at a time. Both the engine and the
+/// model define every sequence, so a shrunk one is still a fair comparison.
+let shrink (scenario: Scenario) =
+    match scenario.Operations with
+    | create :: rest ->
+        seq {
+            for i in 0 .. rest.Length - 1 do
+                yield { scenario with Operations = create :: List.removeAt i rest }
+        }
+    | [] -> Seq.empty
+
+/// Scenarios with segments from 512 bytes (a cut every Save or two) to 64 kB.
+let scenario (crashes: bool) =
+    gen {
+        let! segmentSize = Gen.elements [ 512L; 1024L; 4096L; 64000L ]
+        let! ops = operations crashes
+        return { SegmentSize = segmentSize; Operations = ops }
+    }
+
+/// For [<Property(Arbitrary = ...)>]: scenarios without power cuts.
+type Clean =
+    static member Scenario() = Arb.fromGenShrink (scenario false, shrink)
+
+/// For [<Property(Arbitrary = ...)>]: scenarios with power cuts between operations.
+type WithCrashes =
+    static member Scenario() = Arb.fromGenShrink (scenario true, shrink)
