@@ -8,24 +8,30 @@ let toEntry (e: Wal.Model.Entry) : Wal.Entry =
     Wal.Entry(e.Term, e.Index, enum<EntryType> e.Kind, ReadOnlyMemory e.Data)
 
 let ofEntry (e: Wal.Entry) : Wal.Model.Entry =
-    { Term = e.Term
-      Index = e.Index
-      Kind = int e.Type
-      Data = e.Data.ToArray() }
+    {
+        Term = e.Term
+        Index = e.Index
+        Kind = int e.Type
+        Data = e.Data.ToArray()
+    }
 
 let toHardState (s: Wal.Model.HardState) = Wal.HardState(s.Term, s.Vote, s.Commit)
 
 let ofHardState (s: Wal.HardState) : Wal.Model.HardState =
-    { Term = s.Term
-      Vote = s.Vote
-      Commit = s.Commit }
+    {
+        Term = s.Term
+        Vote = s.Vote
+        Commit = s.Commit
+    }
 
 let toSnapshot (s: Wal.Model.Snapshot) = Wal.Snapshot(s.Index, s.Term)
 
 let ofContents (r: ReadAllResult) : Wal.Model.Contents =
-    { Metadata = r.Metadata.ToArray()
-      State = ofHardState r.State
-      Entries = r.Entries |> Seq.map ofEntry |> List.ofSeq }
+    {
+        Metadata = r.Metadata.ToArray()
+        State = ofHardState r.State
+        Entries = r.Entries |> Seq.map ofEntry |> List.ofSeq
+    }
 
 /// What the engine's ReadAll gave: an outcome the model knows, or an error kind it does not
 /// (corruption, a torn tail, I/O).

@@ -14,26 +14,35 @@ open Wal.Simulation.Scenarios
 
 /// A crash state the engine recovered from in a way the model does not allow.
 type Divergence =
-    { Scenario: Scenario
-      /// The power went after this many mutating calls.
-      Mutation: int
-      Image: CrashImage
-      Message: string }
+    {
+        Scenario: Scenario
+        /// The power went after this many mutating calls.
+        Mutation: int
+        Image: CrashImage
+        Message: string
+    }
 
     override this.ToString() =
         $"{this.Scenario}\npower cut after mutating call {this.Mutation}, image {this.Image}\n{this.Message}"
 
 /// How much to explore per captured state.
 type Bounds =
-    { /// Crash images enumerated in order (each namespace prefix, each file's change prefix and
-      /// torn sectors), at most this many per state.
-      Enumerated: int
-      /// Random sector reorderings per file, added to the enumeration.
-      Reorderings: int
-      /// Images whose lost sectors read as garbage, per state.
-      Garbage: int }
+    {
+        /// Crash images enumerated in order (each namespace prefix, each file's change prefix and
+        /// torn sectors), at most this many per state.
+        Enumerated: int
+        /// Random sector reorderings per file, added to the enumeration.
+        Reorderings: int
+        /// Images whose lost sectors read as garbage, per state.
+        Garbage: int
+    }
 
-let defaultBounds = { Enumerated = 24; Reorderings = 1; Garbage = 2 }
+let defaultBounds =
+    {
+        Enumerated = 24
+        Reorderings = 1
+        Garbage = 2
+    }
 
 /// Every crash state of a scenario: the disk after each mutating call and what the model allows then.
 let capture (scenario: Scenario) =
@@ -43,7 +52,8 @@ let capture (scenario: Scenario) =
         Harness.run
             { Harness.defaultConfig with
                 SegmentSize = scenario.SegmentSize
-                OnMutation = Some(fun state log -> states.Add(state, log)) }
+                OnMutation = Some(fun state log -> states.Add(state, log))
+            }
             scenario.Operations
 
     List.ofSeq states, result
@@ -57,7 +67,9 @@ let imagesOf (bounds: Bounds) (state: DiskState) (seed: int) =
 /// Recovers from one crash image and judges the outcome; None when the model allows it.
 let judgeImage (segmentSize: int64) (state: DiskState) (allowed: ReadOutcome list) (image: CrashImage) =
     let fs = SimulatedFileSystem(crash state image)
-    let observed, opened = Harness.recover (Harness.optionsFor fs segmentSize) Snapshot.zero
+
+    let observed, opened =
+        Harness.recover (Harness.optionsFor fs segmentSize) Snapshot.zero
 
     opened
     |> Option.iter (fun w ->
@@ -82,10 +94,17 @@ let exploreScenario (bounds: Bounds) (seed: int) (scenario: Scenario) : int * Di
     | Some message ->
         1,
         Some
-            { Scenario = scenario
-              Mutation = 0
-              Image = { NamespaceKept = 0; Files = Map.empty; Lost = OldContents }
-              Message = $"without a crash: {message}" }
+            {
+                Scenario = scenario
+                Mutation = 0
+                Image =
+                    {
+                        NamespaceKept = 0
+                        Files = Map.empty
+                        Lost = OldContents
+                    }
+                Message = $"without a crash: {message}"
+            }
     | None ->
         let mutable judged = 0
         let mutable found = None
@@ -103,10 +122,12 @@ let exploreScenario (bounds: Bounds) (seed: int) (scenario: Scenario) : int * Di
                         | Some message ->
                             found <-
                                 Some
-                                    { Scenario = scenario
-                                      Mutation = i + 1
-                                      Image = image
-                                      Message = message }
+                                    {
+                                        Scenario = scenario
+                                        Mutation = i + 1
+                                        Image = image
+                                        Message = message
+                                    }
                         | None -> ())
 
         judged, found
@@ -126,14 +147,17 @@ let shrinkDivergence (bounds: Bounds) (seed: int) (found: Divergence) =
 
 /// What an exploration did.
 type Summary =
-    { Sequences: int
-      CrashStates: int
-      Divergences: int
-      Elapsed: TimeSpan
-      Seed: int
-      First: Divergence option }
+    {
+        Sequences: int
+        CrashStates: int
+        Divergences: int
+        Elapsed: TimeSpan
+        Seed: int
+        First: Divergence option
+    }
 
-    member this.StatesPerSecond = float this.CrashStates / max this.Elapsed.TotalSeconds 1e-9
+    member this.StatesPerSecond =
+        float this.CrashStates / max this.Elapsed.TotalSeconds 1e-9
 
 /// Explores crash states of generated scenarios until `budget` states have been judged or a
 /// divergence is found, on `threads` threads; scenario i is generated from `seed + i`, so a run
@@ -158,7 +182,10 @@ let explore (budget: int) (seed: int) (threads: int) (bounds: Bounds) (progress:
             let count = Interlocked.Increment(&sequences)
 
             match found with
-            | Some d -> lock gate (fun () -> if first.IsNone then first <- Some d)
+            | Some d ->
+                lock gate (fun () ->
+                    if first.IsNone then
+                        first <- Some d)
             | None -> ()
 
             if count % 50 = 0 then
@@ -174,9 +201,11 @@ let explore (budget: int) (seed: int) (threads: int) (bounds: Bounds) (progress:
 
     clock.Stop()
 
-    { Sequences = sequences
-      CrashStates = states
-      Divergences = (if first.IsSome then 1 else 0)
-      Elapsed = clock.Elapsed
-      Seed = seed
-      First = first |> Option.map (shrinkDivergence bounds seed) }
+    {
+        Sequences = sequences
+        CrashStates = states
+        Divergences = (if first.IsSome then 1 else 0)
+        Elapsed = clock.Elapsed
+        Seed = seed
+        First = first |> Option.map (shrinkDivergence bounds seed)
+    }

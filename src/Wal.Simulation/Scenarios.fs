@@ -181,7 +181,10 @@ let shrink (scenario: Scenario) =
     | create :: rest ->
         seq {
             for i in 0 .. rest.Length - 1 do
-                yield { scenario with Operations = create :: List.removeAt i rest }
+                yield
+                    { scenario with
+                        Operations = create :: List.removeAt i rest
+                    }
         }
     | [] -> Seq.empty
 
@@ -190,13 +193,20 @@ let scenario (crashes: bool) =
     gen {
         let! segmentSize = Gen.elements [ 512L; 1024L; 4096L; 64000L ]
         let! ops = operations crashes
-        return { SegmentSize = segmentSize; Operations = ops }
+
+        return
+            {
+                SegmentSize = segmentSize
+                Operations = ops
+            }
     }
 
 /// For [<Property(Arbitrary = ...)>]: scenarios without power cuts.
 type Clean =
-    static member Scenario() = Arb.fromGenShrink (scenario false, shrink)
+    static member Scenario() =
+        Arb.fromGenShrink (scenario false, shrink)
 
 /// For [<Property(Arbitrary = ...)>]: scenarios with power cuts between operations.
 type WithCrashes =
-    static member Scenario() = Arb.fromGenShrink (scenario true, shrink)
+    static member Scenario() =
+        Arb.fromGenShrink (scenario true, shrink)

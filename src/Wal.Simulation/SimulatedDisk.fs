@@ -38,19 +38,23 @@ module Content =
 
     let write (c: Content) (offset: int64) (data: ReadOnlySpan<byte>) =
         let ending = offset + int64 data.Length
-        let bytes = Array.zeroCreate<byte> (int (max (int64 c.Bytes.Length) ending))
+        let bytes = Array.zeroCreate<byte>(int (max (int64 c.Bytes.Length) ending))
         Array.blit c.Bytes 0 bytes 0 c.Bytes.Length
         data.CopyTo(Span<byte>(bytes, int offset, data.Length))
 
-        { Bytes = bytes
-          Length = max c.Length ending }
+        {
+            Bytes = bytes
+            Length = max c.Length ending
+        }
 
     let resize (c: Content) (length: int64) =
         if length >= c.Length then
             { c with Length = length }
         else
-            { Bytes = Array.sub c.Bytes 0 (int (min length (int64 c.Bytes.Length)))
-              Length = length }
+            {
+                Bytes = Array.sub c.Bytes 0 (int (min length (int64 c.Bytes.Length)))
+                Length = length
+            }
 
 /// A change to a file's data not yet known to be durable.
 type DataOp =
@@ -59,9 +63,11 @@ type DataOp =
 
 /// A file: what is durable, what a reader sees now, and the changes in between (newest first).
 type Inode =
-    { Durable: Content
-      Current: Content
-      Pending: DataOp list }
+    {
+        Durable: Content
+        Current: Content
+        Pending: DataOp list
+    }
 
 /// A directory entry.
 type Node =
@@ -79,14 +85,16 @@ type NamespaceOp =
 
 /// Everything on the disk, as an immutable value.
 type DiskState =
-    { Inodes: Map<int, Inode>
-      /// The namespace made of the durable prefix of the log of namespace changes.
-      Durable: Map<string, Node>
-      /// The namespace a process sees now.
-      Current: Map<string, Node>
-      /// Namespace changes not yet durable, oldest first.
-      PendingNamespace: NamespaceOp list
-      NextInode: int }
+    {
+        Inodes: Map<int, Inode>
+        /// The namespace made of the durable prefix of the log of namespace changes.
+        Durable: Map<string, Node>
+        /// The namespace a process sees now.
+        Current: Map<string, Node>
+        /// Namespace changes not yet durable, oldest first.
+        PendingNamespace: NamespaceOp list
+        NextInode: int
+    }
 
 let private parentOf (path: string) =
     match Path.GetDirectoryName path with
@@ -120,9 +128,15 @@ let applyNamespace (ns: Map<string, Node>) (op: NamespaceOp) =
         | None -> ns
         | Some node ->
             let moved =
-                ns |> Map.filter (fun k _ -> under s k) |> Map.toList |> List.map (fun (k, v) -> t + k.Substring s.Length, v)
+                ns
+                |> Map.filter (fun k _ -> under s k)
+                |> Map.toList
+                |> List.map (fun (k, v) -> t + k.Substring s.Length, v)
 
-            let cleared = ns |> Map.filter (fun k _ -> k <> s && not (under s k) && k <> t && not (under t k))
+            let cleared =
+                ns
+                |> Map.filter (fun k _ -> k <> s && not (under s k) && k <> t && not (under t k))
+
             (cleared.Add(t, node), moved) ||> List.fold (fun m (k, v) -> m.Add(k, v))
 
 let private applyData (c: Content) (op: DataOp) =
@@ -131,11 +145,13 @@ let private applyData (c: Content) (op: DataOp) =
     | Resize length -> Content.resize c length
 
 let empty: DiskState =
-    { Inodes = Map.empty
-      Durable = Map.ofList [ "/", DirNode ]
-      Current = Map.ofList [ "/", DirNode ]
-      PendingNamespace = []
-      NextInode = 1 }
+    {
+        Inodes = Map.empty
+        Durable = Map.ofList [ "/", DirNode ]
+        Current = Map.ofList [ "/", DirNode ]
+        PendingNamespace = []
+        NextInode = 1
+    }
 
 // ---------------------------------------------------------------------------------------------
 // Crash images
@@ -158,9 +174,11 @@ type LostSectors =
 
 /// One crash image: what survives of the namespace log and of each file.
 type CrashImage =
-    { NamespaceKept: int
-      Files: Map<int, FileFate>
-      Lost: LostSectors }
+    {
+        NamespaceKept: int
+        Files: Map<int, FileFate>
+        Lost: LostSectors
+    }
 
 let private sectorsOf (offset: int64) (length: int) =
     if length = 0 then
@@ -249,7 +267,11 @@ let survivingContent (inode: Inode) (fate: FileFate) (lost: LostSectors) =
                         | Write(offset, data) ->
                             let sectors = sectorsOf offset data.Length
                             let kept = sectors |> List.filter (fun _ -> random.Next 2 = 0) |> Set.ofList
-                            lostRanges <- rangesIn offset data.Length (sectors |> List.filter (kept.Contains >> not)) @ lostRanges
+
+                            lostRanges <-
+                                rangesIn offset data.Length (sectors |> List.filter (kept.Contains >> not))
+                                @ lostRanges
+
                             writeSectors c offset data kept.Contains)
                     inode.Durable
 
@@ -271,13 +293,19 @@ let crash (state: DiskState) (image: CrashImage) : DiskState =
         |> Map.map (fun id inode ->
             let fate = image.Files |> Map.tryFind id |> Option.defaultValue (KeptPrefix(0, 0))
             let c = survivingContent inode fate image.Lost
-            { Durable = c; Current = c; Pending = [] })
+
+            {
+                Durable = c
+                Current = c
+                Pending = []
+            })
 
     { state with
         Inodes = inodes
         Durable = ns
         Current = ns
-        PendingNamespace = [] }
+        PendingNamespace = []
+    }
 
 /// The files whose pending changes a crash image decides about.
 let undecided (state: DiskState) =
@@ -296,9 +324,11 @@ let randomImage (state: DiskState) (garbage: bool) (seed: int) : CrashImage =
                 let n = inode.Pending.Length
                 KeptPrefix(random.Next(n + 1), random.Next 9))
 
-    { NamespaceKept = random.Next(state.PendingNamespace.Length + 1)
-      Files = fates
-      Lost = if garbage then Garbage(random.Next()) else OldContents }
+    {
+        NamespaceKept = random.Next(state.PendingNamespace.Length + 1)
+        Files = fates
+        Lost = if garbage then Garbage(random.Next()) else OldContents
+    }
 
 /// Every crash image of a state within a bound, as CrashMonkey bounds its search: each prefix of
 /// the namespace log, and for each file each prefix of its changes with the next write torn
@@ -307,19 +337,21 @@ let images (state: DiskState) (reorderings: int) : CrashImage seq =
     let files = undecided state |> Map.toList
 
     let fatesOf (inode: Inode) =
-        [ for kept in 0 .. inode.Pending.Length do
-              yield KeptPrefix(kept, 0)
+        [
+            for kept in 0 .. inode.Pending.Length do
+                yield KeptPrefix(kept, 0)
 
-              if kept < inode.Pending.Length then
-                  match List.rev inode.Pending |> List.item kept with
-                  | Write(offset, data) ->
-                      let sectors = (sectorsOf offset data.Length).Length
+                if kept < inode.Pending.Length then
+                    match List.rev inode.Pending |> List.item kept with
+                    | Write(offset, data) ->
+                        let sectors = (sectorsOf offset data.Length).Length
 
-                      for torn in 1 .. min 2 (sectors - 1) do
-                          yield KeptPrefix(kept, torn)
-                  | Resize _ -> ()
-          for seed in 1..reorderings do
-              yield KeptSectors seed ]
+                        for torn in 1 .. min 2 (sectors - 1) do
+                            yield KeptPrefix(kept, torn)
+                    | Resize _ -> ()
+            for seed in 1..reorderings do
+                yield KeptSectors seed
+        ]
 
     let rec combos (files: (int * Inode) list) : Map<int, FileFate> seq =
         match files with
@@ -335,14 +367,16 @@ let images (state: DiskState) (reorderings: int) : CrashImage seq =
         for kept in 0 .. state.PendingNamespace.Length do
             for fates in combos files do
                 yield
-                    { NamespaceKept = kept
-                      Files = fates
-                      Lost = OldContents }
+                    {
+                        NamespaceKept = kept
+                        Files = fates
+                        Lost = OldContents
+                    }
     }
 
 /// Flips one bit of a durable file's byte (bit rot), choosing file, byte and bit from a seed.
 /// Returns None when no file has a byte to flip.
-let rot (state: DiskState) (seed: int) : (DiskState * string) option =
+let rot (state: DiskState) (seed: int) : (DiskState * (string * int64)) option =
     let files =
         state.Durable
         |> Map.toList
@@ -364,8 +398,18 @@ let rot (state: DiskState) (seed: int) : (DiskState * string) option =
         let c = Content.write c offset (ReadOnlySpan b)
 
         Some(
-            { state with Inodes = state.Inodes.Add(id, { Durable = c; Current = c; Pending = [] }) },
-            $"{path} byte {offset}"
+            { state with
+                Inodes =
+                    state.Inodes.Add(
+                        id,
+                        {
+                            Durable = c
+                            Current = c
+                            Pending = []
+                        }
+                    )
+            },
+            (path, offset)
         )
 
 // ---------------------------------------------------------------------------------------------
@@ -403,11 +447,18 @@ type SimulatedFileSystem(initial: DiskState) =
     /// Whether the power was cut.
     member _.Dead = dead
 
-    member private this.Alive() = if dead then raise PowerLoss
+    member private this.Alive() =
+        if dead then
+            raise PowerLoss
 
     member private this.Fault(call: FaultCall, what: string) =
         if not this.Faults.IsEmpty then
-            let n = (match faultCounts.TryGetValue call with | true, n -> n | _ -> 0) + 1
+            let n =
+                (match faultCounts.TryGetValue call with
+                 | true, n -> n
+                 | _ -> 0)
+                + 1
+
             faultCounts[call] <- n
 
             if this.Faults |> List.exists (fun f -> f.Call = call && f.Nth = n) then
@@ -431,7 +482,8 @@ type SimulatedFileSystem(initial: DiskState) =
         this.Mutated
             { state with
                 Current = applyNamespace state.Current op
-                PendingNamespace = state.PendingNamespace @ [ op ] }
+                PendingNamespace = state.PendingNamespace @ [ op ]
+            }
 
     member private this.Data(id: int, op: DataOp) =
         let inode = state.Inodes[id]
@@ -443,21 +495,34 @@ type SimulatedFileSystem(initial: DiskState) =
                         id,
                         { inode with
                             Current = applyData inode.Current op
-                            Pending = op :: inode.Pending }
-                    ) }
+                            Pending = op :: inode.Pending
+                        }
+                    )
+            }
 
     member private this.SyncFile(id: int) =
         let inode = state.Inodes[id]
 
         this.Mutated
-            { state with Inodes = state.Inodes.Add(id, { inode with Durable = inode.Current; Pending = [] }) }
+            { state with
+                Inodes =
+                    state.Inodes.Add(
+                        id,
+                        { inode with
+                            Durable = inode.Current
+                            Pending = []
+                        }
+                    )
+            }
 
     member private this.Handle(path: string, id: int, writable: bool) =
         let owner = obj ()
         let mutable closed = false
 
         { new IStorageFile with
-            member _.Length = this.Alive(); state.Inodes[id].Current.Length
+            member _.Length =
+                this.Alive()
+                state.Inodes[id].Current.Length
 
             member _.Read(offset, buffer) =
                 this.Alive()
@@ -465,7 +530,10 @@ type SimulatedFileSystem(initial: DiskState) =
 
             member _.Write(offset, data) =
                 this.Alive()
-                if not writable then raise (IOException($"write {path}: bad file descriptor"))
+
+                if not writable then
+                    raise (IOException($"write {path}: bad file descriptor"))
+
                 this.Fault(WriteCall, $"write {path}")
                 this.Data(id, Write(offset, data.ToArray()))
 
@@ -505,7 +573,8 @@ type SimulatedFileSystem(initial: DiskState) =
 
                     match locks.TryGetValue id with
                     | true, o when obj.ReferenceEquals(o, owner) -> locks.Remove id |> ignore
-                    | _ -> () }
+                    | _ -> ()
+        }
 
     interface IFileSystem with
         member this.OpenFile(path, mode) =
@@ -525,7 +594,16 @@ type SimulatedFileSystem(initial: DiskState) =
                 state <-
                     { state with
                         NextInode = id + 1
-                        Inodes = state.Inodes.Add(id, { Durable = Content.empty; Current = Content.empty; Pending = [] }) }
+                        Inodes =
+                            state.Inodes.Add(
+                                id,
+                                {
+                                    Durable = Content.empty
+                                    Current = Content.empty
+                                    Pending = []
+                                }
+                            )
+                    }
 
                 this.Namespace(Link(path, id))
                 this.Handle(path, id, true)
@@ -610,7 +688,9 @@ type SimulatedFileSystem(initial: DiskState) =
             this.Fault(DataSyncCall, $"fsync {path}")
             // Commit the journal up to the last change that touches this directory.
             let pending = state.PendingNamespace
-            let last = pending |> List.tryFindIndexBack (fun op -> touches op |> List.contains path)
+
+            let last =
+                pending |> List.tryFindIndexBack (fun op -> touches op |> List.contains path)
 
             match last with
             | None -> this.Mutated state
@@ -620,4 +700,5 @@ type SimulatedFileSystem(initial: DiskState) =
                 this.Mutated
                     { state with
                         Durable = committed |> List.fold applyNamespace state.Durable
-                        PendingNamespace = rest }
+                        PendingNamespace = rest
+                    }
