@@ -64,26 +64,61 @@ let imagesOf (bounds: Bounds) (state: DiskState) (seed: int) =
         (images state bounds.Reorderings |> Seq.truncate bounds.Enumerated)
         (Seq.init bounds.Garbage (fun i -> randomImage state true (seed + i)))
 
-/// Recovers from one crash image and judges the outcome; None when the model allows it.
-let judgeImage (segmentSize: int64) (state: DiskState) (allowed: ReadOutcome list) (image: CrashImage) =
+/// Recovers from one crash image and judges the outcome; then, as recovery must go on, saves
+/// one more entry, closes, reopens and judges that read too. None when the model allows both.
+let judgeImage (segmentSize: int64) (state: DiskState) (log: DurableLog) (allowed: ReadOutcome list) (image: CrashImage) =
     let fs = SimulatedFileSystem(crash state image)
-
-    let observed, opened =
-        Harness.recover (Harness.optionsFor fs segmentSize) Snapshot.zero
-
-    opened
-    |> Option.iter (fun w ->
-        try
-            w.Dispose()
-        with _ ->
-            ())
+    let options = Harness.optionsFor fs segmentSize
+    let observed, opened = Harness.recover options Snapshot.zero
 
     let garbage =
         match image.Lost with
         | Garbage _ -> true
         | OldContents -> false
 
-    Harness.judge allowed garbage observed
+    let dispose (w: Wal.WriteAheadLog) =
+        try
+            w.Dispose()
+        with _ ->
+            ()
+
+    match Harness.judge allowed garbage observed, observed, opened with
+    | Some message, _, _ ->
+        opened |> Option.iter dispose
+        Some message
+    | None, Convert.Model outcome, Some wal ->
+        match Durability.recovered Snapshot.zero outcome log with
+        | None ->
+            dispose wal
+            Some "no candidate explains the read"
+        | Some recovered ->
+            let last =
+                match outcome with
+                | Read c
+                | NotFound c -> c.Entries |> List.tryLast |> Option.map _.Index |> Option.defaultValue 0UL
+                | _ -> 0UL
+
+            let term = 1000UL
+            let entry: Entry = { Term = term; Index = last + 1UL; Kind = 0; Data = Array.create 700 0x5Auy }
+            let save = Save({ Term = term; Vote = 1UL; Commit = last }, [ entry ])
+
+            try
+                try
+                    wal.Save(Convert.toHardState { Term = term; Vote = 1UL; Commit = last }, [| Convert.toEntry entry |])
+                finally
+                    wal.Dispose()
+
+                let after = Durability.acknowledged recovered save |> Durability.synced
+                let reread, reopened = Harness.recover options Snapshot.zero
+                reopened |> Option.iter dispose
+
+                Harness.judge (Durability.allowedAfterCrash Snapshot.zero after) false reread
+                |> Option.map (fun m -> $"after recovering, saving entry {entry.Index} and reopening: {m}")
+            with :? Wal.WalException as ex ->
+                Some $"after recovering, saving entry {entry.Index} failed: {ex.Kind} {ex.Message}"
+    | None, _, opened ->
+        opened |> Option.iter dispose
+        None
 
 /// Explores every captured crash state of a scenario within the bounds; returns how many states
 /// were judged and the first divergence.
@@ -118,7 +153,7 @@ let exploreScenario (bounds: Bounds) (seed: int) (scenario: Scenario) : int * Di
                     if found.IsNone then
                         judged <- judged + 1
 
-                        match judgeImage scenario.SegmentSize state allowed image with
+                        match judgeImage scenario.SegmentSize state log allowed image with
                         | Some message ->
                             found <-
                                 Some

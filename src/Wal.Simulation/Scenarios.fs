@@ -36,7 +36,7 @@ let save (raft: Raft) =
             max raft.Commit (raft.Snapshots |> List.fold (fun m s -> max m s.Index) 0UL)
 
         let! first = Gen.choose (int floor + 1, int raft.LastIndex + 1) |> Gen.map uint64
-        let! count = Gen.frequency [ 1, Gen.constant 0; 6, Gen.choose (1, 4) ]
+        let! count = Gen.frequency [ 2, Gen.constant 0; 5, Gen.choose (1, 4) ]
         let! payloads = Gen.listOfLength count payload
 
         let! kinds =
