@@ -109,7 +109,7 @@ let judgeImage (segmentSize: int64) (state: DiskState) (log: DurableLog) (allowe
                     wal.Dispose()
 
                 let after = Durability.acknowledged recovered save |> Durability.synced
-                let reread, reopened = Harness.recover options Snapshot.zero
+                let reread, reopened = Harness.recoverWith false options Snapshot.zero
                 reopened |> Option.iter dispose
 
                 Harness.judge (Durability.allowedAfterCrash Snapshot.zero after) false reread

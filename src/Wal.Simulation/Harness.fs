@@ -64,7 +64,12 @@ let optionsFor (fs: SimulatedFileSystem) (segmentSize: int64) =
 /// Recovery as etcd's server does it: Open at the snapshot and ReadAll; on a torn tail, Repair
 /// once, then Open and ReadAll again. Returns the outcome and, when the log is readable, the
 /// log ready to append.
-let recover (options: WalOptions) (at: Snapshot) : EngineOutcome * WriteAheadLog option =
+let rec recover (options: WalOptions) (at: Snapshot) : EngineOutcome * WriteAheadLog option =
+    recoverWith true options at
+
+/// Recovery with or without the Repair step: after a clean close nothing may need repairing,
+/// so a torn tail then is itself a divergence.
+and recoverWith (repair: bool) (options: WalOptions) (at: Snapshot) : EngineOutcome * WriteAheadLog option =
     let openAndRead () =
         match
             (try
@@ -87,7 +92,7 @@ let recover (options: WalOptions) (at: Snapshot) : EngineOutcome * WriteAheadLog
                 outcome, None
 
     match openAndRead () with
-    | OtherError(WalErrorKind.UnexpectedEof, _), _ ->
+    | OtherError(WalErrorKind.UnexpectedEof, _), _ when repair ->
         try
             WriteAheadLog.Repair(Directory, options) |> ignore
             openAndRead ()
@@ -175,11 +180,11 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
 
     let reopen (where: string) (at: Snapshot) =
         let observed, opened =
-            match recover (optionsFor fs config.SegmentSize) at with
+            match recoverWith false (optionsFor fs config.SegmentSize) at with
             // An injected fault may fail the reopen itself (ENOSPC while zeroing the tail): a
             // clear error, after which the log must still open.
             | OtherError(WalErrorKind.Io, _), _ when not config.Faults.IsEmpty && not fs.Dead ->
-                recover (optionsFor fs config.SegmentSize) at
+                recoverWith false (optionsFor fs config.SegmentSize) at
             | result -> result
 
         if fs.Dead then
