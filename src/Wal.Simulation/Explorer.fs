@@ -61,7 +61,7 @@ let capture (scenario: Scenario) =
 /// The crash images explored for one state.
 let imagesOf (bounds: Bounds) (state: DiskState) (seed: int) =
     Seq.append
-        (images state bounds.Reorderings |> Seq.truncate bounds.Enumerated)
+        (images state bounds.Reorderings bounds.Enumerated seed)
         (Seq.init bounds.Garbage (fun i -> randomImage state true (seed + i)))
 
 /// Recovers from one crash image and judges the outcome; then, as recovery must go on, saves

@@ -330,49 +330,51 @@ let randomImage (state: DiskState) (garbage: bool) (seed: int) : CrashImage =
         Lost = if garbage then Garbage(random.Next()) else OldContents
     }
 
-/// Every crash image of a state within a bound, as CrashMonkey bounds its search: each prefix of
-/// the namespace log, and for each file each prefix of its changes with the next write torn
-/// after 0, 1 or 2 sectors, or with all of it; plus `reorderings` random sector subsets per file.
-let images (state: DiskState) (reorderings: int) : CrashImage seq =
-    let files = undecided state |> Map.toList
-
+/// The crash images of a state, as CrashMonkey bounds its search. The choices are: each prefix
+/// of the namespace log; for each file, each prefix of its changes with the next write torn after
+/// 0, 1 or 2 sectors, and `reorderings` random sector subsets. When there are at most `bound`
+/// combinations, every one is returned; otherwise `bound` of them, drawn from `seed`.
+let images (state: DiskState) (reorderings: int) (bound: int) (seed: int) : CrashImage list =
     let fatesOf (inode: Inode) =
-        [
-            for kept in 0 .. inode.Pending.Length do
-                yield KeptPrefix(kept, 0)
+        [| for kept in 0 .. inode.Pending.Length do
+               yield KeptPrefix(kept, 0)
 
-                if kept < inode.Pending.Length then
-                    match List.rev inode.Pending |> List.item kept with
-                    | Write(offset, data) ->
-                        let sectors = (sectorsOf offset data.Length).Length
+               if kept < inode.Pending.Length then
+                   match List.rev inode.Pending |> List.item kept with
+                   | Write(offset, data) ->
+                       let sectors = (sectorsOf offset data.Length).Length
 
-                        for torn in 1 .. min 2 (sectors - 1) do
-                            yield KeptPrefix(kept, torn)
-                    | Resize _ -> ()
-            for seed in 1..reorderings do
-                yield KeptSectors seed
-        ]
+                       for torn in 1 .. min 2 (sectors - 1) do
+                           yield KeptPrefix(kept, torn)
+                   | Resize _ -> ()
+           for r in 1..reorderings do
+               yield KeptSectors(seed + r) |]
 
-    let rec combos (files: (int * Inode) list) : Map<int, FileFate> seq =
-        match files with
-        | [] -> Seq.singleton Map.empty
-        | (id, inode) :: rest ->
-            seq {
-                for fate in fatesOf inode do
-                    for others in combos rest do
-                        yield others.Add(id, fate)
-            }
+    let files = undecided state |> Map.toList |> List.map (fun (id, inode) -> id, fatesOf inode)
+    let namespaceChoices = state.PendingNamespace.Length + 1
 
-    seq {
-        for kept in 0 .. state.PendingNamespace.Length do
-            for fates in combos files do
-                yield
-                    {
-                        NamespaceKept = kept
-                        Files = fates
-                        Lost = OldContents
-                    }
-    }
+    let total =
+        files
+        |> List.fold (fun acc (_, fates) -> acc * float fates.Length) (float namespaceChoices)
+
+    let image (pick: int -> int) =
+        { NamespaceKept = pick namespaceChoices
+          Files = files |> List.map (fun (id, fates) -> id, fates[pick fates.Length]) |> Map.ofList
+          Lost = OldContents }
+
+    if total <= float bound then
+        // Every combination, by counting in mixed radix.
+        [ for n in 0 .. int total - 1 do
+              let mutable rest = n
+
+              yield
+                  image (fun radix ->
+                      let digit = rest % radix
+                      rest <- rest / radix
+                      digit) ]
+    else
+        let random = Random seed
+        [ for _ in 1..bound -> image random.Next ]
 
 /// Flips one bit of a durable file's byte (bit rot), choosing file, byte and bit from a seed.
 /// Returns None when no file has a byte to flip.
