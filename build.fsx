@@ -123,15 +123,69 @@ let runExamples () =
             script, code
     ]
 
-/// The main job. For now it runs the quickstart; the crash-state explorer replaces this body later.
+let wal = Path.Combine("src", "Wal.Cli", "bin", "Release", "net10.0", "wal.dll")
+
+/// The crash-state budget of the main job: WAL_CHECK_STATES, or one million.
+let checkStates () =
+    match Environment.GetEnvironmentVariable "WAL_CHECK_STATES" with
+    | null
+    | "" -> "1000000"
+    | n -> n
+
+/// The main job: explore crash states of the engine against the model (`wal explore`), failing
+/// on any divergence with the shrunk counterexample printed.
 let check () =
     build ()
-    let quickstart = "examples/quickstart.fsx"
+    dotnet [ wal; "explore"; "--states"; checkStates () ]
 
-    if not (File.Exists quickstart) then
-        fail $"check: {quickstart} is missing"
+/// Puts each classic WAL bug (tests/classic-bugs/*.patch) into a scratch clone of HEAD and shows
+/// that the crash properties and the explorer each catch it.
+let classicBugs () =
+    let scratch =
+        Path.Combine(Path.GetTempPath(), $"wal-classic-bugs-{Guid.NewGuid():N}")
 
-    dotnet [ "fsi"; quickstart ]
+    run "git" [ "clone"; "--quiet"; "."; scratch ]
+
+    let patches =
+        Directory.GetFiles(Path.Combine("tests", "classic-bugs"), "*.patch")
+        |> Array.sort
+
+    let inScratch (args: string list) = exec "dotnet" args
+
+    let rows =
+        [
+            for patch in patches do
+                run "git" [ "-C"; scratch; "checkout"; "--quiet"; "." ]
+                run "git" [ "-C"; scratch; "apply"; Path.GetFullPath patch ]
+                run "dotnet" [ "build"; Path.Combine(scratch, "Wal.sln"); "-c"; "Release"; "-v"; "quiet" ]
+
+                let suite =
+                    inScratch
+                        [
+                            "test"
+                            Path.Combine(scratch, "tests", "Wal.Properties")
+                            "-c"
+                            "Release"
+                            "--no-build"
+                            "--filter"
+                            "FullyQualifiedName~CrashProperties|FullyQualifiedName~ModelProperties"
+                        ]
+
+                let explorer =
+                    inScratch [ Path.Combine(scratch, wal); "explore"; "--states"; "300000" ]
+
+                Path.GetFileNameWithoutExtension patch, suite <> 0, explorer <> 0
+        ]
+
+    Directory.Delete(scratch, true)
+    printfn "\n%-45s %-14s %-14s" "classic bug" "properties" "explorer"
+
+    for name, suite, explorer in rows do
+        let verdict caught = if caught then "caught" else "MISSED"
+        printfn "%-45s %-14s %-14s" name (verdict suite) (verdict explorer)
+
+    if rows |> List.exists (fun (_, suite, explorer) -> not suite || not explorer) then
+        fail "a classic WAL bug went unnoticed"
 
 let resultsDirectory = Path.Combine("artifacts", "test-results")
 
@@ -282,7 +336,10 @@ let targets =
         "install", "dotnet paket install, keeping %NUGET_SOURCE% in paket.lock", (fun () -> paket "install")
         "update", "dotnet paket update, keeping %NUGET_SOURCE% in paket.lock", (fun () -> paket "update")
         "build", "restore, then build Wal.sln in Release", build
-        "check", "build, then run the main job (examples/quickstart.fsx for now)", check
+        "check", "build, then the main job: explore WAL_CHECK_STATES (default 1,000,000) crash states", check
+        "classic-bugs",
+        "show that the suites catch each patch in tests/classic-bugs (scratch clone of HEAD)",
+        classicBugs
         "test", "build, run the unit tests (WAL_TEST_FILTER narrows them) and every example", test
         "examples", "build, then run every examples/*.fsx", examples
         "bench", "build, then print write-path figures (bench/throughput.fsx)", bench
