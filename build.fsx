@@ -268,6 +268,21 @@ let bench () =
     build ()
     dotnet [ "fsi"; "bench/throughput.fsx" ]
 
+/// Stryker.NET over Wal.Core's durability code (tests/Wal.Properties/stryker-config.json), with
+/// every suite as the judge. Slow (each mutant runs the suites), so not part of CI.
+let stryker () =
+    build ()
+
+    run
+        "dotnet"
+        [
+            "tool"
+            "run"
+            "dotnet-stryker"
+            "--config-file"
+            Path.Combine("tests", "Wal.Properties", "stryker-config.json")
+        ]
+
 /// Every test: the unit tests, then the examples; the last line printed is the `tests: ...` summary.
 let test () =
     build ()
@@ -343,6 +358,7 @@ let targets =
         "test", "build, run the unit tests (WAL_TEST_FILTER narrows them) and every example", test
         "examples", "build, then run every examples/*.fsx", examples
         "bench", "build, then print write-path figures (bench/throughput.fsx)", bench
+        "stryker", "mutation testing of Wal.Core's durability code with these suites (slow; not in CI)", stryker
         "pack", "build, then pack the packable projects into artifacts/", pack
         "format", "format the F# (fantomas) and C# (dotnet format) sources", (fun () -> format false)
         "format-check", "fail if formatting would change anything", (fun () -> format true)
