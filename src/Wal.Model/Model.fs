@@ -63,6 +63,10 @@ type Operation =
     | ReleaseLockTo of index: uint64
     /// Close, then Open at the snapshot and ReadAll.
     | Reopen of Snapshot
+    /// A second, read-only reader opens at the snapshot and reads, beside the writer.
+    | OpenForRead of Snapshot
+    /// Close, Repair (which finds nothing to cut on a cleanly closed log), Open at index 0 and ReadAll.
+    | Repair
     /// Power loss now (what survives is chosen by `image`); then recovery as etcd's server does
     /// it: Open at the snapshot and ReadAll, on a torn tail Repair once, Open and ReadAll again.
     | Crash of image: int * recoverAt: Snapshot
@@ -105,6 +109,8 @@ module Stream =
         | Sync
         | ReleaseLockTo _
         | Reopen _
+        | OpenForRead _
+        | Repair
         | Crash _ -> []
 
     /// ReadAll over a stream at a snapshot, with etcd's rules: entries at or below the snapshot
@@ -184,6 +190,8 @@ module Operation =
         | Sync -> "sync"
         | ReleaseLockTo i -> $"release-lock-to {i}"
         | Reopen s -> $"reopen at index={s.Index} term={s.Term}"
+        | OpenForRead s -> $"open-for-read at index={s.Index} term={s.Term}"
+        | Repair -> "close, repair, reopen"
         | Crash(image, s) -> $"crash image={image}, recover at index={s.Index} term={s.Term}"
 
 [<RequireQualifiedAccess>]
@@ -275,6 +283,8 @@ module Durability =
         | Sync -> synced log
         | ReleaseLockTo _ -> log
         | Reopen _
+        | OpenForRead _
+        | Repair
         | Crash _ -> log
 
     /// Every record list the disk may hold now, shortest prefix first.

@@ -118,6 +118,8 @@ let private perform (wal: WriteAheadLog) (operation: Operation) =
     | ReleaseLockTo i -> wal.ReleaseLockTo i
     | Create _
     | Reopen _
+    | OpenForRead _
+    | Repair
     | Crash _ -> invalidOp "not a log operation"
 
 let private isWrite (operation: Operation) =
@@ -192,64 +194,111 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
         else
             settle where at observed opened
 
+    let step (operation: Operation) =
+        let where = Operation.describe operation
+
+        match operation, wal with
+        | Crash(image, at), _ -> powerCut where image at
+        | Create metadata, None when not model.Created ->
+            try
+                wal <- Some(WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, optionsFor fs config.SegmentSize))
+
+                model <- Durability.acknowledged model operation
+            with
+            | ex when isPowerLoss ex ->
+                model <- Durability.interrupted model operation
+                powerCut where config.CrashImage config.RecoverAt
+            | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
+                model <- Durability.interrupted model operation
+                failedClosed <- true
+        | Create _, _ -> ()
+        // After a failed write or sync the page cache cannot be trusted (PostgreSQL's
+        // fsyncgate): what a reader sees may never reach the disk. Reopening is crash
+        // recovery, as PostgreSQL's PANIC makes it.
+        | Reopen at, _ when failedClosed -> powerCut where config.CrashImage at
+        | Reopen at, Some log ->
+            try
+                log.Dispose()
+
+                if not failedClosed then
+                    model <- Durability.synced model
+
+                reopen where at
+            with
+            | ex when isPowerLoss ex -> powerCut where config.CrashImage config.RecoverAt
+            | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
+                // The close's sync failed: as after any failed sync, reopening is crash recovery.
+                failedClosed <- true
+                powerCut where config.CrashImage at
+        | Reopen at, None -> reopen where at
+        | OpenForRead at, _ ->
+            // A reader beside the writer sees what was written out, which may lag behind what
+            // was acknowledged (the page writer buffers commit-only saves): any candidate.
+            let observed =
+                try
+                    use reader =
+                        WriteAheadLog.OpenForRead(Directory, toSnapshot at, optionsFor fs config.SegmentSize)
+
+                    readOutcome reader
+                with :? WalException as ex ->
+                    if ex.Kind = WalErrorKind.FileNotFound then
+                        Model NoLog
+                    else
+                        OtherError(ex.Kind, ex.Message)
+
+            if fs.Dead then
+                powerCut where config.CrashImage config.RecoverAt
+            else
+                match observed with
+                | _ ->
+                    judge (Durability.allowedAfterCrash at model) false observed
+                    |> Option.iter (diverge where)
+        | Repair, _ when failedClosed -> powerCut where config.CrashImage Snapshot.zero
+        | Repair, _ when not model.Created -> ()
+        | Repair, log ->
+            try
+                log |> Option.iter (fun l -> l.Dispose())
+                model <- Durability.synced model
+
+                match WriteAheadLog.Repair(Directory, optionsFor fs config.SegmentSize) with
+                | Wal.Recovery.RepairOutcome.NothingToRepair -> reopen where Snapshot.zero
+                | outcome -> diverge where $"Repair of a cleanly closed log said {outcome}"
+            with
+            | ex when isPowerLoss ex -> powerCut where config.CrashImage config.RecoverAt
+            | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
+                failedClosed <- true
+                powerCut where config.CrashImage Snapshot.zero
+            | :? WalException as ex -> diverge where $"Repair failed: {ex.Kind} {ex.Message}"
+        | _, None -> ()
+        | _, Some log ->
+            try
+                perform log operation
+
+                if failedClosed && isWrite operation then
+                    diverge where "a write was acknowledged after an earlier write or sync failed"
+
+                model <- Durability.acknowledged model operation
+            with
+            | ex when isPowerLoss ex ->
+                model <- Durability.interrupted model operation
+                powerCut where config.CrashImage config.RecoverAt
+            | :? WalException as ex when failedClosed && ex.Kind = WalErrorKind.Failed -> ()
+            | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
+                model <- Durability.interrupted model operation
+                failedClosed <- true
+            | :? WalException as ex -> diverge where $"unexpected {ex.Kind}: {ex.Message}"
+
     for operation in operations do
         if divergence.IsNone && not stopped then
-            let where = Operation.describe operation
             inFlight <- Durability.interrupted model operation
 
-            match operation, wal with
-            | Crash(image, at), _ -> powerCut where image at
-            | Create metadata, None when not model.Created ->
-                try
-                    wal <-
-                        Some(WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, optionsFor fs config.SegmentSize))
-
-                    model <- Durability.acknowledged model operation
-                with
-                | ex when isPowerLoss ex ->
-                    model <- Durability.interrupted model operation
-                    powerCut where config.CrashImage config.RecoverAt
-                | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
-                    model <- Durability.interrupted model operation
-                    failedClosed <- true
-            | Create _, _ -> ()
-            // After a failed write or sync the page cache cannot be trusted (PostgreSQL's
-            // fsyncgate): what a reader sees may never reach the disk. Reopening is crash
-            // recovery, as PostgreSQL's PANIC makes it.
-            | Reopen at, _ when failedClosed -> powerCut where config.CrashImage at
-            | Reopen at, Some log ->
-                try
-                    log.Dispose()
-
-                    if not failedClosed then
-                        model <- Durability.synced model
-
-                    reopen where at
-                with
-                | ex when isPowerLoss ex -> powerCut where config.CrashImage config.RecoverAt
-                | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
-                    // The close's sync failed: as after any failed sync, reopening is crash recovery.
-                    failedClosed <- true
-                    powerCut where config.CrashImage at
-            | Reopen at, None -> reopen where at
-            | _, None -> ()
-            | _, Some log ->
-                try
-                    perform log operation
-
-                    if failedClosed && isWrite operation then
-                        diverge where "a write was acknowledged after an earlier write or sync failed"
-
-                    model <- Durability.acknowledged model operation
-                with
-                | ex when isPowerLoss ex ->
-                    model <- Durability.interrupted model operation
-                    powerCut where config.CrashImage config.RecoverAt
-                | :? WalException as ex when failedClosed && ex.Kind = WalErrorKind.Failed -> ()
-                | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
-                    model <- Durability.interrupted model operation
-                    failedClosed <- true
-                | :? WalException as ex -> diverge where $"unexpected {ex.Kind}: {ex.Message}"
+            try
+                step operation
+            with ex when isPowerLoss ex ->
+                // The power went inside a call that swallowed it (the pipeline preparing the next
+                // segment in the background, say) and the next call found the disk dead.
+                model <- Durability.interrupted model operation
+                powerCut (Operation.describe operation) config.CrashImage config.RecoverAt
 
     // Last, a clean close and a full read: what every run must end with.
     if divergence.IsNone && not stopped then
@@ -283,25 +332,35 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
         Mutations = mutations + fs.Mutations
     }
 
-/// Whether a file offset is the type byte of one of the file's records (frame start + 8 for the
-/// length word + 1 for the type's tag).
-let private isRecordType (state: DiskState) (path: string) (offset: int64) =
-    match state.Durable.TryFind path with
-    | Some(FileNode id) ->
-        let content = state.Inodes[id].Durable
+/// Whether a flip at a file offset is one etcd's format cannot detect: the flip hits a record's
+/// type byte (frame start + 8 for the length word + 1 for the type's tag), or turns a length word
+/// into zero.
+let private formatCannotSee (before: DiskState) (after: DiskState) (path: string) (offset: int64) =
+    let contentOf (state: DiskState) =
+        match state.Durable.TryFind path with
+        | Some(FileNode id) -> Some state.Inodes[id].Durable
+        | _ -> None
+
+    match contentOf before, contentOf after with
+    | Some content, Some rotten ->
         let word = Array.zeroCreate<byte> 8
+
+        let wordAt (c: Content) (position: int64) =
+            Content.read c position (Span word) |> ignore
+            BitConverter.ToUInt64(word, 0)
 
         let rec walk (position: int64) =
             if position + 8L > content.Length then
                 false
             else
-                Content.read content position (Span word) |> ignore
-                let value = BitConverter.ToUInt64(word, 0)
+                let value = wordAt content position
 
                 if value = 0UL then
                     false
                 elif offset = position + 9L then
                     true
+                elif offset >= position && offset < position + 8L then
+                    wordAt rotten position = 0UL
                 else
                     let length = int64 (value &&& 0x00FFFFFFFFFFFFFFUL)
 
@@ -362,9 +421,10 @@ let rotAndRead (segmentSize: int64) (operations: Operation list) (seed: int) : s
         match observed with
         | OtherError((WalErrorKind.CrcMismatch | WalErrorKind.CorruptRecord | WalErrorKind.UnexpectedEof), _)
         | Model(Failed _) -> None
-        // etcd's format leaves a record's type outside its CRC (which covers the data alone), so
-        // a flip there can turn an entry into a hard state unnoticed: a limit of the format.
-        | _ when isRecordType (fs.State) path offset -> None
+        // Limits of etcd's format, not of the engine: a record's type lies outside its CRC (which
+        // covers the data alone), so a flip there can turn an entry into a hard state; and a flip
+        // that zeroes the last record's length word reads as the end of the data.
+        | _ when formatCannotSee fs.State rotten path offset -> None
         | _ ->
             judge (Durability.allowedAfterCrash Snapshot.zero model) false observed
             |> Option.map (fun m -> $"bit rot at {path} byte {offset}: {m}")

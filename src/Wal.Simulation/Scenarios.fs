@@ -120,6 +120,12 @@ let step (crashes: bool) (raft: Raft) =
             return Reopen at, raft
         }
 
+    let reader =
+        gen {
+            let! at = Gen.elements (Snapshot.zero :: raft.Snapshots)
+            return OpenForRead at, raft
+        }
+
     let crash =
         gen {
             let! image = Gen.choose (0, Int32.MaxValue - 1)
@@ -136,6 +142,8 @@ let step (crashes: bool) (raft: Raft) =
             Gen.choose (0, int raft.LastIndex + 1)
             |> Gen.map (fun i -> ReleaseLockTo(uint64 i), raft)
             2, reopen
+            1, reader
+            1, Gen.constant (Repair, raft)
         ]
         @ snapshot
         @ (if crashes then [ 2, crash ] else [])

@@ -39,6 +39,23 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
             | Sync -> wal.Sync()
             | ReleaseLockTo i -> wal.ReleaseLockTo i
             | Crash _ -> failwith "scenarios without power cuts hold no Crash"
+            | OpenForRead at ->
+                use reader = WriteAheadLog.OpenForRead(dir, toSnapshot at, options)
+                let engine = readOutcome reader
+                // Buffered commit-only saves are not visible to a second reader; every earlier state is.
+                let prefixes =
+                    [ for k in 0 .. log.Records.Length -> Stream.readAll at (List.take k log.Records) ]
+
+                if divergence.IsNone && not (prefixes |> List.exists (fun m -> engine = Model m)) then
+                    divergence <- Some $"{Operation.describe op}: engine {engine}"
+            | Repair ->
+                wal.Dispose()
+
+                if WriteAheadLog.Repair(dir, options) <> Wal.Recovery.RepairOutcome.NothingToRepair then
+                    divergence <- Some "Repair found something to cut in a cleanly closed log"
+
+                wal <- WriteAheadLog.Open(dir, Wal.Snapshot.Zero, options)
+                compare Snapshot.zero (Operation.describe op)
             | Reopen at ->
                 wal.Dispose()
                 wal <- WriteAheadLog.Open(dir, toSnapshot at, options)
