@@ -53,12 +53,10 @@ public sealed partial class WriteAheadLog
         DecodeStatus status;
         while ((status = decoder.Next()) == DecodeStatus.Record)
         {
-            var data = decoder.RecordData;
             switch ((RecordType)decoder.RecordType)
             {
                 case RecordType.Entry:
-                    if (!RecordCodec.TryDecodeEntry(data, out var entry))
-                        throw Corrupt(decoder, "an entry record's data is not a raftpb.Entry");
+                    var entry = ReadRules.DecodeEntry(decoder);
                     if (entry.Index > _start.Index)
                     {
                         // Compare without forming the position, which a huge index would overflow (CVE-2020-15112).
@@ -72,42 +70,25 @@ public sealed partial class WriteAheadLog
                     _lastIndex = entry.Index;
                     break;
                 case RecordType.State:
-                    if (!RecordCodec.TryDecodeHardState(data, out state))
-                        throw Corrupt(decoder, "a state record's data is not a raftpb.HardState");
+                    state = ReadRules.DecodeState(decoder);
                     break;
                 case RecordType.Metadata:
-                    if (metadata is not null && !data.SequenceEqual(metadata))
-                        throw new WalException(WalErrorKind.MetadataConflict,
-                            $"The metadata in {decoder.CurrentName} differs from the metadata before it.");
-                    // Go reads empty data as nil, which later metadata is not compared against.
-                    metadata = data.IsEmpty ? null : data.ToArray();
+                    metadata = ReadRules.AcceptMetadata(decoder, metadata);
                     break;
                 case RecordType.Crc:
-                    // A fresh decoder (opened past the first segment) has no chain to compare with yet.
-                    if (decoder.Crc != 0 && decoder.RecordCrc != decoder.Crc)
-                        throw new WalException(WalErrorKind.CrcMismatch,
-                            $"{decoder.CurrentName} starts with CRC {decoder.RecordCrc:x8}, but the segment before it ended with {decoder.Crc:x8}.");
-                    decoder.Crc = decoder.RecordCrc;
+                    ReadRules.AcceptCrc(decoder);
                     break;
                 case RecordType.Snapshot:
-                    if (!RecordCodec.TryDecodeSnapshot(data, out var snapshot))
-                        throw Corrupt(decoder, "a snapshot record's data is not a walpb.Snapshot");
-                    if (snapshot.Index == _start.Index)
-                    {
-                        if (snapshot.Term != _start.Term)
-                            throw new WalException(WalErrorKind.SnapshotMismatch,
-                                $"The WAL has a snapshot at index {snapshot.Index} with term {snapshot.Term}, not {_start.Term}.");
-                        match = true;
-                    }
+                    match |= ReadRules.MatchSnapshot(decoder, _start);
                     break;
                 default:
-                    throw Corrupt(decoder, $"unknown record type {decoder.RecordType}");
+                    throw ReadRules.UnknownType(decoder);
             }
         }
 
         // A reader may stop at a torn last record: the writer may be in the middle of it.
         if (status != DecodeStatus.End && (write || status != DecodeStatus.UnexpectedEof))
-            throw StatusError(status, decoder);
+            throw ReadRules.StatusError(status, decoder);
 
         if (write)
         {
@@ -137,16 +118,4 @@ public sealed partial class WriteAheadLog
             { Contents = result };
         return result;
     }
-
-    internal static WalException StatusError(DecodeStatus status, Decoder decoder) => status switch
-    {
-        DecodeStatus.UnexpectedEof => new WalException(WalErrorKind.UnexpectedEof,
-            $"{decoder.CurrentName} ends in a torn or truncated record at offset {decoder.LastValidOffset}; Repair can cut it off."),
-        DecodeStatus.CrcMismatch => new WalException(WalErrorKind.CrcMismatch,
-            $"The record at offset {decoder.LastValidOffset} of {decoder.CurrentName} fails its CRC check: the WAL is corrupt."),
-        _ => Corrupt(decoder, "the record cannot be decoded"),
-    };
-
-    private static WalException Corrupt(Decoder decoder, string what) =>
-        new(WalErrorKind.CorruptRecord, $"Corrupt record in {decoder.CurrentName} near offset {decoder.LastValidOffset}: {what}.");
 }

@@ -49,12 +49,7 @@ internal static class Repairer
             {
                 case DecodeStatus.Record:
                     if (decoder.RecordType == (long)RecordType.Crc)
-                    {
-                        if (decoder.Crc != 0 && decoder.RecordCrc != decoder.Crc)
-                            throw new WalException(WalErrorKind.CrcMismatch,
-                                $"{last.FileName} has a CRC record that breaks the chain; it cannot be repaired.");
-                        decoder.Crc = decoder.RecordCrc;
-                    }
+                        ReadRules.AcceptCrc(decoder);
                     continue;
                 case DecodeStatus.End:
                     return RepairOutcome.NothingToRepair;
@@ -71,7 +66,7 @@ internal static class Repairer
                     }
                     return RepairOutcome.Repaired;
                 default:
-                    throw WriteAheadLog.StatusError(status, decoder);
+                    throw ReadRules.StatusError(status, decoder);
             }
         }
     }

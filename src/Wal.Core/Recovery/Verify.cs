@@ -24,40 +24,28 @@ internal static class Verifier
             DecodeStatus status;
             while ((status = decoder.Next()) == DecodeStatus.Record)
             {
-                var data = decoder.RecordData;
                 switch ((RecordType)decoder.RecordType)
                 {
                     case RecordType.Metadata:
-                        if (metadata is not null && !data.SequenceEqual(metadata))
-                            throw new WalException(WalErrorKind.MetadataConflict, $"The metadata in {decoder.CurrentName} differs from the metadata before it.");
-                        metadata = data.IsEmpty ? null : data.ToArray();
+                        metadata = ReadRules.AcceptMetadata(decoder, metadata);
                         break;
                     case RecordType.Crc:
-                        CheckCrcRecord(decoder);
+                        ReadRules.AcceptCrc(decoder);
                         break;
                     case RecordType.Snapshot:
-                        if (!RecordCodec.TryDecodeSnapshot(data, out var loaded))
-                            throw Corrupt(decoder, "a snapshot record's data is not a walpb.Snapshot");
-                        if (loaded.Index == snapshot.Index)
-                        {
-                            if (loaded.Term != snapshot.Term)
-                                throw new WalException(WalErrorKind.SnapshotMismatch,
-                                    $"The WAL has a snapshot at index {loaded.Index} with term {loaded.Term}, not {snapshot.Term}.");
-                            match = true;
-                        }
+                        match |= ReadRules.MatchSnapshot(decoder, snapshot);
                         break;
                     case RecordType.State:
-                        if (!RecordCodec.TryDecodeHardState(data, out state))
-                            throw Corrupt(decoder, "a state record's data is not a raftpb.HardState");
+                        state = ReadRules.DecodeState(decoder);
                         break;
                     case RecordType.Entry:
                         break;
                     default:
-                        throw Corrupt(decoder, $"unknown record type {decoder.RecordType}");
+                        throw ReadRules.UnknownType(decoder);
                 }
             }
             if (status is not (DecodeStatus.End or DecodeStatus.UnexpectedEof))
-                throw WriteAheadLog.StatusError(status, decoder);
+                throw ReadRules.StatusError(status, decoder);
             if (!match)
                 throw new WalException(WalErrorKind.SnapshotNotFound, $"The WAL holds no snapshot record at index {snapshot.Index}, term {snapshot.Term}.");
             return state;
@@ -82,25 +70,21 @@ internal static class Verifier
             DecodeStatus status;
             while ((status = decoder.Next()) == DecodeStatus.Record)
             {
-                var data = decoder.RecordData;
                 switch ((RecordType)decoder.RecordType)
                 {
                     case RecordType.Snapshot:
-                        if (!RecordCodec.TryDecodeSnapshot(data, out var loaded))
-                            throw Corrupt(decoder, "a snapshot record's data is not a walpb.Snapshot");
-                        snapshots.Add(loaded);
+                        snapshots.Add(ReadRules.DecodeSnapshot(decoder));
                         break;
                     case RecordType.State:
-                        if (!RecordCodec.TryDecodeHardState(data, out state))
-                            throw Corrupt(decoder, "a state record's data is not a raftpb.HardState");
+                        state = ReadRules.DecodeState(decoder);
                         break;
                     case RecordType.Crc:
-                        CheckCrcRecord(decoder);
+                        ReadRules.AcceptCrc(decoder);
                         break;
                 }
             }
             if (status is not (DecodeStatus.End or DecodeStatus.UnexpectedEof))
-                throw WriteAheadLog.StatusError(status, decoder);
+                throw ReadRules.StatusError(status, decoder);
             // A snapshot past the commit index may never have been applied; it is no place to start.
             return snapshots.Where(s => s.Index <= state.Commit).ToList();
         }
@@ -110,15 +94,4 @@ internal static class Verifier
                 f.Dispose();
         }
     }
-
-    private static void CheckCrcRecord(Decoder decoder)
-    {
-        if (decoder.Crc != 0 && decoder.RecordCrc != decoder.Crc)
-            throw new WalException(WalErrorKind.CrcMismatch,
-                $"{decoder.CurrentName} starts with CRC {decoder.RecordCrc:x8}, but the segment before it ended with {decoder.Crc:x8}.");
-        decoder.Crc = decoder.RecordCrc;
-    }
-
-    private static WalException Corrupt(Decoder decoder, string what) =>
-        new(WalErrorKind.CorruptRecord, $"Corrupt record in {decoder.CurrentName} near offset {decoder.LastValidOffset}: {what}.");
 }
