@@ -149,6 +149,13 @@ let step (crashes: bool) (raft: Raft) =
         @ (if crashes then [ 2, crash ] else [])
     )
 
+/// Metadata from empty to several pages (a cut repeats it at the head of every segment).
+let metadata =
+    Gen.frequency
+        [ 4, Gen.constant "node-1"B
+          1, Gen.constant [||]
+          1, Gen.choose (1, 9000) |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (1, 255) |> Gen.map byte)) ]
+
 let operations (crashes: bool) =
     Gen.sized (fun size ->
         let rec go n raft acc =
@@ -167,7 +174,7 @@ let operations (crashes: bool) =
                 Snapshots = []
             }
 
-        go (min size 40) start [ Create "node-1"B ])
+        metadata |> Gen.bind (fun m -> go (min size 40) start [ Create m ]))
 
 /// A generated run: the segment size and the operations.
 type Scenario =
