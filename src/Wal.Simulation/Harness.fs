@@ -170,7 +170,7 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
                 // Garbage made the log unreadable, which the model allows; nothing more to check.
                 stopped <- true
 
-    let rec powerCut (where: string) (image: int) (at: Snapshot) =
+    let powerCut (where: string) (image: int) (at: Snapshot) =
         crashStates <- crashStates + 1
         mutations <- mutations + fs.Mutations
         let survivor = crash fs.State (randomImage fs.State config.Garbage image)
@@ -219,10 +219,7 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
         | Reopen at, Some log ->
             try
                 log.Dispose()
-
-                if not failedClosed then
-                    model <- Durability.synced model
-
+                model <- Durability.synced model
                 reopen where at
             with
             | ex when isPowerLoss ex -> powerCut where config.CrashImage config.RecoverAt
@@ -249,10 +246,8 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
             if fs.Dead then
                 powerCut where config.CrashImage config.RecoverAt
             else
-                match observed with
-                | _ ->
-                    judge (Durability.allowedAfterCrash at model) false observed
-                    |> Option.iter (diverge where)
+                judge (Durability.allowedAfterCrash at model) false observed
+                |> Option.iter (diverge where)
         | Repair, _ when failedClosed -> powerCut where config.CrashImage Snapshot.zero
         | Repair, _ when not model.Created -> ()
         | Repair, log ->
