@@ -336,21 +336,25 @@ let randomImage (state: DiskState) (garbage: bool) (seed: int) : CrashImage =
 /// combinations, every one is returned; otherwise `bound` of them, drawn from `seed`.
 let images (state: DiskState) (reorderings: int) (bound: int) (seed: int) : CrashImage list =
     let fatesOf (inode: Inode) =
-        [| for kept in 0 .. inode.Pending.Length do
-               yield KeptPrefix(kept, 0)
+        [|
+            for kept in 0 .. inode.Pending.Length do
+                yield KeptPrefix(kept, 0)
 
-               if kept < inode.Pending.Length then
-                   match List.rev inode.Pending |> List.item kept with
-                   | Write(offset, data) ->
-                       let sectors = (sectorsOf offset data.Length).Length
+                if kept < inode.Pending.Length then
+                    match List.rev inode.Pending |> List.item kept with
+                    | Write(offset, data) ->
+                        let sectors = (sectorsOf offset data.Length).Length
 
-                       for torn in 1 .. min 2 (sectors - 1) do
-                           yield KeptPrefix(kept, torn)
-                   | Resize _ -> ()
-           for r in 1..reorderings do
-               yield KeptSectors(seed + r) |]
+                        for torn in 1 .. min 2 (sectors - 1) do
+                            yield KeptPrefix(kept, torn)
+                    | Resize _ -> ()
+            for r in 1..reorderings do
+                yield KeptSectors(seed + r)
+        |]
 
-    let files = undecided state |> Map.toList |> List.map (fun (id, inode) -> id, fatesOf inode)
+    let files =
+        undecided state |> Map.toList |> List.map (fun (id, inode) -> id, fatesOf inode)
+
     let namespaceChoices = state.PendingNamespace.Length + 1
 
     let total =
@@ -358,20 +362,27 @@ let images (state: DiskState) (reorderings: int) (bound: int) (seed: int) : Cras
         |> List.fold (fun acc (_, fates) -> acc * float fates.Length) (float namespaceChoices)
 
     let image (pick: int -> int) =
-        { NamespaceKept = pick namespaceChoices
-          Files = files |> List.map (fun (id, fates) -> id, fates[pick fates.Length]) |> Map.ofList
-          Lost = OldContents }
+        {
+            NamespaceKept = pick namespaceChoices
+            Files =
+                files
+                |> List.map (fun (id, fates) -> id, fates[pick fates.Length])
+                |> Map.ofList
+            Lost = OldContents
+        }
 
     if total <= float bound then
         // Every combination, by counting in mixed radix.
-        [ for n in 0 .. int total - 1 do
-              let mutable rest = n
+        [
+            for n in 0 .. int total - 1 do
+                let mutable rest = n
 
-              yield
-                  image (fun radix ->
-                      let digit = rest % radix
-                      rest <- rest / radix
-                      digit) ]
+                yield
+                    image (fun radix ->
+                        let digit = rest % radix
+                        rest <- rest / radix
+                        digit)
+        ]
     else
         let random = Random seed
         [ for _ in 1..bound -> image random.Next ]
@@ -487,35 +498,31 @@ type SimulatedFileSystem(initial: DiskState) =
                 PendingNamespace = state.PendingNamespace @ [ op ]
             }
 
-    member private this.Data(id: int, op: DataOp) =
-        let inode = state.Inodes[id]
-
+    member private this.Inode(id: int, change: Inode -> Inode) =
         this.Mutated
             { state with
-                Inodes =
-                    state.Inodes.Add(
-                        id,
-                        { inode with
-                            Current = applyData inode.Current op
-                            Pending = op :: inode.Pending
-                        }
-                    )
+                Inodes = state.Inodes.Add(id, change state.Inodes[id])
             }
+
+    member private this.Data(id: int, op: DataOp) =
+        this.Inode(
+            id,
+            fun inode ->
+                { inode with
+                    Current = applyData inode.Current op
+                    Pending = op :: inode.Pending
+                }
+        )
 
     member private this.SyncFile(id: int) =
-        let inode = state.Inodes[id]
-
-        this.Mutated
-            { state with
-                Inodes =
-                    state.Inodes.Add(
-                        id,
-                        { inode with
-                            Durable = inode.Current
-                            Pending = []
-                        }
-                    )
-            }
+        this.Inode(
+            id,
+            fun inode ->
+                { inode with
+                    Durable = inode.Current
+                    Pending = []
+                }
+        )
 
     member private this.Handle(path: string, id: int, writable: bool) =
         let owner = obj ()
