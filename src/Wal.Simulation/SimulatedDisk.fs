@@ -74,8 +74,8 @@ type Node =
     | FileNode of inode: int
     | DirNode
 
-/// A change to the namespace. A directory fsync commits every change up to the last one that
-/// touches that directory, as a journaling file system commits its journal in order.
+/// A change to the namespace. A directory fsync commits the pending changes that touch that
+/// directory; a power cut keeps any prefix of the rest.
 type NamespaceOp =
     | MakeDir of path: string
     | Link of path: string * inode: int
@@ -87,7 +87,7 @@ type NamespaceOp =
 type DiskState =
     {
         Inodes: Map<int, Inode>
-        /// The namespace made of the durable prefix of the log of namespace changes.
+        /// The namespace made of the changes committed by directory fsyncs.
         Durable: Map<string, Node>
         /// The namespace a process sees now.
         Current: Map<string, Node>
@@ -695,19 +695,14 @@ type SimulatedFileSystem(initial: DiskState) =
                 raise (DirectoryNotFoundException($"open {path}: no such directory"))
 
             this.Fault(DataSyncCall, $"fsync {path}")
-            // Commit the journal up to the last change that touches this directory.
-            let pending = state.PendingNamespace
+            // POSIX promises no more than this: the fsync makes durable the changes that touch
+            // this directory (its entries), and no others. A rename is in both its directories.
+            let committed, rest =
+                state.PendingNamespace
+                |> List.partition (fun op -> touches op |> List.contains path)
 
-            let last =
-                pending |> List.tryFindIndexBack (fun op -> touches op |> List.contains path)
-
-            match last with
-            | None -> this.Mutated state
-            | Some i ->
-                let committed, rest = List.splitAt (i + 1) pending
-
-                this.Mutated
-                    { state with
-                        Durable = committed |> List.fold applyNamespace state.Durable
-                        PendingNamespace = rest
-                    }
+            this.Mutated
+                { state with
+                    Durable = committed |> List.fold applyNamespace state.Durable
+                    PendingNamespace = rest
+                }
