@@ -199,3 +199,61 @@ let ``a damaged log gives a typed error or a prefix of what was written, never a
     | Error _ -> true
     | Ok read -> read.Length <= entries.Length && read = List.take read.Length entries
     |> Prop.label $"damage {d}: {outcome}"
+
+/// Where each frame of a segment's data ends, in order.
+let private frameEnds (bytes: byte[]) =
+    let rec go offset acc =
+        if offset + 8 > bytes.Length || BitConverter.ToUInt64(bytes, offset) = 0UL then
+            List.rev acc
+        else
+            let next =
+                offset
+                + Frame.SizeOf(int (BitConverter.ToUInt64(bytes, offset) &&& 0xFFFFFFFFFFFFFFUL))
+
+            go next (next :: acc)
+
+    go 0 []
+
+[<Property(MaxTest = 200)>]
+let ``truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail``
+    (payloads: NonEmptyArray<byte[]>)
+    (cut: PositiveInt)
+    =
+    let bytes, entries = validLog (List.ofArray payloads.Get)
+    let ends = frameEnds bytes
+    // Past the three records a new log starts with (Crc, Metadata, Snapshot).
+    let headerEnd = ends[2]
+    let dataEnd = List.last ends
+    let at = headerEnd + cut.Get % (dataEnd - headerEnd + 1)
+    let truncated = bytes[.. at - 1]
+    // Every Save wrote one entry frame and one state frame; entries whose frame ends by `at` survive.
+    let whole = ends |> List.filter (fun e -> e <= at) |> List.length
+    let survivors = entries |> List.take ((whole - 3 + 1) / 2)
+    let reader, _ = readSegment false truncated
+    let writer, _ = readSegment true truncated
+
+    let expectedWriter =
+        if List.contains at ends then
+            Ok survivors
+        else
+            Error WalErrorKind.UnexpectedEof
+
+    (reader = Ok survivors |> Prop.label $"read-only: {reader}")
+    .&. (writer = expectedWriter |> Prop.label $"write mode: {writer}")
+    |> Prop.label $"cut at {at} of {dataEnd}; frames end at {ends}"
+
+[<NUnit.Framework.TestCase(64 * 1024 * 1024)>]
+[<NUnit.Framework.TestCase(1024 * 1024 * 1024)>]
+let ``a length word claiming more than the file holds allocates nothing like it`` (claim: int) =
+    let bytes, _ =
+        validLog [ Text.Encoding.UTF8.GetBytes "a"; Text.Encoding.UTF8.GetBytes "b" ]
+
+    let dataEnd = List.last (frameEnds bytes)
+    let damaged = Array.copy bytes
+    BitConverter.GetBytes(uint64 claim).CopyTo(damaged, dataEnd)
+
+    for write in [ false; true ] do
+        let outcome, allocated = readSegment write damaged
+        let expected = if write then Error WalErrorKind.UnexpectedEof else outcome
+        NUnit.Framework.Assert.That(outcome, NUnit.Framework.Is.EqualTo expected)
+        NUnit.Framework.Assert.That(allocated, NUnit.Framework.Is.LessThan(4L * 1024L * 1024L), $"write mode {write}")

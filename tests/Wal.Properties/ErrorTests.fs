@@ -191,6 +191,29 @@ let ``hand-built segments with equal metadata read back (control for the hand-bu
     Assert.That(WriteAheadLog.Verify(dir, Snapshot.Zero, options), Is.EqualTo(state 1UL))
 
 [<Test>]
+let ``empty metadata is not compared with later metadata, as Go reads it as nil`` () =
+    // etcd keeps the metadata as nil after an empty record, and compares only non-nil metadata.
+    let fs, options = memoryOptions 65536L
+
+    handBuild fs firstSegment 0u (fun e ->
+        firstHeader "" e
+        encodeEntry e (entry 1UL)
+        encodeRaw e RecordType.Metadata (bytes "b"))
+    |> ignore
+
+    let r = readWrite options Snapshot.Zero
+    expectEqual (bytes "b") (r.Metadata.ToArray())
+    // The other way round it is a conflict: "b" then empty.
+    let fs, options = memoryOptions 65536L
+
+    handBuild fs firstSegment 0u (fun e ->
+        firstHeader "b" e
+        encodeRaw e RecordType.Metadata [||])
+    |> ignore
+
+    assertKind WalErrorKind.MetadataConflict (fun () -> readWrite options Snapshot.Zero |> ignore)
+
+[<Test>]
 let ``MetadataConflict: a second metadata record in the same segment differs`` () =
     let _, options = oneSegment (fun e -> encodeRaw e RecordType.Metadata (bytes "b"))
     use wal = WriteAheadLog.Open(dir, Snapshot.Zero, options)
@@ -1056,11 +1079,22 @@ let ``ValidSnapshotEntries returns the snapshots at or below the last commit ind
         wal.Save(HardState(1UL, 1UL, 5UL), entriesFrom 1UL 10UL)
         wal.SaveSnapshot(Snapshot(3UL, 1UL))
         wal.SaveSnapshot(Snapshot(5UL, 1UL, members))
+        wal.SaveSnapshot(Snapshot(7UL, 1UL))
         wal.SaveSnapshot(Snapshot(9UL, 1UL))
         wal.Save(HardState(1UL, 1UL, 7UL), List.empty<Entry>)
 
+    // A snapshot exactly at the commit index counts; one past it does not.
     let valid = WriteAheadLog.ValidSnapshotEntries(dir, options) |> List.ofSeq
-    expectEqual [ Snapshot.Zero; Snapshot(3UL, 1UL); Snapshot(5UL, 1UL, members) ] valid
+
+    expectEqual
+        [
+            Snapshot.Zero
+            Snapshot(3UL, 1UL)
+            Snapshot(5UL, 1UL, members)
+            Snapshot(7UL, 1UL)
+        ]
+        valid
+
     Assert.That(valid[2].ConfState, Is.EqualTo members)
 
 // ---------------------------------------------------------------------------------------------

@@ -44,7 +44,9 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
                 let engine = readOutcome reader
                 // Buffered commit-only saves are not visible to a second reader; every earlier state is.
                 let prefixes =
-                    [ for k in 0 .. log.Records.Length -> Stream.readAll at (List.take k log.Records) ]
+                    [
+                        for k in 0 .. log.Records.Length -> Stream.readAll at (List.take k log.Records)
+                    ]
 
                 if divergence.IsNone && not (prefixes |> List.exists (fun m -> engine = Model m)) then
                     divergence <- Some $"{Operation.describe op}: engine {engine}"
