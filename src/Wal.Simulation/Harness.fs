@@ -375,11 +375,6 @@ let private formatCannotSee (before: DiskState) (after: DiskState) (path: string
 /// reads the log in write mode: the result must be everything written, or a typed error; never
 /// other entries. None when it is.
 let rotAndRead (segmentSize: int64) (operations: Operation list) (seed: int) : string option =
-    let config =
-        { defaultConfig with
-            SegmentSize = segmentSize
-        }
-
     let fs = SimulatedFileSystem(SimulatedDisk.empty)
     let options = optionsFor fs segmentSize
     let mutable wal: WriteAheadLog option = None
@@ -397,7 +392,6 @@ let rotAndRead (segmentSize: int64) (operations: Operation list) (seed: int) : s
 
     wal |> Option.iter (fun w -> w.Dispose())
     let model = Durability.synced model
-    ignore config
 
     match rot fs.State seed with
     | None -> None
