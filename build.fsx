@@ -187,6 +187,83 @@ let classicBugs () =
     if rows |> List.exists (fun (_, suite, explorer) -> not suite || not explorer) then
         fail "a classic WAL bug went unnoticed"
 
+// ---- The etcd peer: etcd 3.4's own wal package (Debian's golang-etcd-server-dev), driven by
+// interop/etcd/peer so the Interop tests can compare the engine with etcd itself.
+
+let peerBinary =
+    Path.GetFullPath(Path.Combine("interop", "etcd", "bin", "etcd-peer"))
+
+let etcdWalSource = "/usr/share/gocode/src/go.etcd.io/etcd/wal/wal.go"
+
+let onPath (program: string) =
+    (Environment.GetEnvironmentVariable "PATH").Split(':')
+    |> Array.exists (fun dir -> dir <> "" && File.Exists(Path.Combine(dir, program)))
+
+/// Go and etcd's source, from Debian, when missing: as root directly, otherwise through sudo.
+let installGoAndEtcd () =
+    let packages = [ "golang-go"; "golang-etcd-server-dev" ]
+
+    if onPath "go" && File.Exists etcdWalSource then
+        Ok()
+    elif not (onPath "apt-get") then
+        Error "Go and etcd's source are missing and there is no apt-get to install golang-go and golang-etcd-server-dev"
+    else
+        let asRoot = Environment.UserName = "root"
+
+        let sudo command args =
+            if asRoot then
+                exec command args
+            elif onPath "sudo" then
+                exec "sudo" ("-n" :: command :: args)
+            else
+                1
+
+        let env = [ "DEBIAN_FRONTEND=noninteractive" ]
+
+        if
+            sudo "env" (env @ [ "apt-get"; "update"; "-q" ]) = 0
+            && sudo "env" (env @ [ "apt-get"; "install"; "-y"; "-q"; "--no-install-recommends" ] @ packages) = 0
+        then
+            Ok()
+        else
+            Error
+                "installing golang-go and golang-etcd-server-dev with apt-get failed (root or passwordless sudo is needed)"
+
+/// Builds interop/etcd/peer in GOPATH mode against Debian's etcd source (no download).
+let buildPeer () =
+    match installGoAndEtcd () with
+    | Error reason -> Error reason
+    | Ok() ->
+        let gopath = Path.GetFullPath(Path.Combine("interop", "etcd", ".gopath"))
+        let link = Path.Combine(gopath, "src", "etcd-peer")
+        Directory.CreateDirectory(Path.GetDirectoryName link) |> ignore
+
+        if not (Directory.Exists link) then
+            Directory.CreateSymbolicLink(link, Path.GetFullPath(Path.Combine("interop", "etcd", "peer")))
+            |> ignore
+
+        printfn "> go build -o %s (GOPATH=%s:/usr/share/gocode, GO111MODULE=off)" peerBinary gopath
+        stdout.Flush()
+
+        let info =
+            ProcessStartInfo("go", [ "build"; "-o"; peerBinary; "." ], UseShellExecute = false, WorkingDirectory = link)
+
+        info.Environment["GO111MODULE"] <- "off"
+        info.Environment["GOPATH"] <- gopath + ":/usr/share/gocode"
+        info.Environment["GOFLAGS"] <- ""
+        use proc = Process.Start info
+        proc.WaitForExit()
+
+        if proc.ExitCode = 0 then
+            Ok peerBinary
+        else
+            Error $"go build of interop/etcd/peer failed ({proc.ExitCode})"
+
+let peer () =
+    match buildPeer () with
+    | Ok path -> printfn "etcd peer: %s" path
+    | Error reason -> fail reason
+
 let resultsDirectory = Path.Combine("artifacts", "test-results")
 
 type Counts =
@@ -287,16 +364,37 @@ let stryker () =
 let test () =
     build ()
 
+    // The Interop tests run etcd's own code; WAL_ETCD=skip leaves them out (and says so), for
+    // machines that cannot install Go and etcd's source. CI never sets it.
+    let skipEtcd = Environment.GetEnvironmentVariable "WAL_ETCD" = "skip"
+
+    if skipEtcd then
+        printfn "WAL_ETCD=skip: the Interop tests (etcd's own code) are not run"
+    else
+        match buildPeer () with
+        | Ok path -> Environment.SetEnvironmentVariable("WAL_ETCD_PEER", path)
+        | Error reason -> fail $"{reason}; the Interop tests need the etcd peer (set WAL_ETCD=skip to leave them out)"
+
+    let filter =
+        [
+            match Environment.GetEnvironmentVariable "WAL_TEST_FILTER" with
+            | null
+            | "" -> ()
+            | filter -> $"({filter})"
+            if skipEtcd then
+                "TestCategory!=Interop"
+        ]
+
     let filterArgs =
-        match Environment.GetEnvironmentVariable "WAL_TEST_FILTER" with
-        | null
-        | "" -> []
-        | filter -> [ "--filter"; filter ]
+        if filter.IsEmpty then
+            []
+        else
+            [ "--filter"; String.Join("&", filter) ]
 
     let testCode, units = unitTests filterArgs
 
     let exampleCounts =
-        if filterArgs.IsEmpty then
+        if String.IsNullOrEmpty(Environment.GetEnvironmentVariable "WAL_TEST_FILTER") then
             exampleTests ()
         else
             printfn "WAL_TEST_FILTER is set, so the examples are not run"
@@ -355,7 +453,10 @@ let targets =
         "classic-bugs",
         "show that the suites catch each patch in tests/classic-bugs (scratch clone of HEAD)",
         classicBugs
-        "test", "build, run the unit tests (WAL_TEST_FILTER narrows them) and every example", test
+        "peer", "build the etcd peer (interop/etcd/peer), installing Go and etcd's source from Debian if missing", peer
+        "test",
+        "build, run the unit tests (WAL_TEST_FILTER narrows them; WAL_ETCD=skip leaves out etcd) and every example",
+        test
         "examples", "build, then run every examples/*.fsx", examples
         "bench", "build, then print write-path figures (bench/throughput.fsx)", bench
         "stryker", "mutation testing of Wal.Core's durability code with these suites (slow; not in CI)", stryker

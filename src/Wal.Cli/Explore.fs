@@ -27,7 +27,8 @@ let run (args: ParseResults<ExploreArgs>) =
 
     let bounds =
         { Explorer.defaultBounds with
-            Enumerated = args.GetResult(Images_Per_State, defaultValue = Explorer.defaultBounds.Enumerated) }
+            Enumerated = args.GetResult(Images_Per_State, defaultValue = Explorer.defaultBounds.Enumerated)
+        }
 
     if budget < 1 || threads < 1 || bounds.Enumerated < 1 then
         eprintfn "wal explore: --states, --threads and --images-per-state must be at least 1"

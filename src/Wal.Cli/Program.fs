@@ -2,13 +2,20 @@
 module Wal.Cli.Program
 
 open Argu
+open Wal.Cli.Commands
 
 type Command =
+    | [<CliPrefix(CliPrefix.None)>] Dump of ParseResults<DumpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Verify of ParseResults<VerifyArgs>
+    | [<CliPrefix(CliPrefix.None)>] Repair of ParseResults<RepairArgs>
     | [<CliPrefix(CliPrefix.None)>] Explore of ParseResults<Explore.ExploreArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
             match this with
+            | Dump _ -> "show a WAL directory record by record, or its ReadAll as JSON (read-only)."
+            | Verify _ -> "check a WAL's CRC chain, metadata and snapshot record, as etcd's Verify (read-only)."
+            | Repair _ -> "cut off a torn last record, as etcd's Repair (keeps a *.broken copy)."
             | Explore _ -> "explore crash states of the engine against the model (the main job)."
 
 [<EntryPoint>]
@@ -19,7 +26,25 @@ let main argv =
         let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
 
         match results.GetSubCommand() with
+        | Dump args -> Commands.dump args
+        | Verify args -> Commands.verify args
+        | Repair args -> Commands.repair args
         | Explore args -> Explore.run args
-    with :? ArguParseException as e ->
+    with
+    | :? ArguParseException as e ->
         eprintfn "%s" e.Message
-        if e.ErrorCode = ErrorCode.HelpText then 0 else 2
+
+        if e.ErrorCode = ErrorCode.HelpText then
+            Exit.ok
+        else
+            Exit.usage
+    | CommandError(message, code) ->
+        eprintfn "wal: %s" message
+        code
+    | :? Wal.WalException as e ->
+        eprintfn "wal: %O: %s" e.Kind e.Message
+        Exit.walProblem
+    | :? System.IO.IOException
+    | :? System.UnauthorizedAccessException as e ->
+        eprintfn "wal: %s" e.Message
+        Exit.walProblem

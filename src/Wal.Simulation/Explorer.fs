@@ -66,7 +66,13 @@ let imagesOf (bounds: Bounds) (state: DiskState) (seed: int) =
 
 /// Recovers from one crash image and judges the outcome; then, as recovery must go on, saves
 /// one more entry, closes, reopens and judges that read too. None when the model allows both.
-let judgeImage (segmentSize: int64) (state: DiskState) (log: DurableLog) (allowed: ReadOutcome list) (image: CrashImage) =
+let judgeImage
+    (segmentSize: int64)
+    (state: DiskState)
+    (log: DurableLog)
+    (allowed: ReadOutcome list)
+    (image: CrashImage)
+    =
     let fs = SimulatedFileSystem(crash state image)
     let options = Harness.optionsFor fs segmentSize
     let observed, opened = Harness.recover options Snapshot.zero
@@ -99,12 +105,36 @@ let judgeImage (segmentSize: int64) (state: DiskState) (log: DurableLog) (allowe
                 | _ -> 0UL
 
             let term = 1000UL
-            let entry: Entry = { Term = term; Index = last + 1UL; Kind = 0; Data = Array.create 700 0x5Auy }
-            let save = Save({ Term = term; Vote = 1UL; Commit = last }, [ entry ])
+
+            let entry: Entry =
+                {
+                    Term = term
+                    Index = last + 1UL
+                    Kind = 0
+                    Data = Array.create 700 0x5Auy
+                }
+
+            let save =
+                Save(
+                    {
+                        Term = term
+                        Vote = 1UL
+                        Commit = last
+                    },
+                    [ entry ]
+                )
 
             try
                 try
-                    wal.Save(Convert.toHardState { Term = term; Vote = 1UL; Commit = last }, [| Convert.toEntry entry |])
+                    wal.Save(
+                        Convert.toHardState
+                            {
+                                Term = term
+                                Vote = 1UL
+                                Commit = last
+                            },
+                        [| Convert.toEntry entry |]
+                    )
                 finally
                     wal.Dispose()
 

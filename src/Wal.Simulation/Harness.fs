@@ -105,7 +105,10 @@ and recoverWith (repair: bool) (options: WalOptions) (at: Snapshot) : EngineOutc
 let judge (allowed: ReadOutcome list) (corruptionAllowed: bool) (observed: EngineOutcome) =
     match observed with
     | Model o when List.contains o allowed -> None
-    | OtherError((WalErrorKind.CrcMismatch | WalErrorKind.CorruptRecord), _) when corruptionAllowed -> None
+    | OtherError((WalErrorKind.CrcMismatch | WalErrorKind.CorruptRecord | WalErrorKind.RecordTooLarge), _) when
+        corruptionAllowed
+        ->
+        None
     | _ ->
         let choices = allowed |> List.map ReadOutcome.describe |> String.concat "\n    or "
         Some $"the engine read\n    {describe observed}\n  where the model allows\n    {choices}"
@@ -256,7 +259,7 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
                 model <- Durability.synced model
 
                 match WriteAheadLog.Repair(Directory, optionsFor fs config.SegmentSize) with
-                | Wal.Recovery.RepairOutcome.NothingToRepair -> reopen where Snapshot.zero
+                | RepairOutcome.NothingToRepair -> reopen where Snapshot.zero
                 | outcome -> diverge where $"Repair of a cleanly closed log said {outcome}"
             with
             | ex when isPowerLoss ex -> powerCut where config.CrashImage config.RecoverAt
@@ -408,7 +411,8 @@ let rotAndRead (segmentSize: int64) (operations: Operation list) (seed: int) : s
                 OtherError(ex.Kind, ex.Message)
 
         match observed with
-        | OtherError((WalErrorKind.CrcMismatch | WalErrorKind.CorruptRecord | WalErrorKind.UnexpectedEof), _)
+        | OtherError((WalErrorKind.CrcMismatch | WalErrorKind.CorruptRecord | WalErrorKind.RecordTooLarge | WalErrorKind.UnexpectedEof),
+                     _)
         | Model(Failed _) -> None
         // Limits of etcd's format, not of the engine: a record's type lies outside its CRC (which
         // covers the data alone), so a flip there can turn an entry into a hard state; and a flip

@@ -152,9 +152,13 @@ let step (crashes: bool) (raft: Raft) =
 /// Metadata from empty to several pages (a cut repeats it at the head of every segment).
 let metadata =
     Gen.frequency
-        [ 4, Gen.constant "node-1"B
-          1, Gen.constant [||]
-          1, Gen.choose (1, 9000) |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (1, 255) |> Gen.map byte)) ]
+        [
+            4, Gen.constant "node-1"B
+            1, Gen.constant [||]
+            1,
+            Gen.choose (1, 9000)
+            |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (1, 255) |> Gen.map byte))
+        ]
 
 let operations (crashes: bool) =
     Gen.sized (fun size ->

@@ -525,17 +525,20 @@ let ``UnexpectedEof: the sector holding the last record's tail is zeroed; Repair
     let fs, options = tornLog zeroTailSector
     checkTornAndRepair fs options
 
-[<TestCase(0x0080000000000000UL)>]
-[<TestCase(0x00FFFFFFFFFFFFFFUL)>]
-[<TestCase(0x87FFFFFFFFFFFFFFUL)>]
-let ``UnexpectedEof: a length word claiming 2^55 bytes or more is not trusted (CVE-2020-15106)`` (word: uint64) =
+/// A log of three entries whose last frame is followed by `word` where the next length word goes.
+let private withLengthWord (word: uint64) =
     let fs, options = logWith 65536L 3UL
     let file = fs.ReadAllBytes firstPath
     let last = framesOf file |> List.last
     let ending = last.Offset + last.Size
     BinaryPrimitives.WriteUInt64LittleEndian(Span<byte>(file, ending, 8), word)
     fs.WriteAllBytes(firstPath, file)
+    options
 
+[<TestCase(0x0000000000100000UL)>]
+[<TestCase(0x80000000009FFFF8UL)>]
+let ``UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)`` (word: uint64) =
+    let options = withLengthWord word
     let allocated = GC.GetAllocatedBytesForCurrentThread()
     assertKind WalErrorKind.UnexpectedEof (fun () -> readWrite options Snapshot.Zero |> ignore)
     let r = readOnly options Snapshot.Zero
@@ -544,6 +547,21 @@ let ``UnexpectedEof: a length word claiming 2^55 bytes or more is not trusted (C
 
     Assert.That(WriteAheadLog.Repair(dir, options), Is.EqualTo RepairOutcome.Repaired)
     expectEqual (entriesFrom 1UL 3UL) (readWrite options Snapshot.Zero |> entryList)
+
+[<TestCase(0x0000000000A00000UL)>]
+[<TestCase(0x0080000000000000UL)>]
+[<TestCase(0x00FFFFFFFFFFFFFFUL)>]
+[<TestCase(0x87FFFFFFFFFFFFFFUL)>]
+let ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired``
+    (word: uint64)
+    =
+    let options = withLengthWord word
+    let allocated = GC.GetAllocatedBytesForCurrentThread()
+    assertKind WalErrorKind.RecordTooLarge (fun () -> readWrite options Snapshot.Zero |> ignore)
+    assertKind WalErrorKind.RecordTooLarge (fun () -> readOnly options Snapshot.Zero |> ignore)
+    Assert.That(GC.GetAllocatedBytesForCurrentThread() - allocated, Is.LessThan(16L * 1024L * 1024L))
+    // etcd 3.4's Repair gives up on ErrMaxWALEntrySizeLimitExceeded: it is not a torn write.
+    assertKind WalErrorKind.RecordTooLarge (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
 
 // ---------------------------------------------------------------------------------------------
 // RecordTooLarge
@@ -782,6 +800,7 @@ let private badOptions (fs: MemoryFileSystem) : (string * WalOptions) list =
         ("SegmentSizeBytes = 0", make 0L WalOptions.DefaultMaxRecordBytes)
         ("MaxRecordBytes = 0", make 65536L 0)
         ("MaxRecordBytes = -1", make 65536L -1)
+        ("MaxRecordBytes over what etcd reads", make 65536L (WalOptions.DefaultMaxRecordBytes + 1))
         ("FileSystem = null", WalOptions(FileSystem = null))
     ]
 

@@ -51,6 +51,25 @@ public sealed partial class WriteAheadLog
         return Wrap(dir, () => Verifier.ValidSnapshotEntries(FullPath(dir), options));
     }
 
+    /// <summary>
+    /// Every record of the log from its first segment, in order, with each CRC checked against
+    /// the chain: what a tool needs to show a WAL record by record. Nothing is changed and no
+    /// lock is taken. ReadAll's rules (snapshots, overwrites, metadata) are not applied.
+    /// </summary>
+    /// <param name="dir">The log's directory.</param>
+    /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
+    /// <returns>The records, read lazily; each record's data is a copy.</returns>
+    /// <exception cref="WalException">
+    /// Raised while enumerating, after the records before the damage: UnexpectedEof (a torn last
+    /// record), CrcMismatch, CorruptRecord, RecordTooLarge; FileNotFound or Io.
+    /// </exception>
+    public static IEnumerable<WalRecord> Scan(string dir, WalOptions? options = null)
+    {
+        options ??= WalOptions.Default;
+        options.Validate();
+        return Scanner.Scan(FullPath(dir), options);
+    }
+
     private static T Wrap<T>(string dir, Func<T> read)
     {
         try

@@ -20,6 +20,9 @@ internal enum DecodeStatus
 
     /// <summary>A record cannot be decoded, and it is not torn.</summary>
     Corrupt,
+
+    /// <summary>A length word claims a record of 10 MiB or more, which etcd refuses to read.</summary>
+    TooLarge,
 }
 
 /// <summary>
@@ -58,6 +61,9 @@ internal sealed class Decoder
     /// <summary>The name of the segment being read, for messages.</summary>
     public string CurrentName => _fileIndex < _names.Count ? _names[_fileIndex] : _names.Count > 0 ? _names[^1] : "";
 
+    /// <summary>Where the record last returned starts in its segment.</summary>
+    public long RecordOffset { get; private set; }
+
     /// <summary>The type of the record last returned.</summary>
     public long RecordType { get; private set; }
 
@@ -93,22 +99,29 @@ internal sealed class Decoder
                 continue;
             }
             var (recordBytes, padBytes) = Frame.Decode(word);
+            // etcd 3.4 refuses a record of 10 MiB or more before reading it (ErrMaxWALEntrySizeLimitExceeded).
+            if (recordBytes + (ulong)padBytes >= Layout.MaxRecordFrameBytes)
+                return DecodeStatus.TooLarge;
             long left = _fileLength - offset - Layout.FrameHeaderBytes;
             // CVE-2020-15106: trust a length word only as far as the file goes.
             if (recordBytes + (ulong)padBytes > (ulong)Math.Max(0, left))
                 return Truncated;
-            // No writer makes a frame of 2 GiB; one this size is damage, not a record to buffer.
-            if (recordBytes + (ulong)padBytes > int.MaxValue - Layout.FrameHeaderBytes)
-                return DecodeStatus.Corrupt;
             int frameBytes = Layout.FrameHeaderBytes + (int)recordBytes + padBytes;
             if (Fill(offset, frameBytes) < frameBytes)
                 return Truncated;
             var body = Window(offset + Layout.FrameHeaderBytes, (int)recordBytes + padBytes);
             var record = body[..(int)recordBytes];
-            if (!RecordCodec.TryDecodeRecord(record, out long type, out uint crc, out var data))
-                return IsTorn(body) ? DecodeStatus.UnexpectedEof : DecodeStatus.Corrupt;
+            var parse = RecordCodec.DecodeRecord(record, out long type, out uint crc, out var data);
+            if (parse != RecordParse.Ok)
+            {
+                if (IsTorn(body))
+                    return DecodeStatus.UnexpectedEof;
+                // etcd gets io.ErrUnexpectedEOF from gogo for a field that runs past the record,
+                // and takes it for a torn write: so does this, where a torn write can be.
+                return parse == RecordParse.Truncated ? Truncated : DecodeStatus.Corrupt;
+            }
             // A Crc record carries the chain's value rather than extending it.
-            if (type != (long)Format.RecordType.Crc)
+            if (type != (long)Wal.RecordType.Crc)
             {
                 uint chained = Crc32C.Update(Crc, data);
                 if (crc != chained)
@@ -117,6 +130,7 @@ internal sealed class Decoder
             }
             RecordType = type;
             RecordCrc = crc;
+            RecordOffset = offset;
             _dataStart = data.IsEmpty ? 0 : OffsetInBuffer(data);
             _dataLength = data.Length;
             LastValidOffset = offset + frameBytes;

@@ -45,19 +45,15 @@ internal static class Layout
     /// <summary>How much the page writer buffers before it writes full pages out.</summary>
     public const int PageWriterBufferBytes = 128 * 1024;
 
+    /// <summary>
+    /// etcd 3.4's maxWALEntrySizeLimit: a frame whose record and padding come to this or more
+    /// is refused on reading, so no writer may write one.
+    /// </summary>
+    public const int MaxRecordFrameBytes = 10 * 1024 * 1024;
+
     /// <summary>The extension of segment files.</summary>
     public const string SegmentExtension = ".wal";
 
     /// <summary>The extension of the file pipeline's prepared files.</summary>
     public const string TempExtension = ".tmp";
-}
-
-/// <summary>walpb.Record's type field.</summary>
-internal enum RecordType : long
-{
-    Metadata = 1,
-    Entry = 2,
-    State = 3,
-    Crc = 4,
-    Snapshot = 5,
 }

@@ -66,6 +66,8 @@ internal static class ReadRules
             $"{decoder.CurrentName} ends in a torn or truncated record at offset {decoder.LastValidOffset}; Repair can cut it off."),
         DecodeStatus.CrcMismatch => new WalException(WalErrorKind.CrcMismatch,
             $"The record at offset {decoder.LastValidOffset} of {decoder.CurrentName} fails its CRC check: the WAL is corrupt."),
+        DecodeStatus.TooLarge => new WalException(WalErrorKind.RecordTooLarge,
+            $"The length word at offset {decoder.LastValidOffset} of {decoder.CurrentName} claims a record of 10 MiB or more, which etcd refuses to read: the WAL is corrupt."),
         _ => Corrupt(decoder, "the record cannot be decoded"),
     };
 

@@ -9,6 +9,19 @@ namespace Wal.Format;
 /// Google.Protobuf. Field order and presence follow etcd's gogo-generated marshallers:
 /// non-nullable fields are always written, bytes fields only when non-empty.
 /// </summary>
+/// <summary>How a walpb.Record's bytes decoded.</summary>
+internal enum RecordParse
+{
+    /// <summary>A record.</summary>
+    Ok,
+
+    /// <summary>A field runs past the end of the bytes (gogo's io.ErrUnexpectedEOF).</summary>
+    Truncated,
+
+    /// <summary>Anything else gogo refuses: a bad tag or wire type, an overlong varint, a negative length.</summary>
+    Invalid,
+}
+
 internal static class RecordCodec
 {
     /// <summary>The largest encoded Entry without its data: four tags, three 10-byte varints, one length varint.</summary>
@@ -91,33 +104,133 @@ internal static class RecordCodec
         return message.ToByteArray();
     }
 
-    /// <summary>Decodes a walpb.Record. False for anything gogo's unmarshaller would refuse.</summary>
-    public static bool TryDecodeRecord(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
+    /// <summary>
+    /// Decodes a walpb.Record, refusing what etcd's gogo-generated Record.Unmarshal refuses and
+    /// telling its two kinds of refusal apart: a field that runs past the end (io.ErrUnexpectedEOF,
+    /// which etcd treats as a torn write) and anything else (which etcd reports as it is).
+    /// </summary>
+    public static RecordParse DecodeRecord(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
     {
         type = 0;
         crc = 0;
         data = default;
-        var reader = new ProtoReader(bytes);
-        while (!reader.AtEnd)
+        long pos = 0;
+        while (pos < bytes.Length)
         {
-            if (!reader.TryReadField(out int field, out int wire, out ulong value, out var payload))
-                return false;
+            long fieldStart = pos;
+            var parse = GogoVarint(bytes, ref pos, out ulong tag);
+            if (parse != RecordParse.Ok)
+                return parse;
+            int wire = (int)(tag & 7);
+            int field = unchecked((int)(tag >> 3));
+            if (wire == 4 || field <= 0)
+                return RecordParse.Invalid;
             switch (field)
             {
-                case 1 when wire == ProtoWire.WireVarint:
-                    type = (long)value;
+                case 1 or 2:
+                    if (wire != ProtoWire.WireVarint)
+                        return RecordParse.Invalid;
+                    parse = GogoVarint(bytes, ref pos, out ulong value);
+                    if (parse != RecordParse.Ok)
+                        return parse;
+                    if (field == 1)
+                        type = unchecked((long)value);
+                    else
+                        crc = unchecked((uint)value);
                     break;
-                case 2 when wire == ProtoWire.WireVarint:
-                    crc = (uint)value;
+                case 3:
+                    if (wire != ProtoWire.WireLengthDelimited)
+                        return RecordParse.Invalid;
+                    parse = GogoVarint(bytes, ref pos, out ulong length);
+                    if (parse != RecordParse.Ok)
+                        return parse;
+                    // Go holds the length in an int: a negative one, or one whose end wraps, is refused.
+                    long end = unchecked(pos + (long)length);
+                    if ((long)length < 0 || end < 0)
+                        return RecordParse.Invalid;
+                    if (end > bytes.Length)
+                        return RecordParse.Truncated;
+                    data = bytes[(int)pos..(int)end];
+                    pos = end;
                     break;
-                case 3 when wire == ProtoWire.WireLengthDelimited:
-                    data = payload;
+                default:
+                    parse = GogoSkip(bytes, fieldStart, out pos);
+                    if (parse != RecordParse.Ok)
+                        return parse;
+                    if (pos > bytes.Length)
+                        return RecordParse.Truncated;
                     break;
-                case 1 or 2 or 3:
-                    return false;
             }
         }
-        return true;
+        return RecordParse.Ok;
+    }
+
+    private static RecordParse GogoVarint(ReadOnlySpan<byte> bytes, ref long pos, out ulong value)
+    {
+        value = 0;
+        for (int shift = 0; ; shift += 7)
+        {
+            if (shift >= 64)
+                return RecordParse.Invalid;
+            if (pos >= bytes.Length)
+                return RecordParse.Truncated;
+            byte b = bytes[(int)pos++];
+            value |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+                return RecordParse.Ok;
+        }
+    }
+
+    /// <summary>
+    /// Skips an unknown field as gogo's skipRecord does, groups included. Go recurses into nested
+    /// groups; this counts them instead, so a record of nested group tags cannot exhaust the stack.
+    /// </summary>
+    private static RecordParse GogoSkip(ReadOnlySpan<byte> bytes, long pos, out long end)
+    {
+        end = 0;
+        int depth = 0;
+        while (true)
+        {
+            var parse = GogoVarint(bytes, ref pos, out ulong tag);
+            if (parse != RecordParse.Ok)
+                return parse;
+            switch ((int)(tag & 7))
+            {
+                case 0:
+                    parse = GogoVarint(bytes, ref pos, out _);
+                    if (parse != RecordParse.Ok)
+                        return parse;
+                    break;
+                case 1:
+                    pos += 8;
+                    break;
+                case 2:
+                    parse = GogoVarint(bytes, ref pos, out ulong length);
+                    if (parse != RecordParse.Ok)
+                        return parse;
+                    pos = unchecked(pos + (long)length);
+                    if ((long)length < 0 || pos < 0)
+                        return RecordParse.Invalid;
+                    break;
+                case 3:
+                    depth++;
+                    continue;
+                case 4:
+                    if (depth > 0)
+                        depth--;
+                    break;
+                case 5:
+                    pos += 4;
+                    break;
+                default:
+                    return RecordParse.Invalid;
+            }
+            if (depth == 0)
+            {
+                end = pos;
+                return RecordParse.Ok;
+            }
+        }
     }
 
     /// <summary>Decodes a raftpb.Entry, copying its payload out of the read buffer.</summary>

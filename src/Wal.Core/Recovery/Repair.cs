@@ -4,16 +4,6 @@ using Wal.Storage;
 
 namespace Wal.Recovery;
 
-/// <summary>What <see cref="WriteAheadLog.Repair"/> did.</summary>
-public enum RepairOutcome
-{
-    /// <summary>The last segment ends cleanly; nothing was changed.</summary>
-    NothingToRepair,
-
-    /// <summary>A torn last record was cut off; the damaged segment was kept beside it as "*.wal.broken".</summary>
-    Repaired,
-}
-
 /// <summary>
 /// etcd's repair.go: a crash can only tear the end of the last segment, so only that segment
 /// is repaired, and only when its damage is a torn record. Anything else (a CRC mismatch in

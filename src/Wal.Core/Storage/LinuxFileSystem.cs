@@ -136,6 +136,9 @@ internal sealed class LinuxFile(string path, SafeFileHandle handle) : IStorageFi
 
     public void Preallocate(long length)
     {
+        // fallocate rejects a zero length with EINVAL; etcd's Preallocate skips it, and so does this.
+        if (length == 0)
+            return;
         if (Libc.Fallocate(Fd, 0, 0, length) == 0)
             return;
         int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();

@@ -24,7 +24,10 @@ public enum WalErrorKind
     /// <summary>The last record is torn or truncated (io.ErrUnexpectedEOF); Repair can cut it off.</summary>
     UnexpectedEof,
 
-    /// <summary>A record is larger than the configured limit.</summary>
+    /// <summary>
+    /// A record to write is larger than <see cref="WalOptions.MaxRecordBytes"/>, or a length word
+    /// read claims a record of 10 MiB or more (etcd's ErrMaxWALEntrySizeLimitExceeded): corruption.
+    /// </summary>
     RecordTooLarge,
 
     /// <summary>Create found an existing, non-empty directory.</summary>

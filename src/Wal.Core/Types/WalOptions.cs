@@ -40,8 +40,9 @@ public sealed record WalOptions
         // A segment must hold at least the records a cut writes first (crc, metadata, state).
         if (SegmentSizeBytes < 64)
             throw WalException.InvalidArgument($"SegmentSizeBytes must be at least 64, not {SegmentSizeBytes}.");
-        if (MaxRecordBytes < 64)
-            throw WalException.InvalidArgument($"MaxRecordBytes must be at least 64, not {MaxRecordBytes}.");
+        if (MaxRecordBytes < 64 || MaxRecordBytes > DefaultMaxRecordBytes)
+            throw WalException.InvalidArgument(
+                $"MaxRecordBytes must be from 64 to {DefaultMaxRecordBytes} (the most etcd reads), not {MaxRecordBytes}.");
         if (FileSystem is null)
             throw WalException.InvalidArgument("FileSystem must not be null.");
     }

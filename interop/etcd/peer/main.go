@@ -1,0 +1,363 @@
+// Command etcd-peer drives etcd's own wal package (3.4, from Debian's
+// golang-etcd-server-dev) so that the .NET engine can be checked against it.
+//
+//	etcd-peer write DIR SCRIPT       run an operation script (JSON), writing a WAL in DIR;
+//	                                 each reopen or repair prints ReadAll as one JSON line
+//	etcd-peer read DIR [I:T] [write] ReadAll at snapshot I:T (default 0:0) as one JSON line;
+//	                                 "write" opens with wal.Open (which zeroes a torn tail)
+//	                                 instead of wal.OpenForRead
+//	etcd-peer repair DIR             wal.Repair; prints {"repaired":true|false}
+//	etcd-peer verify DIR [I:T]       wal.Verify; prints {"error":null|"Kind"}
+//	etcd-peer snapshots DIR          wal.ValidSnapshotEntries as JSON
+//	etcd-peer records -              for each line of hex on stdin, walpb.Record.Unmarshal's verdict:
+//	                                 "ok TYPE CRC DATAHEX", "truncated" (io.ErrUnexpectedEOF) or "invalid"
+//
+// ReadAll's JSON is the schema `wal dump --json` prints (see interop/etcd/README.md).
+// Errors are reported by kind, named as Wal.Core's WalErrorKind names them, so the
+// two implementations can be compared without matching message texts.
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/ioutil"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.etcd.io/etcd/raft/raftpb"
+	"go.etcd.io/etcd/wal"
+	"go.etcd.io/etcd/wal/walpb"
+	"go.uber.org/zap"
+)
+
+// Entry is a raft entry as the JSON schema writes it; []byte marshals as base64.
+type Entry struct {
+	Term  uint64 `json:"term"`
+	Index uint64 `json:"index"`
+	Type  int32  `json:"type"`
+	Data  []byte `json:"data"`
+}
+
+// ReadAllJSON is ReadAll's outcome. Field order is the schema's order.
+type ReadAllJSON struct {
+	SnapIndex uint64  `json:"snapIndex"`
+	SnapTerm  uint64  `json:"snapTerm"`
+	Metadata  []byte  `json:"metadata"`
+	Term      uint64  `json:"term"`
+	Vote      uint64  `json:"vote"`
+	Commit    uint64  `json:"commit"`
+	Entries   []Entry `json:"entries"`
+	Error     *string `json:"error"`
+}
+
+// Op is one step of a script. Unused fields stay zero.
+type Op struct {
+	Op        string  `json:"op"`
+	Metadata  []byte  `json:"metadata"`
+	Term      uint64  `json:"term"`
+	Vote      uint64  `json:"vote"`
+	Commit    uint64  `json:"commit"`
+	Entries   []Entry `json:"entries"`
+	Index     uint64  `json:"index"`
+	SnapIndex uint64  `json:"snapIndex"`
+	SnapTerm  uint64  `json:"snapTerm"`
+}
+
+// Script is what `write` runs: the segment size, then the operations in order.
+type Script struct {
+	SegmentSize int64 `json:"segmentSize"`
+	Ops         []Op  `json:"ops"`
+}
+
+var lg = zap.NewNop()
+
+// kind names an etcd error the way Wal.Core's WalErrorKind does.
+func kind(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case err == wal.ErrSnapshotNotFound:
+		return "SnapshotNotFound"
+	case err == wal.ErrSnapshotMismatch:
+		return "SnapshotMismatch"
+	case err == wal.ErrMetadataConflict:
+		return "MetadataConflict"
+	case err == wal.ErrCRCMismatch, err == walpb.ErrCRCMismatch:
+		// The decoder's check returns walpb's error; ReadAll's crc-record check returns wal's.
+		return "CrcMismatch"
+	case err == wal.ErrFileNotFound:
+		return "FileNotFound"
+	case err == wal.ErrSliceOutOfRange:
+		return "SliceOutOfRange"
+	case err == wal.ErrMaxWALEntrySizeLimitExceeded:
+		return "RecordTooLarge"
+	case err == io.ErrUnexpectedEOF:
+		return "UnexpectedEof"
+	case err == wal.ErrDecoderNotFound:
+		return "InvalidState"
+	case strings.HasPrefix(err.Error(), "proto:"), strings.HasPrefix(err.Error(), "unexpected block type"):
+		// gogo-protobuf's unmarshal errors and unknown record types: the record is not one etcd wrote.
+		return "CorruptRecord"
+	case errors.Is(err, os.ErrNotExist):
+		return "FileNotFound"
+	default:
+		fmt.Fprintf(os.Stderr, "etcd-peer: unclassified error: %v\n", err)
+		return "Failed"
+	}
+}
+
+func errorField(err error) *string {
+	if err == nil {
+		return nil
+	}
+	k := kind(err)
+	return &k
+}
+
+func parseSnap(s string) walpb.Snapshot {
+	parts := strings.SplitN(s, ":", 2)
+	if len(parts) != 2 {
+		fail("snapshot must be INDEX:TERM, not %q", s)
+	}
+	i, err1 := strconv.ParseUint(parts[0], 10, 64)
+	t, err2 := strconv.ParseUint(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		fail("snapshot must be INDEX:TERM, not %q", s)
+	}
+	return walpb.Snapshot{Index: i, Term: t}
+}
+
+func fail(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "etcd-peer: "+format+"\n", args...)
+	os.Exit(2)
+}
+
+func printJSON(v interface{}) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		fail("%v", err)
+	}
+	fmt.Println(string(b))
+}
+
+// readAll runs ReadAll on an opened WAL. A record etcd cannot unmarshal after its CRC
+// matched makes etcd panic (pbutil.MustUnmarshal); the peer reports it as CorruptRecord.
+func readAll(w *wal.WAL) (md []byte, st raftpb.HardState, ents []raftpb.Entry, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			md, st, ents, err = nil, raftpb.HardState{}, nil, errors.New("proto: panic in ReadAll")
+		}
+	}()
+	return w.ReadAll()
+}
+
+// outcome shapes ReadAll's results as the schema does: after any error other than
+// SnapshotNotFound (which etcd returns together with what it read) the contents are empty.
+func outcome(snap walpb.Snapshot, md []byte, st raftpb.HardState, ents []raftpb.Entry, err error) ReadAllJSON {
+	out := ReadAllJSON{SnapIndex: snap.Index, SnapTerm: snap.Term, Metadata: []byte{}, Entries: []Entry{}, Error: errorField(err)}
+	if err != nil && err != wal.ErrSnapshotNotFound {
+		return out
+	}
+	if md != nil {
+		out.Metadata = md
+	}
+	out.Term, out.Vote, out.Commit = st.Term, st.Vote, st.Commit
+	for _, e := range ents {
+		data := e.Data
+		if data == nil {
+			data = []byte{}
+		}
+		out.Entries = append(out.Entries, Entry{Term: e.Term, Index: e.Index, Type: int32(e.Type), Data: data})
+	}
+	return out
+}
+
+func read(dir string, snap walpb.Snapshot, write bool) ReadAllJSON {
+	var w *wal.WAL
+	var err error
+	if write {
+		w, err = wal.Open(lg, dir, snap)
+	} else {
+		w, err = wal.OpenForRead(lg, dir, snap)
+	}
+	if err != nil {
+		return outcome(snap, nil, raftpb.HardState{}, nil, err)
+	}
+	defer w.Close()
+	md, st, ents, err := readAll(w)
+	return outcome(snap, md, st, ents, err)
+}
+
+// nilIfEmpty gives Go's nil for empty bytes: gogo-protobuf writes an empty non-nil []byte as a
+// field of length 0 but leaves a nil one out, and etcd's server never writes empty non-nil
+// payloads (raft's empty entries have nil data). .NET has one empty, which the engine writes as nil.
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func toRaft(es []Entry) []raftpb.Entry {
+	out := make([]raftpb.Entry, len(es))
+	for i, e := range es {
+		out[i] = raftpb.Entry{Term: e.Term, Index: e.Index, Type: raftpb.EntryType(e.Type), Data: nilIfEmpty(e.Data)}
+	}
+	return out
+}
+
+// write runs a script. Each reopen prints ReadAll's outcome, so a caller can compare
+// what etcd read back mid-script too. An operation that fails stops the script.
+func write(dir string, script Script) {
+	if script.SegmentSize > 0 {
+		wal.SegmentSizeBytes = script.SegmentSize
+	}
+	var w *wal.WAL
+	check := func(i int, op Op, err error) {
+		if err != nil {
+			fail("op %d (%s): %v", i, op.Op, err)
+		}
+	}
+	for i, op := range script.Ops {
+		var err error
+		switch op.Op {
+		case "create":
+			w, err = wal.Create(lg, dir, nilIfEmpty(op.Metadata))
+		case "save":
+			err = w.Save(raftpb.HardState{Term: op.Term, Vote: op.Vote, Commit: op.Commit}, toRaft(op.Entries))
+		case "snapshot":
+			err = w.SaveSnapshot(walpb.Snapshot{Index: op.Index, Term: op.Term})
+		case "sync":
+			err = w.Sync()
+		case "releaseLockTo":
+			err = w.ReleaseLockTo(op.Index)
+		case "close":
+			err = w.Close()
+			w = nil
+		case "repair":
+			// Close, Repair (which finds nothing to cut in a cleanly closed log), then reopen at 0.
+			if w != nil {
+				check(i, op, w.Close())
+			}
+			if !wal.Repair(lg, dir) {
+				fail("op %d (repair): wal.Repair refused", i)
+			}
+			op.SnapIndex, op.SnapTerm = 0, 0
+			fallthrough
+		case "reopen":
+			if w != nil && op.Op == "reopen" {
+				check(i, op, w.Close())
+			}
+			snap := walpb.Snapshot{Index: op.SnapIndex, Term: op.SnapTerm}
+			w, err = wal.Open(lg, dir, snap)
+			check(i, op, err)
+			md, st, ents, rerr := readAll(w)
+			printJSON(outcome(snap, md, st, ents, rerr))
+			if rerr != nil && rerr != wal.ErrSnapshotNotFound {
+				fail("op %d (reopen): %v", i, rerr)
+			}
+		default:
+			fail("op %d: unknown operation %q", i, op.Op)
+		}
+		check(i, op, err)
+	}
+	if w != nil {
+		check(len(script.Ops), Op{Op: "close"}, w.Close())
+	}
+}
+
+// records runs gogo-protobuf's walpb.Record.Unmarshal, which etcd's decoder calls on every
+// frame, over hex lines, so its verdicts can be compared with the engine's record decoder.
+func records(in io.Reader, out io.Writer) {
+	scanner := bufio.NewScanner(in)
+	scanner.Buffer(make([]byte, 1<<20), 1<<26)
+	w := bufio.NewWriter(out)
+	defer w.Flush()
+	for scanner.Scan() {
+		raw, err := hex.DecodeString(strings.TrimSpace(scanner.Text()))
+		if err != nil {
+			fail("records: %v", err)
+		}
+		verdict := func() (v string) {
+			defer func() {
+				if recover() != nil {
+					v = "invalid"
+				}
+			}()
+			var rec walpb.Record
+			switch err := rec.Unmarshal(raw); {
+			case err == nil:
+				return fmt.Sprintf("ok %d %d %s", rec.Type, rec.Crc, hex.EncodeToString(rec.Data))
+			case err == io.ErrUnexpectedEOF:
+				return "truncated"
+			default:
+				return "invalid"
+			}
+		}()
+		fmt.Fprintln(w, verdict)
+	}
+}
+
+func main() {
+	if len(os.Args) < 3 {
+		fail("usage: etcd-peer write|read|repair|verify|snapshots DIR [...]")
+	}
+	cmd, dir, rest := os.Args[1], os.Args[2], os.Args[3:]
+	snap := walpb.Snapshot{}
+	switch cmd {
+	case "write":
+		if len(rest) != 1 {
+			fail("usage: etcd-peer write DIR SCRIPT")
+		}
+		raw, err := ioutil.ReadFile(rest[0])
+		if err != nil {
+			fail("%v", err)
+		}
+		var script Script
+		if err := json.Unmarshal(raw, &script); err != nil {
+			fail("script: %v", err)
+		}
+		write(dir, script)
+	case "read":
+		writeMode := false
+		for _, a := range rest {
+			if a == "write" {
+				writeMode = true
+			} else {
+				snap = parseSnap(a)
+			}
+		}
+		printJSON(read(dir, snap, writeMode))
+	case "repair":
+		printJSON(map[string]bool{"repaired": wal.Repair(lg, dir)})
+	case "verify":
+		if len(rest) == 1 {
+			snap = parseSnap(rest[0])
+		}
+		printJSON(map[string]*string{"error": errorField(wal.Verify(lg, dir, snap))})
+	case "records":
+		records(os.Stdin, os.Stdout)
+	case "snapshots":
+		snaps, err := wal.ValidSnapshotEntries(lg, dir)
+		if err != nil {
+			printJSON(map[string]interface{}{"error": errorField(err)})
+			return
+		}
+		type snapJSON struct {
+			Index uint64 `json:"index"`
+			Term  uint64 `json:"term"`
+		}
+		out := make([]snapJSON, len(snaps))
+		for i, s := range snaps {
+			out[i] = snapJSON{s.Index, s.Term}
+		}
+		printJSON(map[string]interface{}{"snapshots": out, "error": nil})
+	default:
+		fail("unknown command %q", cmd)
+	}
+}

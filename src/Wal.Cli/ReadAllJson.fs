@@ -1,0 +1,169 @@
+/// ReadAll's outcome as one JSON line: what `wal dump --json` prints and what the etcd peer
+/// (interop/etcd/peer) prints for etcd's own ReadAll, so the two can be compared field by field.
+///
+///   {"snapIndex":0,"snapTerm":0,"metadata":"<base64>","term":1,"vote":1,"commit":10,
+///    "entries":[{"term":1,"index":1,"type":0,"data":"<base64>"}],"error":null}
+///
+/// `error` is null or a WalErrorKind name. After an error other than SnapshotNotFound (which
+/// etcd returns together with what it read) the contents are empty.
+module Wal.Cli.ReadAllJson
+
+open System
+open System.IO
+open System.Text
+open System.Text.Json
+open Wal
+
+type DumpEntry =
+    {
+        Term: uint64
+        Index: uint64
+        Type: int
+        Data: byte[]
+    }
+
+type Dump =
+    {
+        SnapIndex: uint64
+        SnapTerm: uint64
+        Metadata: byte[]
+        Term: uint64
+        Vote: uint64
+        Commit: uint64
+        Entries: DumpEntry list
+        Error: string option
+    }
+
+let private empty (snapshot: Snapshot) =
+    {
+        SnapIndex = snapshot.Index
+        SnapTerm = snapshot.Term
+        Metadata = [||]
+        Term = 0UL
+        Vote = 0UL
+        Commit = 0UL
+        Entries = []
+        Error = None
+    }
+
+let private withContents (contents: ReadAllResult) dump =
+    { dump with
+        Metadata = contents.Metadata.ToArray()
+        Term = contents.State.Term
+        Vote = contents.State.Vote
+        Commit = contents.State.Commit
+        Entries =
+            [
+                for e in contents.Entries ->
+                    {
+                        Term = e.Term
+                        Index = e.Index
+                        Type = int e.Type
+                        Data = e.Data.ToArray()
+                    }
+            ]
+    }
+
+/// The schema's view of a ReadAll at `snapshot`.
+let ofResult (snapshot: Snapshot) (result: Result<ReadAllResult, WalException>) =
+    match result with
+    | Ok contents -> empty snapshot |> withContents contents
+    | Error e ->
+        let dump =
+            if e.Kind = WalErrorKind.SnapshotNotFound && e.Contents.HasValue then
+                empty snapshot |> withContents e.Contents.Value
+            else
+                empty snapshot
+
+        { dump with
+            Error = Some(string e.Kind)
+        }
+
+/// Opens `dir` at `snapshot` and reads it with the engine. Read-only (OpenForRead) unless
+/// `write`, which opens as a writer does (Open), zeroing a torn tail as etcd's Open does.
+let read (dir: string) (snapshot: Snapshot) (write: bool) =
+    let result =
+        try
+            use wal =
+                if write then
+                    WriteAheadLog.Open(dir, snapshot)
+                else
+                    WriteAheadLog.OpenForRead(dir, snapshot)
+
+            Ok(wal.ReadAll())
+        with :? WalException as e ->
+            Error e
+
+    ofResult snapshot result
+
+/// One line of compact JSON, the schema's field order.
+let render (dump: Dump) =
+    use stream = new MemoryStream()
+
+    do
+        use w = new Utf8JsonWriter(stream)
+        w.WriteStartObject()
+        w.WriteNumber("snapIndex", dump.SnapIndex)
+        w.WriteNumber("snapTerm", dump.SnapTerm)
+        w.WriteBase64String("metadata", ReadOnlySpan dump.Metadata)
+        w.WriteNumber("term", dump.Term)
+        w.WriteNumber("vote", dump.Vote)
+        w.WriteNumber("commit", dump.Commit)
+        w.WriteStartArray("entries")
+
+        for e in dump.Entries do
+            w.WriteStartObject()
+            w.WriteNumber("term", e.Term)
+            w.WriteNumber("index", e.Index)
+            w.WriteNumber("type", e.Type)
+            w.WriteBase64String("data", ReadOnlySpan e.Data)
+            w.WriteEndObject()
+
+        w.WriteEndArray()
+
+        match dump.Error with
+        | Some kind -> w.WriteString("error", kind)
+        | None -> w.WriteNull("error")
+
+        w.WriteEndObject()
+
+    Encoding.UTF8.GetString(stream.ToArray())
+
+/// Reads one line of the schema; a field missing or of the wrong type is an Error naming it.
+let parse (json: string) : Result<Dump, string> =
+    try
+        use doc = JsonDocument.Parse(json)
+        let root = doc.RootElement
+        let u64 (e: JsonElement) (name: string) = e.GetProperty(name).GetUInt64()
+
+        let bytes (e: JsonElement) (name: string) =
+            e.GetProperty(name).GetBytesFromBase64()
+
+        Ok
+            {
+                SnapIndex = u64 root "snapIndex"
+                SnapTerm = u64 root "snapTerm"
+                Metadata = bytes root "metadata"
+                Term = u64 root "term"
+                Vote = u64 root "vote"
+                Commit = u64 root "commit"
+                Entries =
+                    [
+                        for e in root.GetProperty("entries").EnumerateArray() ->
+                            {
+                                Term = u64 e "term"
+                                Index = u64 e "index"
+                                Type = e.GetProperty("type").GetInt32()
+                                Data = bytes e "data"
+                            }
+                    ]
+                Error =
+                    match root.GetProperty("error") with
+                    | e when e.ValueKind = JsonValueKind.Null -> None
+                    | e -> Some(e.GetString())
+            }
+    with
+    | :? JsonException as e -> Error $"not JSON: {e.Message}"
+    | :? Collections.Generic.KeyNotFoundException as e -> Error $"a field is missing: {e.Message}"
+    | :? InvalidOperationException as e -> Error $"a field has the wrong type: {e.Message}"
+    | :? FormatException as e -> Error $"a field is malformed: {e.Message}"

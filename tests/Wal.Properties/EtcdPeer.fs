@@ -1,0 +1,259 @@
+/// Drives interop/etcd/peer, a Go program built on etcd 3.4's own wal package, and the engine
+/// the same way, so the Interop tests can hold one against the other. Both report ReadAll in
+/// the schema of `wal dump --json` (Wal.Cli.ReadAllJson).
+module Wal.Properties.EtcdPeer
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text
+open System.Text.Json
+open Wal
+open Wal.Cli
+open Wal.Model
+open Wal.Properties.Support
+open Wal.Simulation.Scenarios
+
+/// The peer's path: WAL_ETCD_PEER (build.fsx sets it), else where `build.fsx peer` puts it.
+let path =
+    lazy
+        (match Environment.GetEnvironmentVariable "WAL_ETCD_PEER" with
+         | null
+         | "" ->
+             let rec up (dir: DirectoryInfo) =
+                 if isNull dir then
+                     None
+                 elif File.Exists(Path.Combine(dir.FullName, "Wal.sln")) then
+                     Some(Path.Combine(dir.FullName, "interop", "etcd", "bin", "etcd-peer"))
+                 else
+                     up dir.Parent
+
+             up (DirectoryInfo AppContext.BaseDirectory)
+             |> Option.filter File.Exists
+             |> Option.defaultWith (fun () ->
+                 failwith
+                     "The etcd peer is not built: run `dotnet fsi build.fsx peer` (or the test target, which builds it).")
+         | path -> path)
+
+/// Runs the peer; its stdout lines, or a failure with what it printed on stderr.
+let run (args: string list) =
+    let info =
+        ProcessStartInfo(
+            path.Value,
+            args,
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true
+        )
+
+    use proc = Process.Start info
+    let err = proc.StandardError.ReadToEndAsync()
+    let out = proc.StandardOutput.ReadToEnd()
+    proc.WaitForExit()
+
+    if proc.ExitCode <> 0 then
+        failwith $"""etcd-peer {String.Join(" ", args)} exited with {proc.ExitCode}: {err.Result.Trim()}"""
+
+    out.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
+
+let private parse (line: string) =
+    match ReadAllJson.parse line with
+    | Ok dump -> dump
+    | Error e -> failwith $"the peer printed something outside the schema ({e}): {line}"
+
+let private snapArg (s: Wal.Model.Snapshot) = $"{s.Index}:{s.Term}"
+
+/// An operation sequence as the peer's script (interop/etcd/README.md). A second reader beside
+/// the writer (OpenForRead) changes nothing on disk, so the script leaves it out.
+let script (scenario: Scenario) =
+    use stream = new MemoryStream()
+
+    do
+        use w = new Utf8JsonWriter(stream)
+        w.WriteStartObject()
+        w.WriteNumber("segmentSize", scenario.SegmentSize)
+        w.WriteStartArray("ops")
+
+        for op in scenario.Operations do
+            let start (name: string) =
+                w.WriteStartObject()
+                w.WriteString("op", name)
+
+            match op with
+            | Create metadata ->
+                start "create"
+                w.WriteBase64String("metadata", ReadOnlySpan metadata)
+                w.WriteEndObject()
+            | Save(state, entries) ->
+                start "save"
+                w.WriteNumber("term", state.Term)
+                w.WriteNumber("vote", state.Vote)
+                w.WriteNumber("commit", state.Commit)
+                w.WriteStartArray("entries")
+
+                for e in entries do
+                    w.WriteStartObject()
+                    w.WriteNumber("term", e.Term)
+                    w.WriteNumber("index", e.Index)
+                    w.WriteNumber("type", e.Kind)
+                    w.WriteBase64String("data", ReadOnlySpan e.Data)
+                    w.WriteEndObject()
+
+                w.WriteEndArray()
+                w.WriteEndObject()
+            | SaveSnapshot s ->
+                start "snapshot"
+                w.WriteNumber("index", s.Index)
+                w.WriteNumber("term", s.Term)
+                w.WriteEndObject()
+            | Sync ->
+                start "sync"
+                w.WriteEndObject()
+            | ReleaseLockTo index ->
+                start "releaseLockTo"
+                w.WriteNumber("index", index)
+                w.WriteEndObject()
+            | Reopen at ->
+                start "reopen"
+                w.WriteNumber("snapIndex", at.Index)
+                w.WriteNumber("snapTerm", at.Term)
+                w.WriteEndObject()
+            | Repair ->
+                start "repair"
+                w.WriteEndObject()
+            | OpenForRead _ -> ()
+            | Crash _ -> invalidArg "scenario" "the peer runs no power cuts"
+
+        w.WriteEndArray()
+        w.WriteEndObject()
+
+    Encoding.UTF8.GetString(stream.ToArray())
+
+/// etcd runs the scenario in `dir`; what each Reopen and Repair read back, in order.
+let write (dir: string) (scenario: Scenario) =
+    let file = Path.Combine(Path.GetDirectoryName dir, "script.json")
+    File.WriteAllText(file, script scenario)
+    run [ "write"; dir; file ] |> List.map parse
+
+/// etcd's ReadAll at `at`: OpenForRead, or Open (a writer's open, which zeroes a torn tail) when `writeMode`.
+let read (dir: string) (at: Wal.Model.Snapshot) (writeMode: bool) =
+    run ([ "read"; dir; snapArg at ] @ (if writeMode then [ "write" ] else []))
+    |> List.exactlyOne
+    |> parse
+
+/// etcd's Repair: whether it repaired (or found nothing to repair).
+let repair (dir: string) =
+    match run [ "repair"; dir ] with
+    | [ line ] ->
+        use doc = JsonDocument.Parse line
+        doc.RootElement.GetProperty("repaired").GetBoolean()
+    | lines -> failwith $"etcd-peer repair printed {lines}"
+
+/// etcd's Verify at `at`: the error kind, if any.
+let verify (dir: string) (at: Wal.Model.Snapshot) =
+    match run [ "verify"; dir; snapArg at ] with
+    | [ line ] ->
+        use doc = JsonDocument.Parse line
+
+        match doc.RootElement.GetProperty("error") with
+        | e when e.ValueKind = JsonValueKind.Null -> None
+        | e -> Some(e.GetString())
+    | lines -> failwith $"etcd-peer verify printed {lines}"
+
+/// The engine runs the scenario in `dir` on the real file system, as the peer does; what each
+/// Reopen and Repair read back, in order.
+let engineWrite (dir: string) (scenario: Scenario) =
+    let options = WalOptions(SegmentSizeBytes = scenario.SegmentSize)
+    let mutable wal: WriteAheadLog = null
+    let reads = ResizeArray()
+
+    let reopen (at: Wal.Model.Snapshot) =
+        let snapshot = toSnapshot at
+        wal <- WriteAheadLog.Open(dir, snapshot, options)
+
+        let result =
+            try
+                Ok(wal.ReadAll())
+            with :? WalException as e ->
+                Error e
+
+        reads.Add(ReadAllJson.ofResult snapshot result)
+
+    for op in scenario.Operations do
+        match op with
+        | Create metadata -> wal <- WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)
+        | Save(state, entries) -> wal.Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
+        | SaveSnapshot s -> wal.SaveSnapshot(toSnapshot s)
+        | Sync -> wal.Sync()
+        | ReleaseLockTo i -> wal.ReleaseLockTo i
+        | Reopen at ->
+            wal.Dispose()
+            reopen at
+        | Repair ->
+            wal.Dispose()
+            WriteAheadLog.Repair(dir, options) |> ignore
+            reopen Snapshot.zero
+        | OpenForRead _ -> ()
+        | Crash _ -> invalidArg "scenario" "no power cuts here"
+
+    wal.Dispose()
+    List.ofSeq reads
+
+/// The model's view of a dump: an outcome it knows, or an error kind it does not.
+let toOutcome (dump: ReadAllJson.Dump) : Result<ReadOutcome, string> =
+    let contents () =
+        {
+            Metadata = dump.Metadata
+            State =
+                {
+                    Term = dump.Term
+                    Vote = dump.Vote
+                    Commit = dump.Commit
+                }
+            Entries =
+                [
+                    for e in dump.Entries ->
+                        {
+                            Term = e.Term
+                            Index = e.Index
+                            Kind = e.Type
+                            Data = e.Data
+                        }
+                ]
+        }
+
+    match dump.Error with
+    | None -> Ok(Read(contents ()))
+    | Some "SnapshotNotFound" -> Ok(NotFound(contents ()))
+    | Some "SnapshotMismatch" -> Ok(Failed SnapshotMismatch)
+    | Some "MetadataConflict" -> Ok(Failed MetadataConflict)
+    | Some "SliceOutOfRange" -> Ok(Failed SliceOutOfRange)
+    | Some other -> Error other
+
+/// gogo-protobuf's walpb.Record.Unmarshal over each input, as the peer reports it:
+/// "ok TYPE CRC DATAHEX", "truncated" or "invalid".
+let records (inputs: byte[] list) =
+    let info =
+        ProcessStartInfo(
+            path.Value,
+            [ "records"; "-" ],
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true
+        )
+
+    use proc = Process.Start info
+    let out = proc.StandardOutput.ReadToEndAsync()
+    let err = proc.StandardError.ReadToEndAsync()
+
+    for input in inputs do
+        proc.StandardInput.WriteLine(Convert.ToHexString(input))
+
+    proc.StandardInput.Close()
+    proc.WaitForExit()
+
+    if proc.ExitCode <> 0 then
+        failwith $"etcd-peer records exited with {proc.ExitCode}: {err.Result.Trim()}"
+
+    out.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
