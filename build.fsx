@@ -264,6 +264,76 @@ let peer () =
     | Ok path -> printfn "etcd peer: %s" path
     | Error reason -> fail reason
 
+/// Output of the peer, or the script stops.
+let peerOutput (args: string list) =
+    let info =
+        ProcessStartInfo(peerBinary, args, UseShellExecute = false, RedirectStandardOutput = true)
+
+    use proc = Process.Start info
+    let out = proc.StandardOutput.ReadToEnd()
+    proc.WaitForExit()
+
+    if proc.ExitCode <> 0 then
+        fail $"""etcd-peer {String.Join(" ", args)} failed"""
+
+    out.Trim()
+
+/// Regenerates tests/Wal.Properties/corpus/etcd-3.4 from interop/etcd/corpus/*.json: for each
+/// script, the WAL etcd writes and etcd's verdicts on it (expected.txt), so the compatibility
+/// tests run where there is no Go.
+let corpus () =
+    match buildPeer () with
+    | Error reason -> fail reason
+    | Ok _ -> ()
+
+    let target = Path.Combine("tests", "Wal.Properties", "corpus", "etcd-3.4")
+
+    if Directory.Exists target then
+        Directory.Delete(target, true)
+
+    let scratch = Path.Combine(Path.GetTempPath(), $"wal-corpus-{Guid.NewGuid():N}")
+
+    let copyOf (wal: string) (name: string) =
+        let dir = Path.Combine(scratch, name)
+        Directory.CreateDirectory dir |> ignore
+
+        for f in Directory.GetFiles wal do
+            File.Copy(f, Path.Combine(dir, Path.GetFileName f))
+
+        dir
+
+    for script in
+        Directory.GetFiles(Path.Combine("interop", "etcd", "corpus"), "*.json")
+        |> Array.sort do
+        let name = Path.GetFileNameWithoutExtension script
+        let wal = Path.Combine(target, name, "wal")
+        peerOutput [ "write"; wal; script ] |> ignore
+
+        use doc = Text.Json.JsonDocument.Parse(File.ReadAllText script)
+
+        let reads =
+            [
+                for r in doc.RootElement.GetProperty("reads").EnumerateArray() -> r.GetString()
+            ]
+
+        let lines =
+            [
+                for at in reads do
+                    $"read {at} " + peerOutput [ "read"; copyOf wal $"{name}-read-{at}"; at ]
+
+                    $"open {at} "
+                    + peerOutput [ "read"; copyOf wal $"{name}-open-{at}"; at; "write" ]
+                let repaired = copyOf wal $"{name}-repair"
+                "repair - " + peerOutput [ "repair"; repaired ]
+                "repaired-read 0:0 " + peerOutput [ "read"; repaired; "0:0" ]
+            ]
+
+        File.Copy(script, Path.Combine(target, name, "script.json"))
+        File.WriteAllLines(Path.Combine(target, name, "expected.txt"), lines)
+        printfn "%s: %d segments, %d verdicts" name (Directory.GetFiles wal).Length lines.Length
+
+    Directory.Delete(scratch, true)
+
 let resultsDirectory = Path.Combine("artifacts", "test-results")
 
 type Counts =
@@ -453,6 +523,7 @@ let targets =
         "classic-bugs",
         "show that the suites catch each patch in tests/classic-bugs (scratch clone of HEAD)",
         classicBugs
+        "corpus", "regenerate tests/Wal.Properties/corpus/etcd-3.4 with the etcd peer", corpus
         "peer", "build the etcd peer (interop/etcd/peer), installing Go and etcd's source from Debian if missing", peer
         "test",
         "build, run the unit tests (WAL_TEST_FILTER narrows them; WAL_ETCD=skip leaves out etcd) and every example",

@@ -171,7 +171,12 @@ let dump (args: ParseResults<DumpArgs>) =
     if args.Contains Json then
         let dump = ReadAllJson.read dir snapshot false
         printfn "%s" (ReadAllJson.render dump)
-        if dump.Error.IsNone then Exit.ok else Exit.walProblem
+
+        match dump.Error with
+        | None -> Exit.ok
+        | Some kind ->
+            eprintfn "wal: ReadAll: %s" kind
+            Exit.walProblem
     else
         dumpTable dir snapshot
 

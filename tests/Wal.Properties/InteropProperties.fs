@@ -162,13 +162,9 @@ let ``etcd and the engine classify and repair the same damage the same way`` (sc
 
     agree "Verify" (EtcdPeer.verify readOnlyEtcd Snapshot.zero) engineVerify
 
-    // One deliberate difference: etcd's write-mode ReadAll loses ErrSnapshotNotFound (its
-    // newFileEncoder call overwrites err), so a damaged snapshot record goes unreported; the
-    // engine reports it, with the contents, and stays ready to append.
     let engineOpen =
-        match ReadAllJson.read (copy "n-open") Wal.Snapshot.Zero true with
-        | { Error = Some "SnapshotNotFound" } as dump -> { dump with Error = None }
-        | dump -> dump
+        ReadAllJson.read (copy "n-open") Wal.Snapshot.Zero true
+        |> EtcdPeer.asEtcdOpenReports
 
     agree
         "Open + ReadAll"

@@ -26,6 +26,8 @@ import (
 	"io"
 	"io/ioutil"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -66,9 +68,15 @@ type Op struct {
 	Index     uint64  `json:"index"`
 	SnapIndex uint64  `json:"snapIndex"`
 	SnapTerm  uint64  `json:"snapTerm"`
+	// Damage to a closed log (truncate, zero, flip): File counts segments from the end (-1 the last).
+	File   int   `json:"file"`
+	Offset int64 `json:"offset"`
+	Length int64 `json:"length"`
+	Bit    uint  `json:"bit"`
 }
 
-// Script is what `write` runs: the segment size, then the operations in order.
+// Script is what `write` runs: the segment size, then the operations in order. Corpus
+// scripts also list the snapshots to read at ("reads"), which the peer does not use.
 type Script struct {
 	SegmentSize int64 `json:"segmentSize"`
 	Ops         []Op  `json:"ops"`
@@ -203,6 +211,41 @@ func nilIfEmpty(b []byte) []byte {
 	return b
 }
 
+// damage changes a closed log's segment as a crash or a bad disk might, for corpus cases.
+func damage(dir string, op Op) error {
+	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err != nil || len(names) == 0 {
+		return fmt.Errorf("no segments to damage in %s", dir)
+	}
+	sort.Strings(names)
+	i := len(names) + op.File
+	if op.File >= 0 {
+		i = op.File
+	}
+	if i < 0 || i >= len(names) {
+		return fmt.Errorf("no segment %d", op.File)
+	}
+	name := names[i]
+	if op.Op == "truncate" {
+		return os.Truncate(name, op.Offset)
+	}
+	b, err := ioutil.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if op.Offset < 0 || op.Offset+op.Length > int64(len(b)) || (op.Op == "flip" && op.Offset >= int64(len(b))) {
+		return fmt.Errorf("offset %d is outside %s", op.Offset, name)
+	}
+	if op.Op == "zero" {
+		for j := op.Offset; j < op.Offset+op.Length; j++ {
+			b[j] = 0
+		}
+	} else {
+		b[op.Offset] ^= 1 << (op.Bit % 8)
+	}
+	return ioutil.WriteFile(name, b, 0600)
+}
+
 func toRaft(es []Entry) []raftpb.Entry {
 	out := make([]raftpb.Entry, len(es))
 	for i, e := range es {
@@ -261,6 +304,12 @@ func write(dir string, script Script) {
 			if rerr != nil && rerr != wal.ErrSnapshotNotFound {
 				fail("op %d (reopen): %v", i, rerr)
 			}
+		case "truncate", "zero", "flip":
+			if w != nil {
+				check(i, op, w.Close())
+				w = nil
+			}
+			err = damage(dir, op)
 		default:
 			fail("op %d: unknown operation %q", i, op.Op)
 		}

@@ -1,0 +1,180 @@
+/// The `wal` tool's dump, verify and repair, run through its entry point: exit codes a script
+/// can test, one-line errors, and a dump that never changes the directory.
+module Wal.Properties.CliTests
+
+open System
+open System.IO
+open System.Security.Cryptography
+open NUnit.Framework
+open Wal.Cli
+open Wal.Properties.Support
+
+let private corpus (case: string) =
+    Path.Combine(TestContext.CurrentContext.TestDirectory, "corpus", case)
+
+let private etcdCase (case: string) =
+    Path.Combine(corpus "etcd-3.4", case, "wal")
+
+/// Runs `wal args`; the exit code, stdout and stderr.
+let private wal (args: string list) =
+    let out, err = new StringWriter(), new StringWriter()
+    let oldOut, oldErr = Console.Out, Console.Error
+    Console.SetOut out
+    Console.SetError err
+
+    let code =
+        try
+            Program.main (Array.ofList args)
+        finally
+            Console.SetOut oldOut
+            Console.SetError oldErr
+
+    code, out.ToString(), err.ToString()
+
+let private copyOf (source: string) (tmp: TempDir) =
+    Directory.CreateDirectory tmp.Path |> ignore
+
+    for f in Directory.GetFiles source do
+        File.Copy(f, Path.Combine(tmp.Path, Path.GetFileName f))
+
+    tmp.Path
+
+let private fingerprint (dir: string) =
+    [
+        for f in Directory.GetFiles dir |> Array.sort ->
+            Path.GetFileName f, Convert.ToHexString(SHA256.HashData(File.ReadAllBytes f))
+    ]
+
+let private oneLine (err: string) =
+    let lines = err.Trim().Split('\n')
+    Assert.That(lines.Length, Is.EqualTo 1, err)
+    Assert.That(lines[0], Does.StartWith "wal: ", err)
+
+[<Test>]
+let ``dump shows every record and ReadAll's summary of an etcd data directory`` () =
+    let code, out, _ = wal [ "dump"; corpus "etcd-3.4-saves" ]
+    Assert.That(code, Is.EqualTo 0)
+    Assert.That(out, Does.Contain "433 records")
+    Assert.That(out, Does.Contain "0000000000000003-00000000000000a3.wal")
+    Assert.That(out, Does.Contain "norm \"put key200 = value200\"")
+
+    Assert.That(
+        out,
+        Does.Contain "ReadAll at snapshot 0:0: term=1 vote=1 commit=201, 200 entries (1..200), metadata \"node-1\""
+    )
+
+[<Test>]
+let ``dump --json prints ReadAll in the schema etcd's peer prints`` () =
+    let code, out, _ =
+        wal [ "dump"; corpus "etcd-3.4-saves"; "--snapshot"; "90:1"; "--json" ]
+
+    Assert.That(code, Is.EqualTo 0)
+
+    match ReadAllJson.parse (out.Trim()) with
+    | Ok dump ->
+        Assert.That((dump.SnapIndex, dump.SnapTerm, dump.Commit, dump.Error), Is.EqualTo((90UL, 1UL, 201UL, None)))
+        expectEqual [ 91UL .. 200UL ] (dump.Entries |> List.map (fun e -> e.Index))
+        Assert.That(Text.Encoding.ASCII.GetString dump.Metadata, Is.EqualTo "node-1")
+    | Error e -> Assert.Fail e
+
+[<Test>]
+let ``dump reports damage with exit code 1 and the error kind`` () =
+    let code, out, _ = wal [ "dump"; etcdCase "flipped-data"; "--json" ]
+    Assert.That(code, Is.EqualTo 1)
+    Assert.That(out, Does.Contain "\"error\":\"CrcMismatch\"")
+    let code, out, err = wal [ "dump"; etcdCase "flipped-data" ]
+    Assert.That(code, Is.EqualTo 1)
+    Assert.That(out, Does.Contain "stops: CrcMismatch")
+    oneLine err
+
+[<Test>]
+let ``dump never changes the directory, even a torn one`` () =
+    use tmp = new TempDir()
+    let dir = copyOf (etcdCase "torn-tail") tmp
+    let before = fingerprint dir
+
+    for args in [ [ "dump"; dir ]; [ "dump"; dir; "--json" ]; [ "verify"; dir ] ] do
+        wal args |> ignore
+        expectEqualAt (String.Join(" ", args)) before (fingerprint dir)
+
+[<Test>]
+let ``verify: 0 when the WAL checks out, 1 naming the problem when not`` () =
+    let code, out, _ = wal [ "verify"; corpus "etcd-3.4-saves"; "--snapshot"; "90:1" ]
+    Assert.That(code, Is.EqualTo 0)
+    Assert.That(out, Does.Contain "last hard state term=1 vote=1 commit=201")
+
+    let code, _, err = wal [ "verify"; corpus "etcd-3.4-saves"; "--snapshot"; "90:2" ]
+    Assert.That(code, Is.EqualTo 1)
+    Assert.That(err, Does.Contain "SnapshotMismatch")
+    oneLine err
+
+    let code, _, err = wal [ "verify"; etcdCase "huge-length" ]
+    Assert.That(code, Is.EqualTo 1)
+    Assert.That(err, Does.Contain "RecordTooLarge")
+    oneLine err
+
+[<Test>]
+let ``repair cuts a torn tail off once, keeps a .broken copy, and refuses corruption`` () =
+    use tmp = new TempDir()
+    let dir = copyOf (etcdCase "torn-tail") tmp
+    let code, out, _ = wal [ "repair"; dir ]
+    Assert.That(code, Is.EqualTo 0)
+    Assert.That(out, Does.StartWith "repaired")
+    Assert.That(Directory.GetFiles(dir, "*.broken"), Has.Length.EqualTo 1)
+    let code, out, _ = wal [ "repair"; dir ]
+    Assert.That((code, out.Trim()), Is.EqualTo((0, "nothing to repair: the last segment ends cleanly")))
+
+    use tmp2 = new TempDir()
+    let corrupt = copyOf (etcdCase "flipped-data") tmp2
+    let before = fingerprint corrupt
+    let code, _, err = wal [ "repair"; corrupt ]
+    Assert.That(code, Is.EqualTo 1)
+    Assert.That(err, Does.Contain "CrcMismatch")
+    oneLine err
+    expectEqual before (fingerprint corrupt)
+
+[<Test>]
+let ``bad input gets a one-line error and a non-zero exit, never a stack trace`` () =
+    use tmp = new TempDir()
+    Directory.CreateDirectory tmp.Path |> ignore
+    let file = Path.Combine(tmp.Root, "a-file")
+    File.WriteAllText(file, "not a WAL")
+    let foreign = Path.Combine(tmp.Root, "foreign")
+    Directory.CreateDirectory foreign |> ignore
+    File.WriteAllText(Path.Combine(foreign, "notes.txt"), "hello")
+    let junk = Path.Combine(tmp.Root, "junk")
+    Directory.CreateDirectory junk |> ignore
+    File.WriteAllBytes(Path.Combine(junk, "0000000000000000-0000000000000000.wal"), Array.init 5000 byte)
+    let unreadable = Path.Combine(tmp.Root, "unreadable")
+
+    Directory.CreateDirectory(Path.Combine(unreadable, "0000000000000000-0000000000000000.wal"))
+    |> ignore
+
+    let cases =
+        [
+            [ "dump"; Path.Combine(tmp.Root, "missing") ], 2
+            [ "dump"; file ], 2
+            [ "verify"; file ], 2
+            [ "repair"; Path.Combine(tmp.Root, "missing") ], 2
+            [ "dump"; foreign ], 1
+            [ "verify"; foreign ], 1
+            [ "repair"; foreign ], 1
+            [ "dump"; junk ], 1
+            [ "dump"; junk; "--json" ], 1
+            [ "verify"; junk ], 1
+            [ "repair"; junk ], 1
+            [ "dump"; unreadable ], 1
+            [ "verify"; unreadable ], 1
+            [ "repair"; unreadable ], 1
+            [ "dump"; tmp.Path; "--snapshot"; "12" ], 2
+            [ "verify"; tmp.Path; "--snapshot"; "x:1" ], 2
+            [ "dump" ], 2
+            [ "frobnicate" ], 2
+        ]
+
+    for args, expected in cases do
+        let code, _, err = wal args
+        let shown = String.Join(" ", args)
+        Assert.That(code, Is.EqualTo expected, $"{shown}: {err}")
+        Assert.That(err, Does.Not.Contain "   at ", shown)
+        Assert.That(err.Trim(), Is.Not.Empty, shown)

@@ -1,0 +1,80 @@
+/// WALs written by etcd 3.4's own wal package (tests/Wal.Properties/corpus/etcd-3.4, made by
+/// `dotnet fsi build.fsx corpus` from interop/etcd/corpus/*.json) with etcd's verdicts on them:
+/// the engine must give the same ones, on a machine without Go.
+module Wal.Properties.CorpusTests
+
+open System
+open System.IO
+open NUnit.Framework
+open Wal
+open Wal.Cli
+open Wal.Properties.Support
+
+let private corpus =
+    Path.Combine(TestContext.CurrentContext.TestDirectory, "corpus", "etcd-3.4")
+
+let cases () =
+    Directory.GetDirectories corpus |> Array.map Path.GetFileName |> Array.sort
+
+let private copyWal (case: string) (root: string) (name: string) =
+    let target = Path.Combine(root, name)
+    Directory.CreateDirectory target |> ignore
+
+    for f in Directory.GetFiles(Path.Combine(corpus, case, "wal")) do
+        File.Copy(f, Path.Combine(target, Path.GetFileName f))
+
+    target
+
+[<Test>]
+let ``the corpus holds every case etcd wrote, each with its verdicts`` () =
+    let cases = cases ()
+    Assert.That(cases.Length, Is.GreaterThanOrEqualTo 6)
+
+    for case in cases do
+        Assert.That(File.Exists(Path.Combine(corpus, case, "expected.txt")), case)
+        Assert.That(Directory.GetFiles(Path.Combine(corpus, case, "wal"), "*.wal"), Is.Not.Empty, case)
+
+[<TestCaseSource(nameof cases)>]
+let ``the engine gives etcd's verdicts on an etcd-written WAL`` (case: string) =
+    use tmp = new TempDir()
+    let mutable repaired: string option = None
+    let lines = File.ReadAllLines(Path.Combine(corpus, case, "expected.txt"))
+
+    for i, line in Array.indexed lines do
+        let parts = line.Split(' ', 3)
+        let verb, at, expected = parts[0], parts[1], parts[2]
+        let copy () = copyWal case tmp.Root $"{verb}-{i}"
+
+        let snapshot () =
+            match at.Split(':') with
+            | [| index; term |] -> Snapshot(UInt64.Parse index, UInt64.Parse term)
+            | _ -> failwith $"{case}: bad snapshot {at}"
+
+        let actual =
+            match verb with
+            | "read" -> ReadAllJson.read (copy ()) (snapshot ()) false |> ReadAllJson.render
+            | "open" ->
+                ReadAllJson.read (copy ()) (snapshot ()) true
+                |> EtcdPeer.asEtcdOpenReports
+                |> ReadAllJson.render
+            | "repair" ->
+                let dir = copy ()
+                repaired <- Some dir
+
+                let ok =
+                    try
+                        WriteAheadLog.Repair dir |> ignore
+                        true
+                    with :? WalException ->
+                        false
+
+                $"""{{"repaired":{(if ok then "true" else "false")}}}"""
+            | "repaired-read" ->
+                let dir =
+                    repaired
+                    |> Option.defaultWith (fun () -> failwith "repaired-read before repair")
+
+                ReadAllJson.read dir (snapshot ()) false |> ReadAllJson.render
+            | other -> failwith $"{case}: unknown verdict {other}"
+
+        Assert.That(actual, Is.EqualTo expected, $"{case}, line {i + 1}: {verb} {at}")
