@@ -52,7 +52,7 @@ let private oneLine (err: string) =
 
 [<Test>]
 let ``dump shows every record and ReadAll's summary of an etcd data directory`` () =
-    let code, out, _ = wal [ "dump"; corpus "etcd-3.4-saves" ]
+    let code, out, _ = wal [ "dump"; etcdCase "saves" ]
     Assert.That(code, Is.EqualTo 0)
     Assert.That(out, Does.Contain "433 records")
     Assert.That(out, Does.Contain "0000000000000003-00000000000000a3.wal")
@@ -65,8 +65,7 @@ let ``dump shows every record and ReadAll's summary of an etcd data directory`` 
 
 [<Test>]
 let ``dump --json prints ReadAll in the schema etcd's peer prints`` () =
-    let code, out, _ =
-        wal [ "dump"; corpus "etcd-3.4-saves"; "--snapshot"; "90:1"; "--json" ]
+    let code, out, _ = wal [ "dump"; etcdCase "saves"; "--snapshot"; "90:1"; "--json" ]
 
     Assert.That(code, Is.EqualTo 0)
 
@@ -99,11 +98,11 @@ let ``dump never changes the directory, even a torn one`` () =
 
 [<Test>]
 let ``verify: 0 when the WAL checks out, 1 naming the problem when not`` () =
-    let code, out, _ = wal [ "verify"; corpus "etcd-3.4-saves"; "--snapshot"; "90:1" ]
+    let code, out, _ = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90:1" ]
     Assert.That(code, Is.EqualTo 0)
     Assert.That(out, Does.Contain "last hard state term=1 vote=1 commit=201")
 
-    let code, _, err = wal [ "verify"; corpus "etcd-3.4-saves"; "--snapshot"; "90:2" ]
+    let code, _, err = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90:2" ]
     Assert.That(code, Is.EqualTo 1)
     Assert.That(err, Does.Contain "SnapshotMismatch")
     oneLine err

@@ -12,7 +12,7 @@ open Wal.Properties.Support
 let private hex (s: string) = Convert.FromHexString s
 
 let private corpus =
-    Path.Combine(TestContext.CurrentContext.TestDirectory, "corpus", "etcd-3.4-saves")
+    Path.Combine(TestContext.CurrentContext.TestDirectory, "corpus", "etcd-3.4", "saves", "wal")
 
 let private etcdFiles () =
     Directory.GetFiles(corpus, "*.wal") |> Array.map Path.GetFileName |> Array.sort
@@ -64,7 +64,7 @@ let ``a fresh WAL starts with the bytes etcd writes`` () =
     Assert.That(ours[64..] |> Array.forall ((=) 0uy), "the rest of the preallocated segment is zeros")
     Assert.That(ours.Length, Is.EqualTo 4096, "preallocated to the segment size")
 
-/// The operations interop/etcd/corpusgen ran against etcd's wal package.
+/// The operations of interop/etcd/corpus/saves.json, which the etcd peer ran against etcd's wal package.
 let private writeCorpusOperations (options: WalOptions) dir =
     use wal = WriteAheadLog.Create(dir, mem "node-1", options)
 
