@@ -167,6 +167,8 @@ let engineWrite (dir: string) (scenario: Scenario) =
     let mutable wal: WriteAheadLog = null
     let reads = ResizeArray()
 
+    let mutable stopped = false
+
     let reopen (at: Wal.Model.Snapshot) =
         let snapshot = toSnapshot at
         wal <- WriteAheadLog.Open(dir, snapshot, options)
@@ -179,7 +181,12 @@ let engineWrite (dir: string) (scenario: Scenario) =
 
         reads.Add(ReadAllJson.ofResult snapshot result)
 
-    for op in scenario.Operations do
+        // As the peer: a failed ReadAll (other than SnapshotNotFound) ends the run.
+        match result with
+        | Error e when e.Kind <> WalErrorKind.SnapshotNotFound -> stopped <- true
+        | _ -> ()
+
+    for op in scenario.Operations |> Seq.takeWhile (fun _ -> not stopped) do
         match op with
         | Create metadata -> wal <- WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)
         | Save(state, entries) -> wal.Save(toHardState state, entries |> List.map toEntry |> Array.ofList)

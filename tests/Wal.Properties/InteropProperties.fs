@@ -136,7 +136,7 @@ type Damage =
 
             File.WriteAllBytes(file, bytes)
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 60)>]
+[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 100)>]
 let ``etcd and the engine classify and repair the same damage the same way`` (scenario: Scenario) (damage: Damage) =
     use tmp = new TempDir()
     let source = Path.Combine(tmp.Root, "etcd")
@@ -148,9 +148,11 @@ let ``etcd and the engine classify and repair the same damage the same way`` (sc
 
     let readOnlyEtcd, readOnlyEngine = copy "e-read", copy "n-read"
 
+    let etcdRead = EtcdPeer.read readOnlyEtcd Snapshot.zero false
+
     agree
         "OpenForRead + ReadAll"
-        (ReadAllJson.render (EtcdPeer.read readOnlyEtcd Snapshot.zero false))
+        (ReadAllJson.render etcdRead)
         (ReadAllJson.render (ReadAllJson.read readOnlyEngine Wal.Snapshot.Zero false))
 
     let engineVerify =
@@ -160,7 +162,16 @@ let ``etcd and the engine classify and repair the same damage the same way`` (sc
         with :? WalException as e ->
             Some(string e.Kind)
 
-    agree "Verify" (EtcdPeer.verify readOnlyEtcd Snapshot.zero) engineVerify
+    // etcd 3.4's Verify skips entry and state records, so a record whose type byte (which the
+    // CRC does not cover) was flipped to State passes it, though ReadAll calls the log corrupt.
+    // The engine's Verify decodes states (it returns the last one, as 3.5's does) and agrees
+    // with ReadAll: stricter exactly where ReadAll says CorruptRecord.
+    let etcdVerify =
+        match EtcdPeer.verify readOnlyEtcd Snapshot.zero, etcdRead.Error with
+        | None, Some "CorruptRecord" when engineVerify = Some "CorruptRecord" -> engineVerify
+        | verdict, _ -> verdict
+
+    agree "Verify" etcdVerify engineVerify
 
     let engineOpen =
         ReadAllJson.read (copy "n-open") Wal.Snapshot.Zero true

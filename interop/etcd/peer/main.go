@@ -156,12 +156,20 @@ func printJSON(v interface{}) {
 // readAll runs ReadAll on an opened WAL. A record etcd cannot unmarshal after its CRC
 // matched makes etcd panic (pbutil.MustUnmarshal); the peer reports it as CorruptRecord.
 func readAll(w *wal.WAL) (md []byte, st raftpb.HardState, ents []raftpb.Entry, err error) {
+	err = safely(func() (e error) { md, st, ents, e = w.ReadAll(); return e })
+	return md, st, ents, err
+}
+
+// safely runs f, turning a panic into an error: etcd panics (pbutil.MustUnmarshal) on a
+// record whose CRC matched but whose data is not what its type says, as after a flip of the
+// type byte, which the CRC does not cover.
+func safely(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			md, st, ents, err = nil, raftpb.HardState{}, nil, errors.New("proto: panic in ReadAll")
+			err = fmt.Errorf("proto: panic: %v", r)
 		}
 	}()
-	return w.ReadAll()
+	return f()
 }
 
 // outcome shapes ReadAll's results as the schema does: after any error other than
@@ -255,7 +263,8 @@ func toRaft(es []Entry) []raftpb.Entry {
 }
 
 // write runs a script. Each reopen prints ReadAll's outcome, so a caller can compare
-// what etcd read back mid-script too. An operation that fails stops the script.
+// what etcd read back mid-script too. A ReadAll that fails ends the script there (the log
+// cannot append after it); any other failing operation stops the peer with exit code 2.
 func write(dir string, script Script) {
 	if script.SegmentSize > 0 {
 		wal.SegmentSizeBytes = script.SegmentSize
@@ -302,7 +311,9 @@ func write(dir string, script Script) {
 			md, st, ents, rerr := readAll(w)
 			printJSON(outcome(snap, md, st, ents, rerr))
 			if rerr != nil && rerr != wal.ErrSnapshotNotFound {
-				fail("op %d (reopen): %v", i, rerr)
+				// The log cannot go on after a failed ReadAll; what it read is the script's last word.
+				w.Close()
+				return
 			}
 		case "truncate", "zero", "flip":
 			if w != nil {
@@ -383,16 +394,20 @@ func main() {
 		}
 		printJSON(read(dir, snap, writeMode))
 	case "repair":
-		printJSON(map[string]bool{"repaired": wal.Repair(lg, dir)})
+		repaired := false
+		safely(func() error { repaired = wal.Repair(lg, dir); return nil })
+		printJSON(map[string]bool{"repaired": repaired})
 	case "verify":
 		if len(rest) == 1 {
 			snap = parseSnap(rest[0])
 		}
-		printJSON(map[string]*string{"error": errorField(wal.Verify(lg, dir, snap))})
+		err := safely(func() error { return wal.Verify(lg, dir, snap) })
+		printJSON(map[string]*string{"error": errorField(err)})
 	case "records":
 		records(os.Stdin, os.Stdout)
 	case "snapshots":
-		snaps, err := wal.ValidSnapshotEntries(lg, dir)
+		var snaps []walpb.Snapshot
+		err := safely(func() (e error) { snaps, e = wal.ValidSnapshotEntries(lg, dir); return e })
 		if err != nil {
 			printJSON(map[string]interface{}{"error": errorField(err)})
 			return
