@@ -10,7 +10,7 @@ open FsCheck
 open FsCheck.FSharp
 open Wal.Model
 open Wal.Simulation.SimulatedDisk
-open Wal.Simulation.Scenarios
+open Wal.Model.Scenarios
 
 /// A crash state the engine recovered from in a way the model does not allow.
 type Divergence =

@@ -10,7 +10,7 @@ open FsCheck.NUnit
 open Wal.Model
 open Wal.Simulation
 open Wal.Simulation.Harness
-open Wal.Simulation.Scenarios
+open Wal.Model.Scenarios
 open Wal.Simulation.SimulatedDisk
 
 let private verdict (result: RunResult) =

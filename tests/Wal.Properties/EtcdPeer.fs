@@ -12,7 +12,7 @@ open Wal
 open Wal.Cli
 open Wal.Model
 open Wal.Properties.Support
-open Wal.Simulation.Scenarios
+open Wal.Model.Scenarios
 
 /// The peer's path: WAL_ETCD_PEER (build.fsx sets it), else where `build.fsx peer` puts it.
 let path =

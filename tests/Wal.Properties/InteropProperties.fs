@@ -15,7 +15,7 @@ open Wal
 open Wal.Cli
 open Wal.Model
 open Wal.Properties.Support
-open Wal.Simulation.Scenarios
+open Wal.Model.Scenarios
 
 let private savedSnapshots (scenario: Scenario) =
     scenario.Operations

@@ -9,7 +9,7 @@ open FsCheck.NUnit
 open Wal
 open Wal.Model
 open Wal.Properties.Support
-open Wal.Simulation.Scenarios
+open Wal.Model.Scenarios
 
 /// Runs a scenario on the engine and the model; returns the first disagreement, if any.
 let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario: Scenario) : string option =

@@ -1,6 +1,6 @@
 /// Generators of raft-like operation sequences, shared by the property suites and the
 /// crash-state explorer, with a shrinker that drops operations.
-module Wal.Simulation.Scenarios
+module Wal.Model.Scenarios
 
 open System
 open FsCheck
