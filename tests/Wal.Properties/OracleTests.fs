@@ -1,0 +1,179 @@
+/// The oracle (Wal.Model.Oracle) and the trace language (Wal.Model.Trace): the engine passes
+/// through its adapter, a naive WAL that loses acknowledged data is caught with a shrunk trace,
+/// and traces print and parse back, while junk gets an error, never an exception.
+module Wal.Properties.OracleTests
+
+open System
+open System.Text
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Wal.Model
+open Wal.Model.Trace
+open Wal.Properties.Support
+
+/// A deliberately naive WAL: records stay in a buffer until every third Save (or a sync, a
+/// snapshot, a close), whatever etcd's MustSync says; a power cut loses the buffer.
+let naive () : Oracle.Adapter =
+    let mutable disk: Record list option = None
+    let mutable buffer: Record list = []
+    let mutable saves = 0
+    let flush () =
+        disk <- disk |> Option.map (fun d -> d @ buffer)
+        buffer <- []
+
+    {
+        Name = "a naive WAL"
+        Reset =
+            fun () ->
+                disk <- None
+                buffer <- []
+        Create = fun m -> disk <- Some [ Metadata m; SnapshotRecord Snapshot.zero ]
+        Save =
+            fun state entries ->
+                buffer <- buffer @ (entries |> List.map EntryRecord) @ [ State state ]
+                saves <- saves + 1
+                if saves % 3 = 0 then flush ()
+        SaveSnapshot =
+            fun s ->
+                buffer <- buffer @ [ SnapshotRecord s ]
+                flush ()
+        Sync = flush
+        ReleaseLockTo = ignore
+        Close = flush
+        OpenAndReadAll =
+            fun at ->
+                match disk with
+                | None -> NoLog
+                | Some records ->
+                    let mutable state = HardState.empty
+                    let mutable entries: Entry list = []
+                    let mutable found = false
+
+                    for r in records do
+                        match r with
+                        | EntryRecord e when e.Index > at.Index ->
+                            entries <- (entries |> List.filter (fun x -> x.Index < e.Index)) @ [ e ]
+                        | State s when not (HardState.isEmpty s) -> state <- s
+                        | SnapshotRecord s when s = at -> found <- true
+                        | _ -> ()
+
+                    let metadata =
+                        records |> List.pick (function Metadata m -> Some m | _ -> None)
+
+                    let contents = { Metadata = metadata; State = state; Entries = entries }
+                    if found then Read contents else NotFound contents
+        PowerCut = Some(fun _ -> buffer <- [])
+    }
+
+[<Test>]
+let ``the engine on the simulated disk passes the oracle, power cuts included`` () =
+    match Oracle.check (Wal.Simulation.EngineAdapter.simulated 512L) { Oracle.Config.standard with Tests = 300 } with
+    | Oracle.Passed(_, tests) -> Assert.That(tests, Is.EqualTo 300)
+    | failure -> Assert.Fail(string failure)
+
+[<Test>]
+let ``the engine on the real disk passes the oracle`` () =
+    use tmp = new TempDir()
+
+    match Oracle.check (Wal.Simulation.EngineAdapter.onDisk tmp.Root 1024L) { Oracle.Config.standard with Tests = 40 } with
+    | Oracle.Passed(_, tests) -> Assert.That(tests, Is.EqualTo 40)
+    | failure -> Assert.Fail(string failure)
+
+[<Test>]
+let ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trace that replays`` () =
+    match Oracle.check (naive ()) Oracle.Config.standard with
+    | Oracle.Passed _ -> Assert.Fail "the naive WAL passed"
+    | Oracle.Falsified(_, c) ->
+        Assert.That(c.Shrunk, Is.LessThanOrEqualTo c.Original)
+        Assert.That(c.Trace, Does.Contain "crash")
+        // The counterexample is a trace: it parses, and the model rejects it at its last line.
+        match Trace.parse c.Trace with
+        | Error e -> Assert.Fail $"the counterexample does not parse: {e}\n{c.Trace}"
+        | Ok lines ->
+            match Trace.check lines with
+            | Violated(Disallowed(line, _, _)) -> Assert.That(line, Is.EqualTo (List.last lines).Number)
+            | other -> Assert.Fail $"the counterexample checks as {other}"
+        // Its seed reruns it.
+        match Oracle.check (naive ()) { Oracle.Config.standard with Seed = c.Seed; Tests = 1 } with
+        | Oracle.Falsified(_, again) -> Assert.That(again.Trace, Is.EqualTo c.Trace)
+        | Oracle.Passed _ -> Assert.Fail "the seed did not replay the failure"
+
+/// Traces with every kind of step and observation, from the model's own generators.
+let private traces =
+    let observation =
+        Gen.oneof
+            [
+                Scenarios.payload |> Gen.map (fun m -> Saw(Read { Metadata = m; State = { Term = 3UL; Vote = 1UL; Commit = 2UL }; Entries = [] }))
+                Gen.constant (Saw NoLog)
+                Gen.elements [ Saw(Failed SnapshotMismatch); SawError "CrcMismatch"; Saw(Failed SliceOutOfRange) ]
+            ]
+
+    gen {
+        let! ops = Scenarios.operations true
+        let steps = ops |> List.collect stepsOf
+        let! observations = Gen.listOfLength steps.Length observation
+        let! powerImages = Gen.listOfLength steps.Length (Gen.choose (0, 1000))
+
+        return
+            List.zip3 steps observations powerImages
+            |> List.map (fun (step, o, image) ->
+                match step with
+                | Open(at, None) -> Open(at, Some o)
+                | PowerLoss _ when image % 2 = 0 -> PowerLoss None
+                | s -> s)
+    }
+
+type Traces =
+    static member Steps() = Arb.fromGen traces
+
+[<Property(Arbitrary = [| typeof<Traces> |], MaxTest = 200)>]
+let ``a printed trace parses back to the same steps`` (steps: Step list) =
+    match Trace.parse (Trace.print steps) with
+    | Ok lines -> lines |> List.map (fun l -> l.Step) = steps
+    | Error _ -> false
+
+[<Property(MaxTest = 500)>]
+let ``junk is a parse error with a line and column, never an exception`` (junk: byte[]) (prefix: bool) =
+    let text = (if prefix then "create \"a\"\nsave 1/1/0 [" else "") + Encoding.Latin1.GetString junk
+
+    match Trace.parse text with
+    | Ok _ -> true
+    | Error e -> e.Line >= 1L && e.Column >= 1L && e.Message.Length > 0 && e.Message |> Seq.forall (fun c -> c >= ' ' && c < '\x7f')
+
+[<Test>]
+let ``untrusted numbers and lines are bounded, with clear errors`` () =
+    let check (text: string) (expected: string) =
+        match Trace.parse text with
+        | Ok _ -> Assert.Fail $"parsed: {text.Substring(0, min 40 text.Length)}"
+        | Error e -> Assert.That(e.Message, Does.Contain expected)
+
+    check "create \"a\"\nsave 99999999999999999999999/1/0\n" "a number below 2^64"
+    check "create \"a\"\ncrash 99999999999\n" "a number below 2^31"
+    check ("create \"" + String('x', Trace.Limits.lineChars + 1) + "\"") "longer than"
+    check "create \"a\"\nopen 0/0 -> sideways\n" "an observation"
+    check "create 0xabc\n" "an even number of hex digits"
+
+[<Test>]
+let ``a trace of acknowledged saves read back after a crash is checked exactly`` () =
+    let trace =
+        """# a synced save survives a crash; an unsynced commit-only save may not
+create "node-1"
+save 1/1/0 [1/1 "a", 1/2 "b"]
+save 1/1/2
+crash
+open 0/0 -> read "node-1" 1/1/0 [1/1 "a", 1/2 "b"]
+save 1/1/2 [1/3 "c"]
+close
+open 0/0 -> read "node-1" 1/1/2 [1/1 "a", 1/2 "b"]
+"""
+
+    match Trace.parse trace with
+    | Error e -> Assert.Fail(string e)
+    | Ok lines ->
+        match Trace.check lines with
+        | Violated(Disallowed(line, _, allowed)) ->
+            Assert.That(line, Is.EqualTo 9)
+            expectEqual [ "read \"node-1\" 1/1/2 [1/1 \"a\", 1/2 \"b\", 1/3 \"c\"]" ] (allowed |> List.map (fun o -> printObservation (Saw o)))
+        | other -> Assert.Fail $"{other}"
