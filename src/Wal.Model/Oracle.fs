@@ -112,16 +112,30 @@ let run (adapter: Adapter) (steps: Step list) : Line list * string option =
             try
                 let recorded =
                     match step with
-                    | Do(Create m) -> adapter.Create m; step
-                    | Do(Save(s, es)) -> adapter.Save s es; step
-                    | Do(SaveSnapshot s) -> adapter.SaveSnapshot s; step
-                    | Do Sync -> adapter.Sync(); step
-                    | Do(ReleaseLockTo i) -> adapter.ReleaseLockTo i; step
+                    | Do(Create m) ->
+                        adapter.Create m
+                        step
+                    | Do(Save(s, es)) ->
+                        adapter.Save s es
+                        step
+                    | Do(SaveSnapshot s) ->
+                        adapter.SaveSnapshot s
+                        step
+                    | Do Sync ->
+                        adapter.Sync()
+                        step
+                    | Do(ReleaseLockTo i) ->
+                        adapter.ReleaseLockTo i
+                        step
                     | Do _ -> step
-                    | Close -> adapter.Close(); step
+                    | Close ->
+                        adapter.Close()
+                        step
                     | PowerLoss image ->
                         match adapter.PowerCut with
-                        | Some cut -> cut (defaultArg image 0); step
+                        | Some cut ->
+                            cut (defaultArg image 0)
+                            step
                         | None -> invalidOp $"{adapter.Name} cannot take a power cut"
                     | Open(at, _) -> Open(at, Some(observe adapter at))
 
@@ -154,7 +168,10 @@ let judge (adapter: Adapter) (operations: Operation list) : (string * string) op
                 | Misplaced(line, _) -> line
 
             let shown =
-                lines |> List.filter (fun l -> l.Number <= upTo) |> List.map (fun l -> l.Step) |> print
+                lines
+                |> List.filter (fun l -> l.Number <= upTo)
+                |> List.map (fun l -> l.Step)
+                |> print
 
             Some(describe (Violated violation), shown)
 
@@ -187,7 +204,12 @@ let check (adapter: Adapter) (config: Config) : Report =
     let sequence (i: int) =
         let seed = config.Seed + i
         // From the seed alone, so that a report's seed with Tests = 1 replays the sequence.
-        let size = 3 + (seed * 7919 % max 1 (config.MaxOperations - 2) + max 1 (config.MaxOperations - 2)) % max 1 (config.MaxOperations - 2)
+        let size =
+            3
+            + (seed * 7919 % max 1 (config.MaxOperations - 2)
+               + max 1 (config.MaxOperations - 2))
+                %
+                max 1 (config.MaxOperations - 2)
 
         let ops =
             Gen.sampleWithSeed (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL)) size 1 (Scenarios.operations crashes)

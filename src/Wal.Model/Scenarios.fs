@@ -187,11 +187,10 @@ type Scenario =
         Operations: Operation list
     }
 
+    /// The run in the trace language (Wal.Model.Trace), so `wal replay` can rerun it.
     override this.ToString() =
-        let lines =
-            this.Operations |> List.mapi (fun i op -> $"  {i, 3}: {Operation.describe op}")
-
-        String.Join("\n", $"segment size {this.SegmentSize}" :: lines)
+        $"# segment size {this.SegmentSize}\n"
+        + Trace.print (this.Operations |> List.collect Trace.stepsOf)
 
 /// Shrinks by dropping one operation (never the Create) at a time. Both the engine and the
 /// model define every sequence, so a shrunk one is still a fair comparison.

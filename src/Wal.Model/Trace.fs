@@ -59,7 +59,8 @@ type Verdict =
 
 let private quoteBytes (bytes: byte[]) =
     let printable =
-        bytes |> Array.forall (fun b -> b >= 0x20uy && b < 0x7fuy && b <> byte '"' && b <> byte '\\')
+        bytes
+        |> Array.forall (fun b -> b >= 0x20uy && b < 0x7fuy && b <> byte '"' && b <> byte '\\')
 
     if printable then
         "\"" + Encoding.ASCII.GetString bytes + "\""
@@ -145,7 +146,11 @@ let private number: P<uint64> =
 
 let private smallNumber: P<int> =
     number
-    >>= fun n -> if n <= uint64 Int32.MaxValue then preturn (int n) else fail "a number below 2^31"
+    >>= fun n ->
+        if n <= uint64 Int32.MaxValue then
+            preturn (int n)
+        else
+            fail "a number below 2^31"
 
 let private hexBytes: P<byte[]> =
     skipString "0x" >>. manySatisfy isHex
@@ -156,7 +161,8 @@ let private hexBytes: P<byte[]> =
             fail "an even number of hex digits"
 
 let private quotedBytes: P<byte[]> =
-    let plain = manySatisfy (fun c -> c <> '"' && c <> '\\' && c <> '\n' && c >= ' ' && c < '\x7f')
+    let plain =
+        manySatisfy (fun c -> c <> '"' && c <> '\\' && c <> '\n' && c >= ' ' && c < '\x7f')
 
     let escape =
         skipChar '\\'
@@ -166,7 +172,8 @@ let private quotedBytes: P<byte[]> =
                     skipChar '\\' >>% "\\"
                     skipChar 'n' >>% "\n"
                     skipChar 't' >>% "\t"
-                    skipChar 'x' >>. (anyOf "0123456789abcdefABCDEF" .>>. anyOf "0123456789abcdefABCDEF")
+                    skipChar 'x'
+                    >>. (anyOf "0123456789abcdefABCDEF" .>>. anyOf "0123456789abcdefABCDEF")
                     |>> fun (a, b) -> string (char (Convert.ToByte(string a + string b, 16)))
                 ]
         <?> "an escape (\\\" \\\\ \\n \\t \\xHH)"
@@ -207,7 +214,12 @@ let private entriesP: P<Entry list> =
     between (token "[") (token "]" <?> "']'") (sepBy entryP (token ","))
 
 let private contentsP: P<Contents> =
-    pipe3 bytesLiteral hardStateP entriesP (fun m s es -> { Metadata = m; State = s; Entries = es })
+    pipe3 bytesLiteral hardStateP entriesP (fun m s es ->
+        {
+            Metadata = m
+            State = s
+            Entries = es
+        })
 
 let private kindName: P<string> =
     many1Satisfy2L Char.IsLetter Char.IsLetterOrDigit "an error kind" .>> ws
@@ -259,7 +271,8 @@ let private traceP: P<Line list> =
 
 /// Control characters and non-ASCII shown as '?', so junk input makes a readable message.
 let private printable (s: string) =
-    s |> String.map (fun c -> if c = '\n' || (c >= ' ' && c < '\x7f') then c else '?')
+    s
+    |> String.map (fun c -> if c = '\n' || (c >= ' ' && c < '\x7f') then c else '?')
 
 /// Reads a trace. Untrusted input is fine: numbers beyond 64 bits, over-long lines and binary
 /// junk are errors with a line, a column and what was expected there.
@@ -285,7 +298,9 @@ let parse (text: string) : Result<Line list, ParseError> =
                 let lines = (string error).Split('\n')
 
                 let caret =
-                    lines |> Array.tryFindIndex (fun l -> l.Trim().StartsWith "^") |> Option.defaultValue 0
+                    lines
+                    |> Array.tryFindIndex (fun l -> l.Trim().StartsWith "^")
+                    |> Option.defaultValue 0
 
                 lines[caret + 1 ..]
                 |> Array.map (fun l -> l.Trim())
@@ -303,7 +318,10 @@ let parse (text: string) : Result<Line list, ParseError> =
 
 /// After an open whose result is not recorded: any candidate may be what the disk held.
 let private unobserved (log: DurableLog) =
-    let bases = Durability.candidates log |> List.filter (fun r -> not r.IsEmpty) |> List.distinct
+    let bases =
+        Durability.candidates log
+        |> List.filter (fun r -> not r.IsEmpty)
+        |> List.distinct
 
     if bases.IsEmpty then
         Durability.none
@@ -327,11 +345,11 @@ let check (lines: Line list) : Verdict =
         match lines with
         | [] -> Allowed state.Observations
         | line :: rest ->
-            let misplaced reason = Violated(Misplaced(line.Number, reason))
+            let misplaced reason =
+                Violated(Misplaced(line.Number, reason))
 
             match line.Step with
-            | Do(Create _) when state.Log.Created && state.IsOpen ->
-                misplaced "create on a log that exists and is open"
+            | Do(Create _) when state.Log.Created && state.IsOpen -> misplaced "create on a log that exists and is open"
             | Do(Create _ as op) ->
                 go
                     { state with

@@ -24,7 +24,9 @@ let simulated (segmentSize: int64) : Oracle.Adapter =
     let mutable fs = SimulatedFileSystem(SimulatedDisk.empty)
     let mutable wal: WriteAheadLog option = None
     let options () = optionsFor fs segmentSize
-    let current () = wal |> Option.defaultWith (fun () -> invalidOp "no log is open")
+
+    let current () =
+        wal |> Option.defaultWith (fun () -> invalidOp "no log is open")
 
     {
         Name = $"Wal.Core on the simulated disk ({segmentSize}-byte segments)"
@@ -57,7 +59,9 @@ let onDisk (root: string) (segmentSize: int64) : Oracle.Adapter =
     let mutable dir = ""
     let mutable wal: WriteAheadLog option = None
     let options = WalOptions(SegmentSizeBytes = segmentSize)
-    let current () = wal |> Option.defaultWith (fun () -> invalidOp "no log is open")
+
+    let current () =
+        wal |> Option.defaultWith (fun () -> invalidOp "no log is open")
 
     {
         Name = $"Wal.Core on {root} ({segmentSize}-byte segments)"

@@ -177,3 +177,58 @@ let ``bad input gets a one-line error and a non-zero exit, never a stack trace``
         Assert.That(code, Is.EqualTo expected, $"{shown}: {err}")
         Assert.That(err, Does.Not.Contain "   at ", shown)
         Assert.That(err.Trim(), Is.Not.Empty, shown)
+
+let private repoFile (parts: string list) =
+    let rec up (dir: DirectoryInfo) =
+        if File.Exists(Path.Combine(dir.FullName, "Wal.sln")) then
+            Path.Combine(dir.FullName :: parts |> Array.ofList)
+        else
+            up dir.Parent
+
+    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
+
+[<Test>]
+let ``check-trace: the example traces get their verdicts, junk gets exit code 2`` () =
+    let code, out, _ =
+        wal [ "check-trace"; repoFile [ "examples"; "traces"; "allowed.trace" ] ]
+
+    Assert.That((code, out.Trim()), Is.EqualTo((0, "ok: all 3 observations are allowed by the model")))
+
+    let code, out, _ =
+        wal [ "check-trace"; repoFile [ "examples"; "traces"; "lost-save.trace" ] ]
+
+    Assert.That(code, Is.EqualTo 1)
+    Assert.That(out, Does.StartWith "line 7: the model does not allow")
+
+    use tmp = new TempDir()
+    Directory.CreateDirectory tmp.Path |> ignore
+    let junk = Path.Combine(tmp.Path, "junk.trace")
+    File.WriteAllBytes(junk, Array.init 4096 (fun i -> byte (i * 7919 % 256)))
+    let code, _, err = wal [ "check-trace"; junk ]
+    Assert.That(code, Is.EqualTo 2)
+    oneLine err
+    Assert.That(err, Does.Contain ":1:1:")
+
+[<Test>]
+let ``replay runs a trace against the engine and judges the engine's run`` () =
+    let code, out, _ =
+        wal [ "replay"; repoFile [ "examples"; "traces"; "lost-save.trace" ] ]
+    // The engine keeps the save the trace's implementation lost, and the model allows that.
+    Assert.That(code, Is.EqualTo 0, out)
+
+    Assert.That(
+        out,
+        Does.Contain "the engine returned\n  read \"node-1\" 2/1/0 [1/1 \"put a\", 1/2 \"put b\", 2/3 \"put c\"]"
+    )
+
+    Assert.That(out, Does.Contain "model: ok")
+
+[<Test>]
+let ``the documented trace is one the model allows`` () =
+    let doc = File.ReadAllText(repoFile [ "docs"; "traces.md" ])
+    let start = doc.IndexOf("```text\n") + 8
+    let example = doc.Substring(start, doc.IndexOf("```", start) - start)
+
+    match Wal.Model.Trace.parse example with
+    | Ok lines -> Assert.That(Wal.Model.Trace.check lines, Is.EqualTo(Wal.Model.Trace.Allowed 3))
+    | Error e -> Assert.Fail(string e)

@@ -19,6 +19,7 @@ let naive () : Oracle.Adapter =
     let mutable disk: Record list option = None
     let mutable buffer: Record list = []
     let mutable saves = 0
+
     let flush () =
         disk <- disk |> Option.map (fun d -> d @ buffer)
         buffer <- []
@@ -34,7 +35,9 @@ let naive () : Oracle.Adapter =
             fun state entries ->
                 buffer <- buffer @ (entries |> List.map EntryRecord) @ [ State state ]
                 saves <- saves + 1
-                if saves % 3 = 0 then flush ()
+
+                if saves % 3 = 0 then
+                    flush ()
         SaveSnapshot =
             fun s ->
                 buffer <- buffer @ [ SnapshotRecord s ]
@@ -60,16 +63,31 @@ let naive () : Oracle.Adapter =
                         | _ -> ()
 
                     let metadata =
-                        records |> List.pick (function Metadata m -> Some m | _ -> None)
+                        records
+                        |> List.pick (function
+                            | Metadata m -> Some m
+                            | _ -> None)
 
-                    let contents = { Metadata = metadata; State = state; Entries = entries }
+                    let contents =
+                        {
+                            Metadata = metadata
+                            State = state
+                            Entries = entries
+                        }
+
                     if found then Read contents else NotFound contents
         PowerCut = Some(fun _ -> buffer <- [])
     }
 
 [<Test>]
 let ``the engine on the simulated disk passes the oracle, power cuts included`` () =
-    match Oracle.check (Wal.Simulation.EngineAdapter.simulated 512L) { Oracle.Config.standard with Tests = 300 } with
+    match
+        Oracle.check
+            (Wal.Simulation.EngineAdapter.simulated 512L)
+            { Oracle.Config.standard with
+                Tests = 300
+            }
+    with
     | Oracle.Passed(_, tests) -> Assert.That(tests, Is.EqualTo 300)
     | failure -> Assert.Fail(string failure)
 
@@ -77,7 +95,13 @@ let ``the engine on the simulated disk passes the oracle, power cuts included`` 
 let ``the engine on the real disk passes the oracle`` () =
     use tmp = new TempDir()
 
-    match Oracle.check (Wal.Simulation.EngineAdapter.onDisk tmp.Root 1024L) { Oracle.Config.standard with Tests = 40 } with
+    match
+        Oracle.check
+            (Wal.Simulation.EngineAdapter.onDisk tmp.Root 1024L)
+            { Oracle.Config.standard with
+                Tests = 40
+            }
+    with
     | Oracle.Passed(_, tests) -> Assert.That(tests, Is.EqualTo 40)
     | failure -> Assert.Fail(string failure)
 
@@ -96,7 +120,14 @@ let ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trac
             | Violated(Disallowed(line, _, _)) -> Assert.That(line, Is.EqualTo (List.last lines).Number)
             | other -> Assert.Fail $"the counterexample checks as {other}"
         // Its seed reruns it.
-        match Oracle.check (naive ()) { Oracle.Config.standard with Seed = c.Seed; Tests = 1 } with
+        match
+            Oracle.check
+                (naive ())
+                { Oracle.Config.standard with
+                    Seed = c.Seed
+                    Tests = 1
+                }
+        with
         | Oracle.Falsified(_, again) -> Assert.That(again.Trace, Is.EqualTo c.Trace)
         | Oracle.Passed _ -> Assert.Fail "the seed did not replay the failure"
 
@@ -105,9 +136,23 @@ let private traces =
     let observation =
         Gen.oneof
             [
-                Scenarios.payload |> Gen.map (fun m -> Saw(Read { Metadata = m; State = { Term = 3UL; Vote = 1UL; Commit = 2UL }; Entries = [] }))
+                Scenarios.payload
+                |> Gen.map (fun m ->
+                    Saw(
+                        Read
+                            {
+                                Metadata = m
+                                State = { Term = 3UL; Vote = 1UL; Commit = 2UL }
+                                Entries = []
+                            }
+                    ))
                 Gen.constant (Saw NoLog)
-                Gen.elements [ Saw(Failed SnapshotMismatch); SawError "CrcMismatch"; Saw(Failed SliceOutOfRange) ]
+                Gen.elements
+                    [
+                        Saw(Failed SnapshotMismatch)
+                        SawError "CrcMismatch"
+                        Saw(Failed SliceOutOfRange)
+                    ]
             ]
 
     gen {
@@ -136,11 +181,17 @@ let ``a printed trace parses back to the same steps`` (steps: Step list) =
 
 [<Property(MaxTest = 500)>]
 let ``junk is a parse error with a line and column, never an exception`` (junk: byte[]) (prefix: bool) =
-    let text = (if prefix then "create \"a\"\nsave 1/1/0 [" else "") + Encoding.Latin1.GetString junk
+    let text =
+        (if prefix then "create \"a\"\nsave 1/1/0 [" else "")
+        + Encoding.Latin1.GetString junk
 
     match Trace.parse text with
     | Ok _ -> true
-    | Error e -> e.Line >= 1L && e.Column >= 1L && e.Message.Length > 0 && e.Message |> Seq.forall (fun c -> c >= ' ' && c < '\x7f')
+    | Error e ->
+        e.Line >= 1L
+        && e.Column >= 1L
+        && e.Message.Length > 0
+        && e.Message |> Seq.forall (fun c -> c >= ' ' && c < '\x7f')
 
 [<Test>]
 let ``untrusted numbers and lines are bounded, with clear errors`` () =
@@ -175,5 +226,8 @@ open 0/0 -> read "node-1" 1/1/2 [1/1 "a", 1/2 "b"]
         match Trace.check lines with
         | Violated(Disallowed(line, _, allowed)) ->
             Assert.That(line, Is.EqualTo 9)
-            expectEqual [ "read \"node-1\" 1/1/2 [1/1 \"a\", 1/2 \"b\", 1/3 \"c\"]" ] (allowed |> List.map (fun o -> printObservation (Saw o)))
+
+            expectEqual
+                [ "read \"node-1\" 1/1/2 [1/1 \"a\", 1/2 \"b\", 1/3 \"c\"]" ]
+                (allowed |> List.map (fun o -> printObservation (Saw o)))
         | other -> Assert.Fail $"{other}"
