@@ -105,14 +105,42 @@ let build () =
     restore ()
     dotnet [ "build"; "Wal.sln"; "-c"; "Release" ]
 
+/// This repository's packages, as scripts meet them from a feed.
+let packageIds = [ "Wal.Core"; "Wal.Model"; "Wal.Simulation"; "Wal.Cli" ]
+
+/// Packs the packable projects into artifacts/ (after a build). Every build packs version
+/// 0.1.0 again, so the copies NuGet keeps of earlier packs are removed first, or scripts would
+/// go on seeing them.
+let packBuilt () =
+    let cache =
+        match Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
+        | null
+        | "" -> Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+        | path -> path
+
+    for id in packageIds do
+        let cached = Path.Combine(cache, id.ToLowerInvariant())
+
+        if Directory.Exists cached then
+            Directory.Delete(cached, true)
+
+    dotnet [ "pack"; "Wal.sln"; "-c"; "Release"; "--no-build"; "-o"; "artifacts" ]
+
+let pack () =
+    build ()
+    packBuilt ()
+
 let exampleScripts () =
     if Directory.Exists "examples" then
         Directory.GetFiles("examples", "*.fsx") |> Array.sort |> List.ofArray
     else
         []
 
-/// Runs every example script, returning each one's exit code.
+/// Packs, then runs every example script (they take the packages from artifacts/, as
+/// examples/NuGet.Config says), returning each one's exit code.
 let runExamples () =
+    packBuilt ()
+
     [
         for script in exampleScripts () do
             let code = exec "dotnet" [ "fsi"; script ]
@@ -494,9 +522,6 @@ let test () =
     if total.Failed > 0 || noUnitTests then
         exit 1
 
-let pack () =
-    build ()
-    dotnet [ "pack"; "Wal.sln"; "-c"; "Release"; "--no-build"; "-o"; "artifacts" ]
 
 /// Fantomas for the F# sources and this script, `dotnet format` for the C# engine.
 let format verify =

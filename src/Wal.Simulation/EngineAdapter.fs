@@ -50,7 +50,7 @@ let simulated (segmentSize: int64) : Oracle.Adapter =
                 observed outcome
         PowerCut =
             Some(fun image ->
-                fs <- SimulatedFileSystem(crash fs.State (randomImage fs.State false image))
+                fs <- powerCut fs image
                 wal <- None)
     }
 

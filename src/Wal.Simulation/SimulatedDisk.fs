@@ -706,3 +706,8 @@ type SimulatedFileSystem(initial: DiskState) =
                     Durable = committed |> List.fold applyNamespace state.Durable
                     PendingNamespace = rest
                 }
+
+/// The disk after a power cut now: every write and sync done so far is subject to what a real
+/// disk may lose, `seed` choosing what survives (lost sectors keep their old contents).
+let powerCut (fs: SimulatedFileSystem) (seed: int) =
+    SimulatedFileSystem(crash fs.State (randomImage fs.State false seed))
