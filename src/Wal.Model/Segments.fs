@@ -1,0 +1,259 @@
+/// A reference decoder for etcd-format WAL segments, written apart from Wal.Core's (which a
+/// property holds it equal to), and the invariants `wal check-dir` reports on a directory.
+///
+/// A segment is a run of frames: an 8-byte little-endian length word (low 56 bits the record's
+/// length; top bit set when the top byte's low 3 bits give 1-7 bytes of padding), then a
+/// walpb.Record {1: int64 type, 2: uint32 crc, 3: bytes data}. A zero length word ends the
+/// data (preallocated space). The CRC-32C of every record's data is chained from the previous
+/// record's; a Crc record carries the chain's value at the start of each segment.
+module Wal.Model.Segments
+
+open System
+open System.Buffers.Binary
+open System.Numerics
+
+/// A record as it lies in a segment.
+type RawRecord =
+    {
+        Segment: string
+        Offset: int64
+        Type: int64
+        Crc: uint32
+        Data: byte[]
+    }
+
+/// Why decoding stopped.
+type Stop =
+    /// Every segment's data ended cleanly.
+    | CleanEnd
+    /// The last segment ends in a torn or truncated record (etcd's io.ErrUnexpectedEOF).
+    | Torn of segment: string * offset: int64
+    /// A record's CRC does not match the chain.
+    | CrcMismatch of segment: string * offset: int64
+    /// A record cannot be decoded (or a frame is cut short outside the last segment).
+    | Corrupt of segment: string * offset: int64
+    /// A length word claims 10 MiB or more (etcd 3.4's ErrMaxWALEntrySizeLimitExceeded).
+    | TooLarge of segment: string * offset: int64
+
+/// The records decoded, in order, and why decoding stopped.
+type Decoded = { Records: RawRecord list; Stop: Stop }
+
+/// Record types (walpb): metadata 1, entry 2, state 3, crc 4, snapshot 5.
+[<RequireQualifiedAccess>]
+module RecordType =
+    let metadata = 1L
+    let entry = 2L
+    let state = 3L
+    let crc = 4L
+    let snapshot = 5L
+
+let private maxFrameBody = 10L * 1024L * 1024L
+let private sector = 512L
+
+type private Parse =
+    | Parsed of int64 * uint32 * byte[]
+    | Short
+    | Bad
+
+/// gogo-protobuf's rules for walpb.Record: a field running past the end is Short (Go's
+/// io.ErrUnexpectedEOF), anything else malformed is Bad.
+let private parseRecord (b: byte[]) : Parse =
+    let n = int64 b.Length
+
+    // A varint at pos: Some(value, next), or the failure.
+    let varint (pos: int64) : Result<uint64 * int64, Parse> =
+        let rec go (pos: int64) (shift: int) (acc: uint64) =
+            if shift >= 64 then
+                Error Bad
+            elif pos >= n then
+                Error Short
+            else
+                let byte = b[int pos]
+                let acc = acc ||| (uint64 (byte &&& 0x7Fuy) <<< shift)
+
+                if byte < 0x80uy then
+                    Ok(acc, pos + 1L)
+                else
+                    go (pos + 1L) (shift + 7) acc
+
+        go pos 0 0UL
+
+    // Skips one unknown field (groups counted, not recursed): the position after it.
+    let skip (start: int64) : Result<int64, Parse> =
+        let rec go (pos: int64) (depth: int) =
+            match varint pos with
+            | Error e -> Error e
+            | Ok(tag, pos) ->
+                let next =
+                    match int (tag &&& 7UL) with
+                    | 0 -> varint pos |> Result.map snd |> Result.map (fun p -> p, depth)
+                    | 1 -> Ok(pos + 8L, depth)
+                    | 2 ->
+                        match varint pos with
+                        | Error e -> Error e
+                        | Ok(len, pos) ->
+                            let e = pos + int64 len
+                            if int64 len < 0L || e < 0L then Error Bad else Ok(e, depth)
+                    | 3 -> Ok(pos, depth + 1)
+                    | 4 -> Ok(pos, max 0 (depth - 1))
+                    | 5 -> Ok(pos + 4L, depth)
+                    | _ -> Error Bad
+
+                match next with
+                | Error e -> Error e
+                | Ok(pos, 0) -> Ok pos
+                | Ok(pos, depth) -> if pos >= n then Error Short else go pos depth
+
+        go start 0
+
+    let rec fields (pos: int64) (typ: int64) (crc: uint32) (data: byte[]) =
+        if pos >= n then
+            Parsed(typ, crc, data)
+        else
+            match varint pos with
+            | Error e -> e
+            | Ok(tag, after) ->
+                let wire = int (tag &&& 7UL)
+                let field = int (tag >>> 3)
+
+                if wire = 4 || field <= 0 then
+                    Bad
+                else
+                    match field with
+                    | 1
+                    | 2 when wire <> 0 -> Bad
+                    | 1 ->
+                        match varint after with
+                        | Error e -> e
+                        | Ok(v, next) -> fields next (int64 v) crc data
+                    | 2 ->
+                        match varint after with
+                        | Error e -> e
+                        | Ok(v, next) -> fields next typ (uint32 v) data
+                    | 3 when wire <> 2 -> Bad
+                    | 3 ->
+                        match varint after with
+                        | Error e -> e
+                        | Ok(len, start) ->
+                            let stop = start + int64 len
+
+                            if int64 len < 0L || stop < 0L then Bad
+                            elif stop > n then Short
+                            else fields stop typ crc b[int start .. int stop - 1]
+                    | _ ->
+                        match skip pos with
+                        | Error e -> e
+                        | Ok next when next > n -> Short
+                        | Ok next -> fields next typ crc data
+
+    fields 0L 0L 0u [||]
+
+/// CRC-32C as Go's hash/crc32 computes it (inverted before and after), a byte at a time: the
+/// reference favours plainness over speed.
+let crc32c (chain: uint32) (data: byte[]) =
+    ~~~(data
+        |> Array.fold (fun (c: uint32) (b: byte) -> BitOperations.Crc32C(c, b)) ~~~chain)
+
+/// etcd's torn-write test: some 512-byte sector of the failing frame's body is all zeros.
+let private torn (body: byte[]) (bodyOffset: int64) =
+    let rec go (pos: int64) =
+        if pos >= int64 body.Length then
+            false
+        else
+            let chunk = min (sector - (bodyOffset + pos) % sector) (int64 body.Length - pos)
+
+            if body[int pos .. int (pos + chunk) - 1] |> Array.forall ((=) 0uy) then
+                true
+            else
+                go (pos + chunk)
+
+    go 0L
+
+/// Decodes segments in order (name, bytes), checking the CRC chain, with etcd's classification
+/// of where and why the data stops. Only the last segment can hold a torn write.
+let decode (segments: (string * byte[]) list) : Decoded =
+    let count = segments.Length
+
+    let rec segment (i: int) (chain: uint32) (acc: RawRecord list) =
+        if i >= count then
+            {
+                Records = List.rev acc
+                Stop = CleanEnd
+            }
+        else
+            let name, bytes = segments[i]
+            let last = i = count - 1
+            let size = int64 bytes.Length
+
+            let rec frame (offset: int64) (chain: uint32) (acc: RawRecord list) =
+                let stop (make: string * int64 -> Stop) =
+                    {
+                        Records = List.rev acc
+                        Stop = make (name, offset)
+                    }
+
+                let short () =
+                    if last then stop Torn else stop Corrupt
+
+                if offset >= size then
+                    segment (i + 1) chain acc
+                elif size - offset < 8L then
+                    short ()
+                else
+                    let word =
+                        BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(bytes, int offset, 8))
+
+                    if word = 0UL then
+                        segment (i + 1) chain acc
+                    else
+                        let length = int64 (word &&& 0x00FFFFFFFFFFFFFFUL)
+
+                        let pad =
+                            if word &&& 0x8000000000000000UL <> 0UL then
+                                int64 ((word >>> 56) &&& 7UL)
+                            else
+                                0L
+
+                        if length + pad >= maxFrameBody then
+                            stop TooLarge
+                        elif length + pad > size - offset - 8L then
+                            short ()
+                        else
+                            let body = bytes[int offset + 8 .. int (offset + 8L + length + pad) - 1]
+                            let record = body[.. int length - 1]
+                            let isTorn () = last && torn body (offset + 8L)
+
+                            match parseRecord record with
+                            | Parsed(typ, crc, data) ->
+                                let chained = if typ = RecordType.crc then chain else crc32c chain data
+                                // A Crc record must carry the chain's value (unless no chain has begun), then becomes it.
+                                let ok =
+                                    if typ = RecordType.crc then
+                                        chain = 0u || crc = chain
+                                    else
+                                        crc = chained
+
+                                if not ok then
+                                    if typ <> RecordType.crc && isTorn () then
+                                        stop Torn
+                                    else
+                                        stop CrcMismatch
+                                else
+                                    let next = if typ = RecordType.crc then crc else chained
+
+                                    let raw =
+                                        {
+                                            Segment = name
+                                            Offset = offset
+                                            Type = typ
+                                            Crc = crc
+                                            Data = data
+                                        }
+
+                                    frame (offset + 8L + length + pad) next (raw :: acc)
+                            | Short -> if isTorn () then stop Torn else short ()
+                            | Bad -> if isTorn () then stop Torn else stop Corrupt
+
+            frame 0L chain acc
+
+    segment 0 0u []
