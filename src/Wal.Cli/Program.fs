@@ -8,6 +8,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Dump of ParseResults<DumpArgs>
     | [<CliPrefix(CliPrefix.None)>] Verify of ParseResults<VerifyArgs>
     | [<CliPrefix(CliPrefix.None)>] Repair of ParseResults<RepairArgs>
+    | [<CliPrefix(CliPrefix.None)>] Check_Dir of ParseResults<CheckDir.CheckDirArgs>
     | [<CliPrefix(CliPrefix.None)>] Check_Trace of ParseResults<Traces.CheckTraceArgs>
     | [<CliPrefix(CliPrefix.None)>] Replay of ParseResults<Traces.ReplayArgs>
     | [<CliPrefix(CliPrefix.None)>] Explore of ParseResults<Explore.ExploreArgs>
@@ -18,6 +19,8 @@ type Command =
             | Dump _ -> "show a WAL directory record by record, or its ReadAll as JSON (read-only)."
             | Verify _ -> "check a WAL's CRC chain, metadata and snapshot record, as etcd's Verify (read-only)."
             | Repair _ -> "cut off a torn last record, as etcd's Repair (keeps a *.broken copy)."
+            | Check_Dir _ ->
+                "report every invariant a WAL directory breaks, with Wal.Model's reference decoder (read-only)."
             | Check_Trace _ -> "check a trace's observations against the model (docs/traces.md)."
             | Replay _ -> "run a trace against the engine on the simulated disk and judge it with the model."
             | Explore _ -> "explore crash states of the engine against the model (the main job)."
@@ -33,6 +36,7 @@ let main argv =
         | Dump args -> Commands.dump args
         | Verify args -> Commands.verify args
         | Repair args -> Commands.repair args
+        | Check_Dir args -> CheckDir.run args
         | Check_Trace args -> Traces.checkTrace args
         | Replay args -> Traces.replay args
         | Explore args -> Explore.run args

@@ -257,3 +257,237 @@ let decode (segments: (string * byte[]) list) : Decoded =
             frame 0L chain acc
 
     segment 0 0u []
+
+// ---- the invariants of a WAL directory (wal check-dir)
+
+/// Something wrong, or odd, in a WAL directory, and where it stands.
+type Problem =
+    | NoSegments
+    | ForeignFile of name: string
+    | LeftByRepair of name: string
+    | SequenceGap of before: string * after: string
+    | TooLargeToCheck of name: string * bytes: int64
+    | TornRecord of segment: string * offset: int64
+    | CrcChainBroken of segment: string * offset: int64
+    | CorruptRecord of segment: string * offset: int64
+    | ImpossibleLength of segment: string * offset: int64
+    | UnknownRecordType of segment: string * offset: int64 * recordType: int64
+    | UndecodablePayload of segment: string * offset: int64 * message: string
+    | MetadataConflict of segment: string * offset: int64
+    | NameIndexGap of segment: string * named: uint64 * lastEntry: uint64
+    | NameIndexBehind of segment: string * named: uint64 * lastEntry: uint64
+    | CommitBeyondLastEntry of segment: string * offset: int64 * commit: uint64 * lastIndex: uint64
+    | EntryTermWentBackwards of segment: string * offset: int64 * index: uint64 * term: uint64 * before: uint64
+    | StateTermWentBackwards of segment: string * offset: int64 * term: uint64 * before: uint64
+
+/// Whether a problem is only worth knowing (a stray file, an overwrite's cut) rather than a
+/// broken invariant.
+let isWarning (problem: Problem) =
+    match problem with
+    | ForeignFile _
+    | LeftByRepair _
+    | NameIndexBehind _ -> true
+    | _ -> false
+
+/// One line per problem.
+let describeProblem (problem: Problem) =
+    match problem with
+    | NoSegments -> "no segment files (%016x-%016x.wal): not a WAL directory"
+    | ForeignFile name -> $"{name}: not a segment; the WAL ignores it"
+    | LeftByRepair name -> $"{name}: a copy a Repair kept of a segment it cut"
+    | SequenceGap(before, after) -> $"{before} is followed by {after}: a sequence number is missing"
+    | TooLargeToCheck(name, bytes) -> $"{name}: {bytes} bytes, more than check-dir reads of one segment"
+    | TornRecord(s, o) -> $"{s} at {o}: a torn or truncated last record (Repair can cut it off)"
+    | CrcChainBroken(s, o) -> $"{s} at {o}: the CRC chain breaks (corruption)"
+    | CorruptRecord(s, o) -> $"{s} at {o}: a record that cannot be decoded (corruption)"
+    | ImpossibleLength(s, o) -> $"{s} at {o}: a length word claiming 10 MiB or more (corruption)"
+    | UnknownRecordType(s, o, t) -> $"{s} at {o}: unknown record type {t}"
+    | UndecodablePayload(s, o, what) -> $"{s} at {o}: {what}"
+    | MetadataConflict(s, o) -> $"{s} at {o}: metadata differs from the metadata before it"
+    | NameIndexGap(s, named, last) ->
+        $"{s}: named for entries from {named}, but the last entry before it is {last}: entries are missing"
+    | NameIndexBehind(s, named, last) -> $"{s}: named for entries from {named}, though entries up to {last} precede it"
+    | CommitBeyondLastEntry(s, o, c, last) -> $"{s} at {o}: a hard state commits {c}, beyond the last entry {last}"
+    | EntryTermWentBackwards(s, o, i, t, before) -> $"{s} at {o}: entry {i} has term {t}, below term {before} before it"
+    | StateTermWentBackwards(s, o, t, before) -> $"{s} at {o}: a hard state's term {t} is below an earlier {before}"
+
+let private tryName (name: string) =
+    let hex (s: string) =
+        s.Length = 16 && s |> Seq.forall Uri.IsHexDigit
+
+    if
+        name.Length = 37
+        && name.EndsWith ".wal"
+        && name[16] = '-'
+        && hex name[0..15]
+        && hex name[17..32]
+    then
+        Some(Convert.ToUInt64(name[0..15], 16), Convert.ToUInt64(name[17..32], 16))
+    else
+        None
+
+/// The fields of a protobuf message: (field, wire type, varint value, bytes); None when malformed.
+let private protoFields (b: byte[]) =
+    let rec varint (pos: int) (shift: int) (acc: uint64) =
+        if shift >= 64 || pos >= b.Length then
+            None
+        else
+            let x = b[pos]
+            let acc = acc ||| (uint64 (x &&& 0x7Fuy) <<< shift)
+
+            if x < 0x80uy then
+                Some(acc, pos + 1)
+            else
+                varint (pos + 1) (shift + 7) acc
+
+    let rec go (pos: int) acc =
+        if pos >= b.Length then
+            Some(List.rev acc)
+        else
+            match varint pos 0 0UL with
+            | None -> None
+            | Some(tag, pos) ->
+                let field, wire = int (tag >>> 3), int (tag &&& 7UL)
+
+                match wire with
+                | 0 ->
+                    varint pos 0 0UL
+                    |> Option.bind (fun (v, next) -> go next ((field, wire, v, [||]) :: acc))
+                | 2 ->
+                    varint pos 0 0UL
+                    |> Option.bind (fun (len, start) ->
+                        if len > uint64 (b.Length - start) then
+                            None
+                        else
+                            go (start + int len) ((field, wire, 0UL, b[start .. start + int len - 1]) :: acc))
+                | 1 when pos + 8 <= b.Length -> go (pos + 8) acc
+                | 5 when pos + 4 <= b.Length -> go (pos + 4) acc
+                | _ -> None
+
+    go 0 []
+
+let private varintField (fields: (int * int * uint64 * byte[]) list) (n: int) =
+    fields |> List.fold (fun v (f, w, x, _) -> if f = n && w = 0 then x else v) 0UL
+
+/// The largest segment check-dir reads, in bytes.
+let maxSegmentBytes = 1L <<< 30
+
+/// Every invariant a WAL directory breaks, in the order met: the files (names given, segment
+/// contents read on demand), sequence numbers, the records (the CRC chain, torn or corrupt
+/// records), and what the records say (metadata, entries' terms and indexes against the segment
+/// names, hard states' terms and commits).
+let checkDirectory (names: string list) (size: string -> int64) (read: string -> byte[]) : Problem list =
+    let segments =
+        names
+        |> List.choose (fun n -> tryName n |> Option.map (fun (s, i) -> n, s, i))
+        |> List.sortBy (fun (_, s, _) -> s)
+
+    let files =
+        [
+            for n in List.sort names do
+                if n.EndsWith ".wal.broken" then
+                    LeftByRepair n
+                elif (tryName n).IsNone && not (n.EndsWith ".tmp") then
+                    ForeignFile n
+        ]
+
+    let gaps =
+        segments
+        |> List.pairwise
+        |> List.choose (fun ((a, sa, _), (b, sb, _)) -> if sb <> sa + 1UL then Some(SequenceGap(a, b)) else None)
+
+    let tooLarge =
+        segments
+        |> List.choose (fun (n, _, _) ->
+            let s = size n in
+
+            if s > maxSegmentBytes then
+                Some(TooLargeToCheck(n, s))
+            else
+                None)
+
+    if segments.IsEmpty then
+        files @ [ NoSegments ]
+    elif not tooLarge.IsEmpty then
+        files @ gaps @ tooLarge
+    else
+        let decoded = decode [ for n, _, _ in segments -> n, read n ]
+
+        let stop =
+            match decoded.Stop with
+            | CleanEnd -> []
+            | Torn(s, o) -> [ TornRecord(s, o) ]
+            | CrcMismatch(s, o) -> [ CrcChainBroken(s, o) ]
+            | Corrupt(s, o) -> [ CorruptRecord(s, o) ]
+            | TooLarge(s, o) -> [ ImpossibleLength(s, o) ]
+
+        let namedIndex = segments |> List.map (fun (n, _, i) -> n, i) |> Map.ofList
+        let _, _, firstIndex = segments.Head
+        let problems = ResizeArray<Problem>()
+        let mutable metadata: byte[] option = None
+        // The log as raft sees it: index -> term, after overwrites; entries before the first
+        // segment's named index may have been released and removed.
+        let mutable terms: Map<uint64, uint64> = Map.empty
+        let mutable lastEntry: uint64 option = None
+        let mutable stateTerm = 0UL
+        let mutable segment = ""
+
+        for r in decoded.Records do
+            if r.Segment <> segment then
+                segment <- r.Segment
+                let named = namedIndex[segment]
+
+                match lastEntry with
+                | Some last when named > last + 1UL -> problems.Add(NameIndexGap(segment, named, last))
+                | Some last when named < last + 1UL -> problems.Add(NameIndexBehind(segment, named, last))
+                | _ -> ()
+
+            let payload = protoFields r.Data
+
+            let undecodable what =
+                problems.Add(UndecodablePayload(r.Segment, r.Offset, what))
+
+            match r.Type with
+            | t when t = RecordType.crc -> ()
+            | t when t = RecordType.metadata ->
+                match metadata with
+                | Some m when r.Data.Length > 0 && m <> r.Data -> problems.Add(MetadataConflict(r.Segment, r.Offset))
+                | None when r.Data.Length > 0 -> metadata <- Some r.Data
+                | _ -> ()
+            | t when t = RecordType.entry ->
+                match payload with
+                | None -> undecodable "an entry record's data is not a raftpb.Entry"
+                | Some fields ->
+                    let term, index = varintField fields 2, varintField fields 3
+                    let before = terms |> Map.tryFind (index - 1UL)
+                    let replaced = terms |> Map.tryFind index
+
+                    match before, replaced with
+                    | Some b, _ when term < b ->
+                        problems.Add(EntryTermWentBackwards(r.Segment, r.Offset, index, term, b))
+                    | _, Some old when term < old ->
+                        problems.Add(EntryTermWentBackwards(r.Segment, r.Offset, index, term, old))
+                    | _ -> ()
+
+                    terms <- (terms |> Map.filter (fun i _ -> i < index)).Add(index, term)
+                    lastEntry <- Some index
+            | t when t = RecordType.state ->
+                match payload with
+                | None -> undecodable "a state record's data is not a raftpb.HardState"
+                | Some fields ->
+                    let term, commit = varintField fields 1, varintField fields 3
+                    let last = max (firstIndex - (min firstIndex 1UL)) (defaultArg lastEntry 0UL)
+
+                    if term < stateTerm then
+                        problems.Add(StateTermWentBackwards(r.Segment, r.Offset, term, stateTerm))
+
+                    if commit > last && lastEntry.IsSome then
+                        problems.Add(CommitBeyondLastEntry(r.Segment, r.Offset, commit, last))
+
+                    stateTerm <- max stateTerm term
+            | t when t = RecordType.snapshot ->
+                if payload.IsNone then
+                    undecodable "a snapshot record's data is not a walpb.Snapshot"
+            | t -> problems.Add(UnknownRecordType(r.Segment, r.Offset, t))
+
+        files @ gaps @ List.ofSeq problems @ stop

@@ -232,3 +232,18 @@ let ``the documented trace is one the model allows`` () =
     match Wal.Model.Trace.parse example with
     | Ok lines -> Assert.That(Wal.Model.Trace.check lines, Is.EqualTo(Wal.Model.Trace.Allowed 3))
     | Error e -> Assert.Fail(string e)
+
+[<Test>]
+let ``check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory`` () =
+    let code, out, _ = wal [ "check-dir"; etcdCase "cuts-snapshots-overwrites" ]
+    Assert.That((code, out.Trim()), Is.EqualTo((0, "3 segment files; 0 broken invariants, 0 warnings")))
+    let code, out, _ = wal [ "check-dir"; etcdCase "flipped-data" ]
+    Assert.That(code, Is.EqualTo 1)
+    Assert.That(out, Does.Contain "at 1000: the CRC chain breaks")
+    // The saves corpus commits one past its last entry after every tenth Save, which raft never does.
+    let code, out, _ = wal [ "check-dir"; etcdCase "saves" ]
+    Assert.That(code, Is.EqualTo 1)
+    Assert.That(out, Does.Contain "a hard state commits 11, beyond the last entry 10")
+    let code, _, err = wal [ "check-dir"; repoFile [ "README.md" ] ]
+    Assert.That(code, Is.EqualTo 2)
+    oneLine err

@@ -145,3 +145,105 @@ let ``both decoders put the 10 MiB limit in the same place`` (word: uint64, expe
          |> fun (records, stop) -> records |> List.map (fun (s, o, _, _, _) -> s, o), stop)
 
     expectEqual (reference segment |> snd) expected
+
+// ---- wal check-dir's invariants
+
+let private problemsOf (segments: (string * byte[]) list) =
+    let files = Map.ofList segments
+    Segments.checkDirectory (List.map fst segments) (fun n -> int64 files[n].Length) (fun n -> files[n])
+
+[<Property(Arbitrary = [| typeof<Scenarios.Clean> |], MaxTest = 100)>]
+let ``check-dir finds no broken invariant in a log the engine wrote for raft`` (scenario: Scenarios.Scenario) =
+    let errors =
+        problemsOf (written scenario) |> List.filter (Segments.isWarning >> not)
+
+    errors.IsEmpty
+    |> Prop.label (String.Join("; ", errors |> List.map Segments.describeProblem))
+
+/// A log written with the engine by `write`, with 512-byte segments so that cuts happen.
+let private logOf (write: WriteAheadLog -> unit) =
+    let fs, options = memoryOptions 512L
+    use wal = WriteAheadLog.Create(dir, mem "node-1", options)
+    write wal
+    wal.Dispose()
+
+    fs.List dir
+    |> Seq.filter (fun n -> n.EndsWith ".wal")
+    |> Seq.sort
+    |> Seq.map (fun n -> n, fs.ReadAllBytes(Path.Combine(dir, n)))
+    |> List.ofSeq
+
+let private entries (term: uint64) (first: uint64) (count: int) =
+    [|
+        for i in 0 .. count - 1 -> Entry(term, first + uint64 i, mem (String('x', 60)))
+    |]
+
+let private kinds (problems: Problem list) =
+    problems
+    |> List.map (fun p -> (string p).Split([| ' '; '\n'; '(' |])[0])
+    |> List.distinct
+
+[<NUnit.Framework.Test>]
+let ``check-dir reports each broken invariant`` () =
+    let expectEqual (expected: string list) (found: string list) =
+        if expected <> found then
+            failwith $"expected %A{expected}, found %A{found}"
+
+    let raftLike (wal: WriteAheadLog) =
+        for i in 1UL .. 20UL do
+            wal.Save(HardState(1UL, 1UL, i - 1UL), entries 1UL i 1)
+
+    let good = logOf raftLike
+    NUnit.Framework.Assert.That(good.Length, NUnit.Framework.Is.GreaterThan 3)
+    expectEqual [] (kinds (problemsOf good))
+
+    // A segment gone from the middle; a stray file.
+    let gap = List.removeAt 1 good
+    // The segment after the gap does not continue the CRC chain either.
+    expectEqual [ "SequenceGap"; "CrcChainBroken" ] (kinds (problemsOf gap))
+    let files = Map.ofList good
+
+    let withForeign =
+        Segments.checkDirectory ("notes.txt" :: List.map fst good) (fun n -> int64 files[n].Length) (fun n -> files[n])
+
+    expectEqual [ "ForeignFile" ] (kinds withForeign)
+    NUnit.Framework.Assert.That(withForeign |> List.forall Segments.isWarning)
+
+    // A segment renamed as if entries were missing before it.
+    let name, bytes = good[2]
+    let renamed = name[..16] + "00000000000003e8.wal"
+    expectEqual [ "NameIndexGap" ] (kinds (problemsOf (List.updateAt 2 (renamed, bytes) good)))
+
+    // What the records say.
+    expectEqual
+        [ "EntryTermWentBackwards" ]
+        (kinds (
+            problemsOf (
+                logOf (fun wal ->
+                    wal.Save(HardState(2UL, 1UL, 0UL), entries 2UL 1UL 2)
+                    wal.Save(HardState(2UL, 1UL, 0UL), entries 1UL 3UL 1))
+            )
+        ))
+
+    expectEqual
+        [ "StateTermWentBackwards" ]
+        (kinds (
+            problemsOf (
+                logOf (fun wal ->
+                    wal.Save(HardState(2UL, 1UL, 0UL), entries 2UL 1UL 1)
+                    wal.Save(HardState(1UL, 1UL, 0UL), Array.empty))
+            )
+        ))
+
+    expectEqual
+        [ "CommitBeyondLastEntry" ]
+        (kinds (problemsOf (logOf (fun wal -> wal.Save(HardState(1UL, 1UL, 5UL), entries 1UL 1UL 3)))))
+
+    // Damage: the reference decoder's verdicts.
+    let lastName, lastBytes = List.last good
+    let written = Array.FindLastIndex(lastBytes, (fun b -> b <> 0uy)) + 1
+    let cut = List.updateAt (good.Length - 1) (lastName, lastBytes[.. written - 5]) good
+    expectEqual [ "TornRecord" ] (kinds (problemsOf cut))
+    let flipped = Array.copy lastBytes
+    flipped[written - 3] <- flipped[written - 3] ^^^ 0x10uy
+    expectEqual [ "CrcChainBroken" ] (kinds (problemsOf (List.updateAt (good.Length - 1) (lastName, flipped) good)))
