@@ -66,7 +66,8 @@ module Config =
         }
 
 /// A failure, shrunk: the trace of what the implementation was asked and returned, up to the
-/// first step the model does not allow.
+/// first step the model does not allow. FSI shows it as text.
+[<StructuredFormatDisplay("{Summary}")>]
 type Counterexample =
     {
         /// The trace (the trace language), observations included.
@@ -80,18 +81,25 @@ type Counterexample =
         Shrunk: int
     }
 
-    override this.ToString() =
+    /// The reason, then the trace.
+    member this.Summary =
         $"{this.Reason}\n\ntrace (shrunk from {this.Original} to {this.Shrunk} operations; seed {this.Seed}):\n{this.Trace}"
 
-/// What `check` found.
+    override this.ToString() = this.Summary
+
+/// What `check` found. FSI shows it as text.
+[<StructuredFormatDisplay("{Summary}")>]
 type Report =
     | Passed of adapter: string * tests: int
     | Falsified of adapter: string * Counterexample
 
-    override this.ToString() =
+    /// One line when passed; the counterexample when not.
+    member this.Summary =
         match this with
         | Passed(name, tests) -> $"{name}: passed {tests} sequences"
-        | Falsified(name, c) -> $"{name}: FALSIFIED\n{c}"
+        | Falsified(name, c) -> $"{name}: FALSIFIED\n{c.Summary}"
+
+    override this.ToString() = this.Summary
 
 let private observe (adapter: Adapter) (at: Snapshot) =
     try

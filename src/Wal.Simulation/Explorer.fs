@@ -23,7 +23,12 @@ type Divergence =
     }
 
     override this.ToString() =
-        $"{this.Scenario}\npower cut after mutating call {this.Mutation}, image {this.Image}\n{this.Message}"
+        // A trace (wal replay runs it), the power cut and the verdict as comments after it.
+        let comment (text: string) =
+            text.Split('\n') |> Array.map (fun l -> "# " + l) |> String.concat "\n"
+
+        let cut = comment $"power cut after mutating call {this.Mutation}, image {this.Image}"
+        $"{this.Scenario}{cut}\n{comment this.Message}"
 
 /// How much to explore per captured state.
 type Bounds =
