@@ -15,10 +15,15 @@ open System.Numerics
 /// A record as it lies in a segment.
 type RawRecord =
     {
+        /// The segment file's name.
         Segment: string
+        /// Where the record's frame starts in it.
         Offset: int64
+        /// walpb.Record's type (RecordType).
         Type: int64
+        /// walpb.Record's crc.
         Crc: uint32
+        /// walpb.Record's data.
         Data: byte[]
     }
 
@@ -262,22 +267,39 @@ let decode (segments: (string * byte[]) list) : Decoded =
 
 /// Something wrong, or odd, in a WAL directory, and where it stands.
 type Problem =
+    /// The directory holds no segment file.
     | NoSegments
+    /// A file that is not a segment (a warning: the WAL ignores it).
     | ForeignFile of name: string
+    /// A *.wal.broken copy a Repair kept (a warning).
     | LeftByRepair of name: string
+    /// Segment sequence numbers skip one.
     | SequenceGap of before: string * after: string
+    /// A segment larger than check-dir reads.
     | TooLargeToCheck of name: string * bytes: int64
+    /// The last segment ends in a torn or truncated record.
     | TornRecord of segment: string * offset: int64
+    /// A record's CRC does not continue the chain.
     | CrcChainBroken of segment: string * offset: int64
+    /// A record that cannot be decoded.
     | CorruptRecord of segment: string * offset: int64
+    /// A length word claiming 10 MiB or more.
     | ImpossibleLength of segment: string * offset: int64
+    /// A record type outside 1-5.
     | UnknownRecordType of segment: string * offset: int64 * recordType: int64
+    /// An entry, state or snapshot record whose data is not its message.
     | UndecodablePayload of segment: string * offset: int64 * message: string
+    /// Metadata that differs from the metadata before it.
     | MetadataConflict of segment: string * offset: int64
+    /// A segment named for entries after a gap: entries are missing before it.
     | NameIndexGap of segment: string * named: uint64 * lastEntry: uint64
+    /// A segment named for entries below the last one before it (a warning: an overwrite).
     | NameIndexBehind of segment: string * named: uint64 * lastEntry: uint64
+    /// A hard state commits past the last entry written.
     | CommitBeyondLastEntry of segment: string * offset: int64 * commit: uint64 * lastIndex: uint64
+    /// An entry's term is below the term before it (or below the entry it replaces).
     | EntryTermWentBackwards of segment: string * offset: int64 * index: uint64 * term: uint64 * before: uint64
+    /// A hard state's term is below an earlier hard state's.
     | StateTermWentBackwards of segment: string * offset: int64 * term: uint64 * before: uint64
 
 /// Whether a problem is only worth knowing (a stray file, an overwrite's cut) rather than a

@@ -27,7 +27,9 @@ type Divergence =
         let comment (text: string) =
             text.Split('\n') |> Array.map (fun l -> "# " + l) |> String.concat "\n"
 
-        let cut = comment $"power cut after mutating call {this.Mutation}, image {this.Image}"
+        let cut =
+            comment $"power cut after mutating call {this.Mutation}, image {this.Image}"
+
         $"{this.Scenario}{cut}\n{comment this.Message}"
 
 /// How much to explore per captured state.
