@@ -136,13 +136,38 @@ let exampleScripts () =
     else
         []
 
+/// A script outside the repository's folders that takes the packages the way the README says
+/// any script can: `#i "nuget: <repo>/artifacts"`, then `#r "nuget: ..."`.
+let feedScript () =
+    let script =
+        Path.Combine(Path.GetTempPath(), $"wal-from-artifacts-{Guid.NewGuid():N}.fsx")
+
+    let artifacts = Path.GetFullPath "artifacts"
+
+    File.WriteAllText(
+        script,
+        String.concat
+            "\n"
+            [
+                $"#i \"nuget: {artifacts}\""
+                "#r \"nuget: Wal.Core\""
+                "#r \"nuget: Wal.Model\""
+                "let report = Wal.Model.Trace.parse \"create \\\"a\\\"\\nclose\\nopen 0/0 -> read \\\"a\\\" 0/0/0 []\\n\""
+                "match report with"
+                "| Ok lines when Wal.Model.Trace.check lines = Wal.Model.Trace.Allowed 1 -> printfn \"packages from %s: %O\" (System.IO.Path.GetDirectoryName typeof<Wal.WriteAheadLog>.Assembly.Location) Wal.WalOptions.Default.SegmentSizeBytes"
+                "| other -> failwithf \"%A\" other"
+            ]
+    )
+
+    script
+
 /// Packs, then runs every example script (they take the packages from artifacts/, as
-/// examples/NuGet.Config says), returning each one's exit code.
+/// examples/NuGet.Config says) and a script that takes them with #i, returning each one's exit code.
 let runExamples () =
     packBuilt ()
 
     [
-        for script in exampleScripts () do
+        for script in exampleScripts () @ [ feedScript () ] do
             let code = exec "dotnet" [ "fsi"; script ]
 
             if code <> 0 then
