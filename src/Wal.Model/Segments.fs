@@ -174,28 +174,25 @@ let private torn (body: byte[]) (bodyOffset: int64) =
 
     go 0L
 
-/// Decodes segments in order (name, bytes), checking the CRC chain, with etcd's classification
-/// of where and why the data stops. Only the last segment can hold a torn write.
-let decode (segments: (string * byte[]) list) : Decoded =
+/// Decodes segments in order (name, and a function that reads its bytes when its turn comes),
+/// checking the CRC chain, folding each record into the state; returns the state and etcd's
+/// classification of where and why the data stops. Only the last segment can hold a torn
+/// write. One segment's bytes are held at a time.
+let fold (folder: 'State -> RawRecord -> 'State) (state: 'State) (segments: (string * (unit -> byte[])) list) =
+    let segments = Array.ofList segments
     let count = segments.Length
 
-    let rec segment (i: int) (chain: uint32) (acc: RawRecord list) =
+    let rec segment (i: int) (chain: uint32) (acc: 'State) =
         if i >= count then
-            {
-                Records = List.rev acc
-                Stop = CleanEnd
-            }
+            acc, CleanEnd
         else
-            let name, bytes = segments[i]
+            let name, load = segments[i]
+            let bytes = load ()
             let last = i = count - 1
             let size = int64 bytes.Length
 
-            let rec frame (offset: int64) (chain: uint32) (acc: RawRecord list) =
-                let stop (make: string * int64 -> Stop) =
-                    {
-                        Records = List.rev acc
-                        Stop = make (name, offset)
-                    }
+            let rec frame (offset: int64) (chain: uint32) (acc: 'State) =
+                let stop (make: string * int64 -> Stop) = acc, make (name, offset)
 
                 let short () =
                     if last then stop Torn else stop Corrupt
@@ -255,13 +252,25 @@ let decode (segments: (string * byte[]) list) : Decoded =
                                             Data = data
                                         }
 
-                                    frame (offset + 8L + length + pad) next (raw :: acc)
+                                    frame (offset + 8L + length + pad) next (folder acc raw)
                             | Short -> if isTorn () then stop Torn else short ()
                             | Bad -> if isTorn () then stop Torn else stop Corrupt
 
             frame 0L chain acc
 
-    segment 0 0u []
+    segment 0 0u state
+
+/// Decodes segments in order (name, bytes): the records, and why decoding stopped.
+let decode (segments: (string * byte[]) list) : Decoded =
+    let records, stop =
+        segments
+        |> List.map (fun (name, bytes) -> name, (fun () -> bytes))
+        |> fold (fun acc r -> r :: acc) []
+
+    {
+        Records = List.rev records
+        Stop = stop
+    }
 
 // ---- the invariants of a WAL directory (wal check-dir)
 
@@ -391,6 +400,94 @@ let private protoFields (b: byte[]) =
 let private varintField (fields: (int * int * uint64 * byte[]) list) (n: int) =
     fields |> List.fold (fun v (f, w, x, _) -> if f = n && w = 0 then x else v) 0UL
 
+/// What check-dir knows after the records so far.
+type private Walk =
+    {
+        Metadata: byte[] option
+        /// The log as raft sees it: index -> term, after overwrites.
+        Terms: Map<uint64, uint64>
+        LastEntry: uint64 option
+        StateTerm: uint64
+        Segment: string
+        /// Newest first.
+        Problems: Problem list
+    }
+
+/// What one record says, checked against the records before it: metadata, entries' terms and
+/// indexes against the segment names, hard states' terms and commits. `named` gives each
+/// segment's named index; `firstIndex` is the first segment's (entries before it may have been
+/// released and removed).
+let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r: RawRecord) : Walk =
+    let add p (w: Walk) = { w with Problems = p :: w.Problems }
+
+    let w =
+        if r.Segment = w.Segment then
+            w
+        else
+            let w = { w with Segment = r.Segment }
+            let index = named[r.Segment]
+
+            match w.LastEntry with
+            | Some last when index > last + 1UL -> add (NameIndexGap(r.Segment, index, last)) w
+            | Some last when index < last + 1UL -> add (NameIndexBehind(r.Segment, index, last)) w
+            | _ -> w
+
+    let undecodable what =
+        add (UndecodablePayload(r.Segment, r.Offset, what)) w
+
+    match r.Type with
+    | t when t = RecordType.crc -> w
+    | t when t = RecordType.metadata ->
+        match w.Metadata with
+        | Some m when r.Data.Length > 0 && m <> r.Data -> add (MetadataConflict(r.Segment, r.Offset)) w
+        | None when r.Data.Length > 0 -> { w with Metadata = Some r.Data }
+        | _ -> w
+    | t when t = RecordType.entry ->
+        match protoFields r.Data with
+        | None -> undecodable "an entry record's data is not a raftpb.Entry"
+        | Some fields ->
+            let term, index = varintField fields 2, varintField fields 3
+
+            let w =
+                match w.Terms.TryFind(index - 1UL), w.Terms.TryFind index with
+                | Some before, _ when term < before ->
+                    add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, before)) w
+                | _, Some replaced when term < replaced ->
+                    add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, replaced)) w
+                | _ -> w
+
+            { w with
+                Terms = (w.Terms |> Map.filter (fun i _ -> i < index)).Add(index, term)
+                LastEntry = Some index
+            }
+    | t when t = RecordType.state ->
+        match protoFields r.Data with
+        | None -> undecodable "a state record's data is not a raftpb.HardState"
+        | Some fields ->
+            let term, commit = varintField fields 1, varintField fields 3
+            let last = max (firstIndex - min firstIndex 1UL) (defaultArg w.LastEntry 0UL)
+
+            let w =
+                if term < w.StateTerm then
+                    add (StateTermWentBackwards(r.Segment, r.Offset, term, w.StateTerm)) w
+                else
+                    w
+
+            let w =
+                if commit > last && w.LastEntry.IsSome then
+                    add (CommitBeyondLastEntry(r.Segment, r.Offset, commit, last)) w
+                else
+                    w
+
+            { w with
+                StateTerm = max w.StateTerm term
+            }
+    | t when t = RecordType.snapshot ->
+        match protoFields r.Data with
+        | None -> undecodable "a snapshot record's data is not a walpb.Snapshot"
+        | Some _ -> w
+    | t -> add (UnknownRecordType(r.Segment, r.Offset, t)) w
+
 /// The largest segment check-dir reads, in bytes.
 let maxSegmentBytes = 1L <<< 30
 
@@ -433,83 +530,28 @@ let checkDirectory (names: string list) (size: string -> int64) (read: string ->
     elif not tooLarge.IsEmpty then
         files @ gaps @ tooLarge
     else
-        let decoded = decode [ for n, _, _ in segments -> n, read n ]
+        let named = segments |> List.map (fun (n, _, i) -> n, i) |> Map.ofList
+        let _, _, firstIndex = segments.Head
+
+        let start =
+            {
+                Metadata = None
+                Terms = Map.empty
+                LastEntry = None
+                StateTerm = 0UL
+                Segment = ""
+                Problems = []
+            }
+
+        let walked, stopped =
+            fold (walk named firstIndex) start [ for n, _, _ in segments -> n, (fun () -> read n) ]
 
         let stop =
-            match decoded.Stop with
+            match stopped with
             | CleanEnd -> []
             | Torn(s, o) -> [ TornRecord(s, o) ]
             | CrcMismatch(s, o) -> [ CrcChainBroken(s, o) ]
             | Corrupt(s, o) -> [ CorruptRecord(s, o) ]
             | TooLarge(s, o) -> [ ImpossibleLength(s, o) ]
 
-        let namedIndex = segments |> List.map (fun (n, _, i) -> n, i) |> Map.ofList
-        let _, _, firstIndex = segments.Head
-        let problems = ResizeArray<Problem>()
-        let mutable metadata: byte[] option = None
-        // The log as raft sees it: index -> term, after overwrites; entries before the first
-        // segment's named index may have been released and removed.
-        let mutable terms: Map<uint64, uint64> = Map.empty
-        let mutable lastEntry: uint64 option = None
-        let mutable stateTerm = 0UL
-        let mutable segment = ""
-
-        for r in decoded.Records do
-            if r.Segment <> segment then
-                segment <- r.Segment
-                let named = namedIndex[segment]
-
-                match lastEntry with
-                | Some last when named > last + 1UL -> problems.Add(NameIndexGap(segment, named, last))
-                | Some last when named < last + 1UL -> problems.Add(NameIndexBehind(segment, named, last))
-                | _ -> ()
-
-            let payload = protoFields r.Data
-
-            let undecodable what =
-                problems.Add(UndecodablePayload(r.Segment, r.Offset, what))
-
-            match r.Type with
-            | t when t = RecordType.crc -> ()
-            | t when t = RecordType.metadata ->
-                match metadata with
-                | Some m when r.Data.Length > 0 && m <> r.Data -> problems.Add(MetadataConflict(r.Segment, r.Offset))
-                | None when r.Data.Length > 0 -> metadata <- Some r.Data
-                | _ -> ()
-            | t when t = RecordType.entry ->
-                match payload with
-                | None -> undecodable "an entry record's data is not a raftpb.Entry"
-                | Some fields ->
-                    let term, index = varintField fields 2, varintField fields 3
-                    let before = terms |> Map.tryFind (index - 1UL)
-                    let replaced = terms |> Map.tryFind index
-
-                    match before, replaced with
-                    | Some b, _ when term < b ->
-                        problems.Add(EntryTermWentBackwards(r.Segment, r.Offset, index, term, b))
-                    | _, Some old when term < old ->
-                        problems.Add(EntryTermWentBackwards(r.Segment, r.Offset, index, term, old))
-                    | _ -> ()
-
-                    terms <- (terms |> Map.filter (fun i _ -> i < index)).Add(index, term)
-                    lastEntry <- Some index
-            | t when t = RecordType.state ->
-                match payload with
-                | None -> undecodable "a state record's data is not a raftpb.HardState"
-                | Some fields ->
-                    let term, commit = varintField fields 1, varintField fields 3
-                    let last = max (firstIndex - (min firstIndex 1UL)) (defaultArg lastEntry 0UL)
-
-                    if term < stateTerm then
-                        problems.Add(StateTermWentBackwards(r.Segment, r.Offset, term, stateTerm))
-
-                    if commit > last && lastEntry.IsSome then
-                        problems.Add(CommitBeyondLastEntry(r.Segment, r.Offset, commit, last))
-
-                    stateTerm <- max stateTerm term
-            | t when t = RecordType.snapshot ->
-                if payload.IsNone then
-                    undecodable "a snapshot record's data is not a walpb.Snapshot"
-            | t -> problems.Add(UnknownRecordType(r.Segment, r.Offset, t))
-
-        files @ gaps @ List.ofSeq problems @ stop
+        files @ gaps @ List.rev walked.Problems @ stop
