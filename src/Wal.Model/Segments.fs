@@ -456,8 +456,14 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
                     add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, replaced)) w
                 | _ -> w
 
+            // An overwrite drops the entries from its index on; an append (the usual case) drops nothing.
+            let kept =
+                match w.LastEntry with
+                | Some last when index <= last -> w.Terms |> Map.filter (fun i _ -> i < index)
+                | _ -> w.Terms
+
             { w with
-                Terms = (w.Terms |> Map.filter (fun i _ -> i < index)).Add(index, term)
+                Terms = kept.Add(index, term)
                 LastEntry = Some index
             }
     | t when t = RecordType.state ->
