@@ -11,87 +11,85 @@ open Wal.Simulation.Convert
 open Wal.Simulation.Harness
 open Wal.Simulation.SimulatedDisk
 
-/// Recovery as etcd's server does it (Repair once on a torn tail), as an adapter observes it.
+/// An outcome as an adapter reports it: the model's, or ReadFailed with the engine's error kind.
 let private observed (outcome: EngineOutcome) =
     match outcome with
     | Model o -> o
     | OtherError(kind, _) -> raise (Oracle.ReadFailed(string kind))
 
-/// The engine on a fresh simulated disk per run, with `segmentSize`-byte segments; power cuts
-/// keep what the simulated disk's crash image `image` keeps (lost sectors read as zeros or old
-/// contents, never garbage).
+/// The log the adapter has open, if any.
+type private Handle() =
+    member val Log: WriteAheadLog option = None with get, set
+
+    member this.Current =
+        this.Log |> Option.defaultWith (fun () -> invalidOp "no log is open")
+
+    member this.Close() =
+        this.Log |> Option.iter (fun w -> w.Dispose())
+        this.Log <- None
+
+/// The adapter's log operations on whatever log `handle` has open.
+let private adapter name (handle: Handle) reset create openAndReadAll powerCut : Oracle.Adapter =
+    {
+        Name = name
+        Reset = reset
+        Create = create
+        Save = fun state entries -> handle.Current.Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
+        SaveSnapshot = fun s -> handle.Current.SaveSnapshot(toSnapshot s)
+        Sync = fun () -> handle.Current.Sync()
+        ReleaseLockTo = fun i -> handle.Current.ReleaseLockTo i
+        Close = handle.Close
+        OpenAndReadAll = openAndReadAll
+        PowerCut = powerCut
+    }
+
+/// The engine on a fresh simulated disk per run, with `segmentSize`-byte segments; a power cut
+/// keeps what the simulated disk's crash image `image` keeps (lost sectors read as zeros or old
+/// contents, never garbage); recovery is etcd's server's (Repair once on a torn tail).
 let simulated (segmentSize: int64) : Oracle.Adapter =
+    let handle = Handle()
     let mutable fs = SimulatedFileSystem(SimulatedDisk.empty)
-    let mutable wal: WriteAheadLog option = None
     let options () = optionsFor fs segmentSize
 
-    let current () =
-        wal |> Option.defaultWith (fun () -> invalidOp "no log is open")
-
-    {
-        Name = $"Wal.Core on the simulated disk ({segmentSize}-byte segments)"
-        Reset =
-            fun () ->
-                fs <- SimulatedFileSystem(SimulatedDisk.empty)
-                wal <- None
-        Create = fun metadata -> wal <- Some(WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, options ()))
-        Save = fun state entries -> current().Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
-        SaveSnapshot = fun s -> current().SaveSnapshot(toSnapshot s)
-        Sync = fun () -> current().Sync()
-        ReleaseLockTo = fun i -> current().ReleaseLockTo i
-        Close =
-            fun () ->
-                wal |> Option.iter (fun w -> w.Dispose())
-                wal <- None
-        OpenAndReadAll =
-            fun at ->
-                let outcome, opened = recover (options ()) at
-                wal <- opened
-                observed outcome
-        PowerCut =
-            Some(fun image ->
-                fs <- powerCut fs image
-                wal <- None)
-    }
+    adapter
+        $"Wal.Core on the simulated disk ({segmentSize}-byte segments)"
+        handle
+        (fun () ->
+            fs <- SimulatedFileSystem(SimulatedDisk.empty)
+            handle.Log <- None)
+        (fun metadata -> handle.Log <- Some(WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, options ())))
+        (fun at ->
+            let outcome, opened = recover (options ()) at
+            handle.Log <- opened
+            observed outcome)
+        (Some(fun image ->
+            fs <- powerCut fs image
+            handle.Log <- None))
 
 /// The engine on the real file system, in a fresh directory under `root` per run; no power cuts.
 let onDisk (root: string) (segmentSize: int64) : Oracle.Adapter =
+    let handle = Handle()
     let mutable dir = ""
-    let mutable wal: WriteAheadLog option = None
     let options = WalOptions(SegmentSizeBytes = segmentSize)
 
-    let current () =
-        wal |> Option.defaultWith (fun () -> invalidOp "no log is open")
+    adapter
+        $"Wal.Core on {root} ({segmentSize}-byte segments)"
+        handle
+        (fun () ->
+            handle.Close()
+            dir <- Path.Combine(root, Guid.NewGuid().ToString("N")))
+        (fun metadata -> handle.Log <- Some(WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)))
+        (fun at ->
+            if not (IO.Directory.Exists dir) then
+                NoLog
+            else
+                let log = WriteAheadLog.Open(dir, toSnapshot at, options)
 
-    {
-        Name = $"Wal.Core on {root} ({segmentSize}-byte segments)"
-        Reset =
-            fun () ->
-                wal |> Option.iter (fun w -> w.Dispose())
-                wal <- None
-                dir <- Path.Combine(root, Guid.NewGuid().ToString("N"))
-        Create = fun metadata -> wal <- Some(WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options))
-        Save = fun state entries -> current().Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
-        SaveSnapshot = fun s -> current().SaveSnapshot(toSnapshot s)
-        Sync = fun () -> current().Sync()
-        ReleaseLockTo = fun i -> current().ReleaseLockTo i
-        Close =
-            fun () ->
-                wal |> Option.iter (fun w -> w.Dispose())
-                wal <- None
-        OpenAndReadAll =
-            fun at ->
-                if not (IO.Directory.Exists dir) then
-                    NoLog
-                else
-                    let w = WriteAheadLog.Open(dir, toSnapshot at, options)
-
-                    match readOutcome w with
-                    | Model((Read _ | NotFound _) as o) ->
-                        wal <- Some w
-                        o
-                    | other ->
-                        w.Dispose()
-                        observed other
-        PowerCut = None
-    }
+                match readOutcome log with
+                | Model((Read _ | NotFound _) as o) ->
+                    handle.Log <- Some log
+                    o
+                | other ->
+                    log.Dispose()
+                    observed other)
+        None
