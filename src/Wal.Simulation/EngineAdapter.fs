@@ -48,14 +48,16 @@ let private adapter name (handle: Handle) reset create openAndReadAll powerCut :
 /// contents, never garbage); recovery is etcd's server's (Repair once on a torn tail).
 let simulated (segmentSize: int64) : Oracle.Adapter =
     let handle = Handle()
-    let mutable fs = SimulatedFileSystem(SimulatedDisk.empty)
-    let options () = optionsFor fs segmentSize
+    let storage = SimulatedStorage()
+
+    let options () =
+        optionsFor storage.FileSystem segmentSize
 
     adapter
         $"Wal.Core on the simulated disk ({segmentSize}-byte segments)"
         handle
         (fun () ->
-            fs <- SimulatedFileSystem(SimulatedDisk.empty)
+            storage.Reset()
             handle.Log <- None)
         (fun metadata -> handle.Log <- Some(WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, options ())))
         (fun at ->
@@ -63,7 +65,7 @@ let simulated (segmentSize: int64) : Oracle.Adapter =
             handle.Log <- opened
             observed outcome)
         (Some(fun image ->
-            fs <- powerCut fs image
+            storage.PowerCut image
             handle.Log <- None))
 
 /// The engine on the real file system, in a fresh directory under `root` per run; no power cuts.

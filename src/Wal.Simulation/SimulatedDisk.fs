@@ -711,3 +711,18 @@ type SimulatedFileSystem(initial: DiskState) =
 /// disk may lose, `seed` choosing what survives (lost sectors keep their old contents).
 let powerCut (fs: SimulatedFileSystem) (seed: int) =
     SimulatedFileSystem(crash fs.State (randomImage fs.State false seed))
+
+/// The storage hook for Oracle adapters: a simulated disk for an implementation that does its
+/// I/O through Wal.Storage.IFileSystem, with the Reset and PowerCut an Oracle.Adapter asks for.
+/// After either, hand the implementation `FileSystem` again (a power cut is a new disk state).
+type SimulatedStorage() =
+    let mutable fs = SimulatedFileSystem(empty)
+
+    /// The disk as it is now.
+    member _.FileSystem: SimulatedFileSystem = fs
+
+    /// A fresh, empty disk.
+    member _.Reset() = fs <- SimulatedFileSystem(empty)
+
+    /// Cuts the power: what was not durable may be lost, `image` choosing what survives.
+    member _.PowerCut(image: int) = fs <- powerCut fs image
