@@ -96,6 +96,15 @@ let read (dir: string) (snapshot: Snapshot) (write: bool) =
 
     ofResult snapshot result
 
+/// An entry as the schema (and the etcd peer's scripts) write it.
+let writeEntry (w: Utf8JsonWriter) (term: uint64) (index: uint64) (kind: int) (data: byte[]) =
+    w.WriteStartObject()
+    w.WriteNumber("term", term)
+    w.WriteNumber("index", index)
+    w.WriteNumber("type", kind)
+    w.WriteBase64String("data", ReadOnlySpan data)
+    w.WriteEndObject()
+
 /// One line of compact JSON, the schema's field order.
 let render (dump: Dump) =
     use stream = new MemoryStream()
@@ -112,12 +121,7 @@ let render (dump: Dump) =
         w.WriteStartArray("entries")
 
         for e in dump.Entries do
-            w.WriteStartObject()
-            w.WriteNumber("term", e.Term)
-            w.WriteNumber("index", e.Index)
-            w.WriteNumber("type", e.Type)
-            w.WriteBase64String("data", ReadOnlySpan e.Data)
-            w.WriteEndObject()
+            writeEntry w e.Term e.Index e.Type e.Data
 
         w.WriteEndArray()
 

@@ -92,12 +92,7 @@ let script (scenario: Scenario) =
                 w.WriteStartArray("entries")
 
                 for e in entries do
-                    w.WriteStartObject()
-                    w.WriteNumber("term", e.Term)
-                    w.WriteNumber("index", e.Index)
-                    w.WriteNumber("type", e.Kind)
-                    w.WriteBase64String("data", ReadOnlySpan e.Data)
-                    w.WriteEndObject()
+                    ReadAllJson.writeEntry w e.Term e.Index e.Kind e.Data
 
                 w.WriteEndArray()
                 w.WriteEndObject()
