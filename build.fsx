@@ -466,6 +466,12 @@ let examples () =
 /// Write-path figures: throughput and allocation per entry, side by side (no timed tests anywhere).
 let bench () =
     build ()
+
+    // The etcd columns need the peer; without Go the engine's figures still print.
+    match buildPeer () with
+    | Ok _ -> ()
+    | Error reason -> eprintfn "build.fsx: %s; the etcd columns are left out" reason
+
     dotnet [ "fsi"; "bench/throughput.fsx" ]
 
 /// Stryker.NET over Wal.Core's durability code (tests/Wal.Properties/stryker-config.json), with

@@ -59,26 +59,78 @@ let measure name (entriesPerSave: int) (saves: int) =
         if Directory.Exists dir then
             Directory.Delete(dir, true)
 
-let runs =
+/// etcd 3.4's own wal on the same workload, through the peer (interop/etcd/peer), when built.
+let peer =
+    Path.Combine(__SOURCE_DIRECTORY__, "..", "interop", "etcd", "bin", "etcd-peer")
+
+let etcdSeconds (entriesPerSave: int) (saves: int) =
+    if not (File.Exists peer) then
+        None
+    else
+        let dir = Path.Combine(Path.GetTempPath(), $"wal-bench-etcd-{Guid.NewGuid():N}")
+
+        let info =
+            ProcessStartInfo(peer, [ "bench"; dir; string entriesPerSave; string saves ], RedirectStandardOutput = true)
+
+        use proc = Process.Start info
+        let out = proc.StandardOutput.ReadToEnd()
+        proc.WaitForExit()
+
+        if proc.ExitCode <> 0 then
+            None
+        else
+            use doc = Text.Json.JsonDocument.Parse out
+            Some(doc.RootElement.GetProperty("seconds").GetDouble())
+
+/// Each case on the engine, then on etcd, one after the other, so both meet the same machine.
+let cases =
     [
-        measure "1 entry per Save (fdatasync each)" 1 2000
-        measure "10 entries per Save" 10 2000
-        measure "100 entries per Save" 100 1000
-        measure "1000 entries per Save" 1000 200
+        "1 entry per Save (fdatasync each)", 1, 2000
+        "10 entries per Save", 10, 2000
+        "100 entries per Save", 100, 1000
+        "1000 entries per Save", 1000, 200
     ]
 
-let baseline = runs.Head
-printfn "100-byte entries, real disk under %s, fdatasync after every Save (etcd's MustSync):" (Path.GetTempPath())
-printfn "%-36s %12s %12s %14s %10s %14s" "case" "entries/s" "saves/s" "MB/s payload" "ratio" "alloc B/entry"
+let runs =
+    [
+        for name, perSave, saves in cases ->
+            let engine = measure name perSave saves
+            engine, etcdSeconds perSave saves
+    ]
 
-for r in runs do
+let baseline = fst runs.Head
+printfn "100-byte entries, real disk under %s, fdatasync after every Save (etcd's MustSync):" (Path.GetTempPath())
+
+printfn
+    "%-36s %12s %12s %14s %10s %14s %14s %9s"
+    "case"
+    "entries/s"
+    "saves/s"
+    "MB/s payload"
+    "ratio"
+    "alloc B/entry"
+    "etcd entries/s"
+    "vs etcd"
+
+for r, etcd in runs do
     let perSecond = float r.Entries / r.Seconds
 
+    let etcdColumns =
+        match etcd with
+        | Some seconds ->
+            let etcdPerSecond = float r.Entries / seconds
+            sprintf "%14.0f %8.2fx" etcdPerSecond (perSecond / etcdPerSecond)
+        | None -> sprintf "%14s %9s" "-" "-"
+
     printfn
-        "%-36s %12.0f %12.0f %14.1f %9.1fx %14.1f"
+        "%-36s %12.0f %12.0f %14.1f %9.1fx %14.1f %s"
         r.Name
         perSecond
         (float r.Syncs / r.Seconds)
         (perSecond * float payload.Length / 1e6)
         (perSecond / (float baseline.Entries / baseline.Seconds))
         r.AllocatedPerEntry
+        etcdColumns
+
+if runs |> List.exists (snd >> Option.isNone) then
+    printfn "(etcd columns: build the peer with `dotnet fsi build.fsx peer`)"
