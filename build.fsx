@@ -205,6 +205,19 @@ let classicBugs () =
 
     let inScratch (args: string list) = exec "dotnet" args
 
+    /// The scratch clone's tests whose names match the filter; the exit code.
+    let testsIn (filter: string) =
+        inScratch
+            [
+                "test"
+                Path.Combine(scratch, "tests", "Wal.Properties")
+                "-c"
+                "Release"
+                "--no-build"
+                "--filter"
+                filter
+            ]
+
     let rows =
         [
             for patch in patches do
@@ -213,32 +226,13 @@ let classicBugs () =
                 run "dotnet" [ "build"; Path.Combine(scratch, "Wal.sln"); "-c"; "Release"; "-v"; "quiet" ]
 
                 let suite =
-                    inScratch
-                        [
-                            "test"
-                            Path.Combine(scratch, "tests", "Wal.Properties")
-                            "-c"
-                            "Release"
-                            "--no-build"
-                            "--filter"
-                            "FullyQualifiedName~CrashProperties|FullyQualifiedName~ModelProperties"
-                        ]
+                    testsIn "FullyQualifiedName~CrashProperties|FullyQualifiedName~ModelProperties"
 
                 let explorer =
                     inScratch [ Path.Combine(scratch, wal); "explore"; "--states"; "300000" ]
 
                 // The engine through its Oracle adapter, as another implementation would be checked.
-                let oracle =
-                    inScratch
-                        [
-                            "test"
-                            Path.Combine(scratch, "tests", "Wal.Properties")
-                            "-c"
-                            "Release"
-                            "--no-build"
-                            "--filter"
-                            "FullyQualifiedName~OracleTests"
-                        ]
+                let oracle = testsIn "FullyQualifiedName~OracleTests"
 
                 Path.GetFileNameWithoutExtension patch, suite <> 0, explorer <> 0, oracle <> 0
         ]
