@@ -113,7 +113,8 @@ let judge (allowed: ReadOutcome list) (corruptionAllowed: bool) (observed: Engin
         let choices = allowed |> List.map ReadOutcome.describe |> String.concat "\n    or "
         Some $"the engine read\n    {describe observed}\n  where the model allows\n    {choices}"
 
-let private perform (wal: WriteAheadLog) (operation: Operation) =
+/// Performs a log operation (Save, SaveSnapshot, Sync, ReleaseLockTo) on an open log.
+let perform (wal: WriteAheadLog) (operation: Operation) =
     match operation with
     | Save(state, entries) -> wal.Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
     | SaveSnapshot s -> wal.SaveSnapshot(toSnapshot s)

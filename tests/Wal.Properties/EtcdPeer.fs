@@ -184,10 +184,10 @@ let engineWrite (dir: string) (scenario: Scenario) =
     for op in scenario.Operations |> Seq.takeWhile (fun _ -> not stopped) do
         match op with
         | Create metadata -> wal <- WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)
-        | Save(state, entries) -> wal.Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
-        | SaveSnapshot s -> wal.SaveSnapshot(toSnapshot s)
-        | Sync -> wal.Sync()
-        | ReleaseLockTo i -> wal.ReleaseLockTo i
+        | Save _
+        | SaveSnapshot _
+        | Sync
+        | ReleaseLockTo _ -> Wal.Simulation.Harness.perform wal op
         | Reopen at ->
             wal.Dispose()
             reopen at

@@ -34,10 +34,10 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
         if divergence.IsNone then
             match op with
             | Create metadata -> wal <- WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)
-            | Save(state, entries) -> wal.Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
-            | SaveSnapshot s -> wal.SaveSnapshot(toSnapshot s)
-            | Sync -> wal.Sync()
-            | ReleaseLockTo i -> wal.ReleaseLockTo i
+            | Save _
+            | SaveSnapshot _
+            | Sync
+            | ReleaseLockTo _ -> Wal.Simulation.Harness.perform wal op
             | Crash _ -> failwith "scenarios without power cuts hold no Crash"
             | OpenForRead at ->
                 use reader = WriteAheadLog.OpenForRead(dir, toSnapshot at, options)
