@@ -69,6 +69,7 @@ module internal DiskPath =
         && path.StartsWith(prefix, StringComparison.Ordinal)
         && path[prefix.Length] = '/'
 
+/// File contents, as values.
 [<RequireQualifiedAccess>]
 module Content =
     /// A file with no bytes.
@@ -115,6 +116,7 @@ module Content =
         | Write(offset, data) -> write c offset (ReadOnlySpan data)
         | Resize length -> resize c length
 
+/// Namespace changes: where they are committed and what they do.
 [<RequireQualifiedAccess>]
 module NamespaceOp =
     /// The directories whose fsync commits a change.
@@ -150,6 +152,7 @@ module NamespaceOp =
 
                 (cleared.Add(t, node), moved) ||> List.fold (fun m (k, v) -> m.Add(k, v))
 
+/// Disk states.
 [<RequireQualifiedAccess>]
 module DiskState =
     /// A disk holding only the root directory, durably.

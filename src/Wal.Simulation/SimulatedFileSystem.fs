@@ -114,11 +114,16 @@ type SimulatedFileSystem(initial: DiskState) =
     /// The names in a directory as a process sees them now, in ordinal order; none when the
     /// directory does not exist.
     member _.List(directory: string) : string list =
+        // The root's prefix is empty, so the root itself would look like a child of it.
         let prefix = if directory = "/" then "" else directory
 
         state.Current
         |> Seq.choose (fun kv ->
-            if DiskPath.isUnder prefix kv.Key && kv.Key.IndexOf('/', prefix.Length + 1) < 0 then
+            if
+                kv.Key <> directory
+                && DiskPath.isUnder prefix kv.Key
+                && kv.Key.IndexOf('/', prefix.Length + 1) < 0
+            then
                 Some(kv.Key.Substring(prefix.Length + 1))
             else
                 None)
