@@ -176,7 +176,10 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
     let powerCut (where: string) (image: int) (at: Snapshot) =
         crashStates <- crashStates + 1
         mutations <- mutations + fs.Mutations
-        let survivor = CrashImage.crash fs.State (CrashImage.random fs.State config.Garbage image)
+
+        let survivor =
+            CrashImage.crash fs.State (CrashImage.random fs.State config.Garbage image)
+
         fs <- SimulatedFileSystem(survivor)
         wal <- None
         failedClosed <- false
