@@ -49,9 +49,9 @@ Directory.Delete(dir, true)
 // ---- 2. On a simulated disk, with a power cut. Saves with entries are fdatasynced before
 // they return (etcd's MustSync), so they survive; a commit-only Save may still sit in the
 // page writer's buffer, and the cut may take it.
-open Wal.Simulation.SimulatedDisk
+open Wal.Simulation
 
-let simulated = SimulatedFileSystem(Wal.Simulation.SimulatedDisk.empty)
+let simulated = SimulatedFileSystem(DiskState.empty)
 
 let onDisk fs =
     WalOptions(FileSystem = fs, SegmentSizeBytes = 4096L, PrepareSegmentsInBackground = false)
@@ -65,7 +65,7 @@ do
     wal.Save(HardState(1UL, 1UL, 20UL), Array.empty) // commit only: not synced
 // ... and the power goes, with the log still open.
 
-let rebooted = powerCut simulated 42
+let rebooted = simulated.AfterPowerCut 42
 
 // Recovery as etcd's server does it: open and read; on a torn tail, Repair once and read again.
 let recovered =

@@ -9,7 +9,6 @@ open Wal
 open Wal.Model
 open Wal.Simulation.Convert
 open Wal.Simulation.Harness
-open Wal.Simulation.SimulatedDisk
 
 /// An outcome as an adapter reports it: the model's, or ReadFailed with the engine's error kind.
 let private observed (outcome: EngineOutcome) =

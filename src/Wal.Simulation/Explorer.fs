@@ -9,7 +9,6 @@ open System.Threading
 open FsCheck
 open FsCheck.FSharp
 open Wal.Model
-open Wal.Simulation.SimulatedDisk
 open Wal.Model.Scenarios
 
 /// A crash state the engine recovered from in a way the model does not allow.
@@ -68,8 +67,8 @@ let capture (scenario: Scenario) =
 /// The crash images explored for one state.
 let imagesOf (bounds: Bounds) (state: DiskState) (seed: int) =
     Seq.append
-        (images state bounds.Reorderings bounds.Enumerated seed)
-        (Seq.init bounds.Garbage (fun i -> randomImage state true (seed + i)))
+        (CrashImage.enumerate state bounds.Reorderings bounds.Enumerated seed)
+        (Seq.init bounds.Garbage (fun i -> CrashImage.random state true (seed + i)))
 
 /// Recovers from one crash image and judges the outcome; then, as recovery must go on, saves
 /// one more entry, closes, reopens and judges that read too. None when the model allows both.
@@ -80,7 +79,7 @@ let judgeImage
     (allowed: ReadOutcome list)
     (image: CrashImage)
     =
-    let fs = SimulatedFileSystem(crash state image)
+    let fs = SimulatedFileSystem(CrashImage.crash state image)
     let options = Harness.optionsFor fs segmentSize
     let observed, opened = Harness.recover options Snapshot.zero
 

@@ -6,7 +6,6 @@ module Wal.Simulation.Harness
 open System
 open Wal
 open Wal.Model
-open Wal.Simulation.SimulatedDisk
 open Wal.Simulation.Convert
 
 /// The log's directory on the simulated disk.
@@ -135,7 +134,7 @@ let private isWrite (operation: Operation) =
 
 /// Runs the operations, judging every recovery and reopen against the model.
 let run (config: RunConfig) (operations: Operation list) : RunResult =
-    let mutable fs = SimulatedFileSystem(SimulatedDisk.empty)
+    let mutable fs = SimulatedFileSystem(DiskState.empty)
     fs.CrashAfter <- config.CrashAfter
     fs.Faults <- config.Faults
     let mutable wal: WriteAheadLog option = None
@@ -177,7 +176,10 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
     let powerCut (where: string) (image: int) (at: Snapshot) =
         crashStates <- crashStates + 1
         mutations <- mutations + fs.Mutations
-        let survivor = crash fs.State (randomImage fs.State config.Garbage image)
+
+        let survivor =
+            CrashImage.crash fs.State (CrashImage.random fs.State config.Garbage image)
+
         fs <- SimulatedFileSystem(survivor)
         wal <- None
         failedClosed <- false
@@ -379,7 +381,7 @@ let private formatCannotSee (before: DiskState) (after: DiskState) (path: string
 /// reads the log in write mode: the result must be everything written, or a typed error; never
 /// other entries. None when it is.
 let rotAndRead (segmentSize: int64) (operations: Operation list) (seed: int) : string option =
-    let fs = SimulatedFileSystem(SimulatedDisk.empty)
+    let fs = SimulatedFileSystem(DiskState.empty)
     let options = optionsFor fs segmentSize
     let mutable wal: WriteAheadLog option = None
     let mutable model = Durability.none
@@ -397,7 +399,7 @@ let rotAndRead (segmentSize: int64) (operations: Operation list) (seed: int) : s
     wal |> Option.iter (fun w -> w.Dispose())
     let model = Durability.synced model
 
-    match rot fs.State seed with
+    match CrashImage.rot fs.State seed with
     | None -> None
     | Some(rotten, (path, offset)) ->
         let rotFs = SimulatedFileSystem(rotten)

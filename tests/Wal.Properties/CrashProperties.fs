@@ -11,7 +11,6 @@ open Wal.Model
 open Wal.Simulation
 open Wal.Simulation.Harness
 open Wal.Model.Scenarios
-open Wal.Simulation.SimulatedDisk
 
 let private verdict (result: RunResult) =
     result.Divergence.IsNone |> Prop.label (defaultArg result.Divergence "")
@@ -73,7 +72,7 @@ let ``bit rot in durable bytes is reported as a typed error, never read as entri
 
 let private faults =
     Gen.map2
-        (fun call nth -> { Call = call; Nth = nth })
+        (fun call nth -> NthCall(call, nth))
         (Gen.elements [ DataSyncCall; WriteCall; PreallocateCall ])
         (Gen.choose (1, 8))
     |> Arb.fromGen
