@@ -1,6 +1,6 @@
 /// The vocabulary of a run, shared by traces, scenarios, harnesses and counterexamples: what a
 /// client calls on a log (`Operation`), and what befalls the log without a client asking
-/// (`Event`, a harness's doing). A step of a run is one or the other.
+/// (`HarnessEvent`, a harness's doing). A step of a run is one or the other.
 namespace Wal.Model
 
 /// What a client calls on a log.
@@ -27,7 +27,7 @@ type Operation =
     | Repair
 
 /// What befalls a log without a client asking: a harness makes it happen.
-type Event =
+type HarnessEvent =
     /// Power loss now; the log is closed as after a reboot, and the next Open recovers it.
     /// The number, when given, chooses what survives (a crash image) in a simulated run.
     | PowerLoss of image: int option
@@ -35,7 +35,7 @@ type Event =
 /// One step of a run: a client's call, or an event.
 type Step =
     | Do of Operation
-    | Befall of Event
+    | Happen of HarnessEvent
 
 [<RequireQualifiedAccess>]
 module Operation =
@@ -59,9 +59,9 @@ module Operation =
         | Repair -> "repair"
 
 [<RequireQualifiedAccess>]
-module Event =
+module HarnessEvent =
     /// One line per event, for counterexamples.
-    let describe (event: Event) =
+    let describe (event: HarnessEvent) =
         match event with
         | PowerLoss None -> "crash"
         | PowerLoss(Some image) -> $"crash image={image}"
@@ -72,10 +72,10 @@ module Step =
     let describe (step: Step) =
         match step with
         | Do operation -> Operation.describe operation
-        | Befall event -> Event.describe event
+        | Happen event -> HarnessEvent.describe event
 
     /// The operation a step calls, if it is a client's call.
     let operation (step: Step) =
         match step with
         | Do operation -> Some operation
-        | Befall _ -> None
+        | Happen _ -> None

@@ -133,7 +133,7 @@ let private perform (adapter: Adapter) (step: Step) : Observation option =
         None
     | Do(Open at) -> Some(observe adapter at)
     | Do(OpenForRead _ | Repair) -> None
-    | Befall(PowerLoss image) ->
+    | Happen(PowerLoss image) ->
         match adapter.PowerCut with
         | Some cut ->
             cut (defaultArg image 0)

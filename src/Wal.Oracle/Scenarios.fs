@@ -133,7 +133,7 @@ let step (crashes: bool) (raft: Raft) =
         gen {
             let! image = Gen.choose (0, Int32.MaxValue - 1)
             let! at = Gen.elements (Snapshot.zero :: raft.Snapshots)
-            return [ Befall(PowerLoss(Some image)); Do(Open at) ], raft
+            return [ Happen(PowerLoss(Some image)); Do(Open at) ], raft
         }
 
     Gen.frequency (

@@ -103,8 +103,8 @@ let printStep (step: Step) (observed: Observation option) =
     | Do(Open at), None -> $"open {at.Index}/{at.Term}"
     | Do(Open at), Some o -> $"open {at.Index}/{at.Term} -> {printObservation o}"
     | Do(OpenForRead _ | Repair as other), _ -> invalidArg "step" $"not in the trace language: {Operation.describe other}"
-    | Befall(PowerLoss None), _ -> "crash"
-    | Befall(PowerLoss(Some image)), _ -> $"crash {image}"
+    | Happen(PowerLoss None), _ -> "crash"
+    | Happen(PowerLoss(Some image)), _ -> $"crash {image}"
 
 /// A trace's lines, with what every open saw.
 let printLines (lines: Line seq) =
@@ -246,7 +246,7 @@ let private stepP: P<Step * Observation option> =
             token "sync" >>% unobserved (Do Sync)
             token "release-lock-to" >>. number .>> ws |>> (ReleaseLockTo >> Do >> unobserved)
             token "close" >>% unobserved (Do Close)
-            token "crash" >>. opt (smallNumber .>> ws) |>> (PowerLoss >> Befall >> unobserved)
+            token "crash" >>. opt (smallNumber .>> ws) |>> (PowerLoss >> Happen >> unobserved)
             token "open" >>. snapshotP .>>. opt (token "->" >>. observationP)
             |>> fun (at, observed) -> Do(Open at), observed
         ]
@@ -380,7 +380,7 @@ let check (lines: Line list) : Verdict =
                         IsOpen = false
                     }
                     rest
-            | Befall(PowerLoss _), _ -> go { state with IsOpen = false } rest
+            | Happen(PowerLoss _), _ -> go { state with IsOpen = false } rest
             | Do(Open _), _ when state.IsOpen -> misplaced "open of a log that is already open (close it first)"
             | Do(Open _), None ->
                 go
