@@ -11,6 +11,7 @@ open FsCheck.NUnit
 open Wal
 open Wal.Model
 open Wal.Model.Segments
+open Wal.Oracle
 open Wal.Properties.Support
 
 let private dir = "/data/wal"
