@@ -85,4 +85,3 @@ module ReadOutcome =
         | NotFound c -> $"SnapshotNotFound with {contents c}"
         | Failed kind -> $"{kind}"
         | NoLog -> "no log"
-

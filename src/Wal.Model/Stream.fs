@@ -88,4 +88,3 @@ module Log =
 
     /// ReadAll over the whole log at a snapshot.
     let readAll (at: Snapshot) (log: Log) : ReadOutcome = Stream.readAll at log.Records
-

@@ -156,7 +156,12 @@ let run (adapter: Adapter) (steps: Step list) : Line list * string option =
                     Observed = observed
                 }
 
-            match (try Ok(perform adapter step) with ex -> Error ex) with
+            match
+                (try
+                    Ok(perform adapter step)
+                 with ex ->
+                     Error ex)
+            with
             | Ok observed -> go (number + 1) rest (line observed :: lines)
             | Error ex ->
                 List.rev (line None :: lines),

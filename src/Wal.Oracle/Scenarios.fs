@@ -171,7 +171,8 @@ let steps (crashes: bool) =
             if n = 0 then
                 Gen.constant (List.rev acc |> List.concat)
             else
-                step crashes raft |> Gen.bind (fun (move, raft) -> go (n - 1) raft (move :: acc))
+                step crashes raft
+                |> Gen.bind (fun (move, raft) -> go (n - 1) raft (move :: acc))
 
         let start =
             {

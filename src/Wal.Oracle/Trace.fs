@@ -102,18 +102,21 @@ let printStep (step: Step) (observed: Observation option) =
     | Do Close, _ -> "close"
     | Do(Open at), None -> $"open {at.Index}/{at.Term}"
     | Do(Open at), Some o -> $"open {at.Index}/{at.Term} -> {printObservation o}"
-    | Do(OpenForRead _ | Repair as other), _ -> invalidArg "step" $"not in the trace language: {Operation.describe other}"
+    | Do(OpenForRead _ | Repair as other), _ ->
+        invalidArg "step" $"not in the trace language: {Operation.describe other}"
     | Happen(PowerLoss None), _ -> "crash"
     | Happen(PowerLoss(Some image)), _ -> $"crash {image}"
 
 /// A trace's lines, with what every open saw.
 let printLines (lines: Line seq) =
-    String.Join("\n", lines |> Seq.map (fun l -> printStep l.Step l.Observed)) + "\n"
+    String.Join("\n", lines |> Seq.map (fun l -> printStep l.Step l.Observed))
+    + "\n"
 
 /// The steps of a run as a trace, one per line, without observations; steps the language does
 /// not hold (see `holds`) are left out.
 let print (steps: Step seq) =
-    String.Join("\n", steps |> Seq.filter holds |> Seq.map (fun s -> printStep s None)) + "\n"
+    String.Join("\n", steps |> Seq.filter holds |> Seq.map (fun s -> printStep s None))
+    + "\n"
 
 // ---- parsing
 
@@ -244,9 +247,11 @@ let private stepP: P<Step * Observation option> =
             |>> fun (s, es) -> unobserved (Do(Save(s, defaultArg es [])))
             token "snapshot" >>. snapshotP |>> (SaveSnapshot >> Do >> unobserved)
             token "sync" >>% unobserved (Do Sync)
-            token "release-lock-to" >>. number .>> ws |>> (ReleaseLockTo >> Do >> unobserved)
+            token "release-lock-to" >>. number .>> ws
+            |>> (ReleaseLockTo >> Do >> unobserved)
             token "close" >>% unobserved (Do Close)
-            token "crash" >>. opt (smallNumber .>> ws) |>> (PowerLoss >> Happen >> unobserved)
+            token "crash" >>. opt (smallNumber .>> ws)
+            |>> (PowerLoss >> Happen >> unobserved)
             token "open" >>. snapshotP .>>. opt (token "->" >>. observationP)
             |>> fun (at, observed) -> Do(Open at), observed
         ]
@@ -362,11 +367,8 @@ let check (lines: Line list) : Verdict =
                         IsOpen = true
                     }
                     rest
-            | Do(Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _ | OpenForRead _ | Repair), _ when
-                not state.IsOpen
-                ->
-                misplaced
-                    $"{printStep line.Step None} on a log that is not open (open it after a close or a crash)"
+            | Do(Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _ | OpenForRead _ | Repair), _ when not state.IsOpen ->
+                misplaced $"{printStep line.Step None} on a log that is not open (open it after a close or a crash)"
             | Do(Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _ | OpenForRead _ | Repair as op), _ ->
                 go
                     { state with

@@ -1,6 +1,6 @@
-/// Runs operation sequences on the engine over the simulated disk, with power cuts between
-/// operations and inside them, injected faults and bit rot, and judges every ReadAll against the
-/// model's durability rules.
+/// Runs steps (Wal.Model's vocabulary) on the engine over the simulated disk, with power cuts
+/// between steps and inside them, injected faults and bit rot, and judges every ReadAll against
+/// the model's durability rules.
 module Wal.Simulation.Harness
 
 open System
@@ -160,7 +160,8 @@ type private Run =
         Mutations: int
     }
 
-let private going (run: Run) = run.Divergence.IsNone && not run.Stopped
+let private going (run: Run) =
+    run.Divergence.IsNone && not run.Stopped
 
 let private diverge (where: string) (message: string) (run: Run) =
     match run.Divergence with
@@ -236,8 +237,7 @@ let private runner (config: RunConfig) =
         match step, run.Phase with
         | Happen(HarnessEvent.PowerLoss image), _ -> lose (defaultArg image config.CrashImage) run
         | Do(Create metadata as operation), Opened None when not run.Model.Created ->
-            let wal =
-                WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, options run)
+            let wal = WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, options run)
 
             { run with
                 Phase = Opened(Some wal)
@@ -270,8 +270,7 @@ let private runner (config: RunConfig) =
             // was acknowledged (the page writer buffers commit-only saves): any candidate.
             let observed =
                 try
-                    use reader =
-                        WriteAheadLog.OpenForRead(Directory, toSnapshot at, options run)
+                    use reader = WriteAheadLog.OpenForRead(Directory, toSnapshot at, options run)
 
                     readOutcome reader
                 with :? WalException as ex ->
@@ -394,7 +393,7 @@ let private formatCannotSee (before: DiskState) (after: DiskState) (path: string
         match state.Durable.TryFind path with
         | Some(FileNode id) ->
             let c = state.Inodes[id].Durable
-            let bytes = Array.zeroCreate<byte> (int c.Length)
+            let bytes = Array.zeroCreate<byte>(int c.Length)
             Content.read c 0L (Span bytes) |> ignore
             Some bytes
         | _ -> None

@@ -85,7 +85,9 @@ let ``after a failed fdatasync, write or fallocate no later write succeeds, and 
     (image: int)
     =
     Prop.forAll faults (fun fault ->
-        let operations = scenario.Steps @ [ Happen(HarnessEvent.PowerLoss(Some image)); Do(Open Snapshot.zero) ]
+        let operations =
+            scenario.Steps
+            @ [ Happen(HarnessEvent.PowerLoss(Some image)); Do(Open Snapshot.zero) ]
 
         run
             { defaultConfig with

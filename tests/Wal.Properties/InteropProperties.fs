@@ -83,7 +83,9 @@ let ``etcd writes, the engine reads what etcd reads, at every snapshot`` (scenar
 let ``the engine writes, etcd reads what the model says, at every snapshot`` (scenario: Scenario) =
     use tmp = new TempDir()
     EtcdPeer.engineWrite tmp.Path scenario |> ignore
-    let log = scenario.Steps |> List.choose Step.operation |> List.fold Log.apply Log.empty
+
+    let log =
+        scenario.Steps |> List.choose Step.operation |> List.fold Log.apply Log.empty
 
     for at in readPoints scenario do
         let etcd = EtcdPeer.read tmp.Path at false |> EtcdPeer.toOutcome
