@@ -10,6 +10,7 @@ open FsCheck.NUnit
 open Wal.Model
 open Wal.Simulation
 open Wal.Simulation.Harness
+open Wal.Simulation.BitRot
 open Wal.Oracle
 open Wal.Oracle.Scenarios
 open Wal.Simulation.SimulatedDisk
