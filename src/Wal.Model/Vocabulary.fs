@@ -34,7 +34,9 @@ type HarnessEvent =
 
 /// One step of a run: a client's call, or an event.
 type Step =
+    /// A client calls an operation.
     | Do of Operation
+    /// An event befalls the log.
     | Happen of HarnessEvent
 
 [<RequireQualifiedAccess>]
