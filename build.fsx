@@ -106,7 +106,7 @@ let build () =
     dotnet [ "build"; "Wal.sln"; "-c"; "Release" ]
 
 /// This repository's packages, as scripts meet them from a feed.
-let packageIds = [ "Wal.Core"; "Wal.Model"; "Wal.Simulation"; "Wal.Cli" ]
+let packageIds = [ "Wal.Core"; "Wal.Model"; "Wal.Oracle"; "Wal.Simulation"; "Wal.Cli" ]
 
 /// Packs the packable projects into artifacts/ (after a build). Every build packs version
 /// 0.1.0 again, so the copies NuGet keeps of earlier packs are removed first, or scripts would
@@ -152,9 +152,10 @@ let feedScript () =
                 $"#i \"nuget: {artifacts}\""
                 "#r \"nuget: Wal.Core\""
                 "#r \"nuget: Wal.Model\""
-                "let report = Wal.Model.Trace.parse \"create \\\"a\\\"\\nclose\\nopen 0/0 -> read \\\"a\\\" 0/0/0 []\\n\""
+                "#r \"nuget: Wal.Oracle\""
+                "let report = Wal.Oracle.Trace.parse \"create \\\"a\\\"\\nclose\\nopen 0/0 -> read \\\"a\\\" 0/0/0 []\\n\""
                 "match report with"
-                "| Ok lines when Wal.Model.Trace.check lines = Wal.Model.Trace.Allowed 1 -> printfn \"packages from %s: %O\" (System.IO.Path.GetDirectoryName typeof<Wal.WriteAheadLog>.Assembly.Location) Wal.WalOptions.Default.SegmentSizeBytes"
+                "| Ok lines when Wal.Oracle.Trace.check lines = Wal.Oracle.Trace.Allowed 1 -> printfn \"packages from %s: %O\" (System.IO.Path.GetDirectoryName typeof<Wal.WriteAheadLog>.Assembly.Location) Wal.WalOptions.Default.SegmentSizeBytes"
                 "| other -> failwithf \"%A\" other"
             ]
     )

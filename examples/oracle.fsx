@@ -4,9 +4,11 @@
 // prints the shrunk counterexample as a trace (docs/traces.md); the engine passes the same check.
 // Run with: dotnet fsi build.fsx pack && dotnet fsi examples/oracle.fsx
 #r "nuget: Wal.Model"
+#r "nuget: Wal.Oracle"
 #r "nuget: Wal.Simulation"
 
 open Wal.Model
+open Wal.Oracle
 
 /// The naive WAL: an in-memory "disk" of records, a write buffer, and a power cut that drops it.
 let naive () : Oracle.Adapter =

@@ -27,11 +27,17 @@ let run (args: ParseResults<CheckDirArgs>) =
     let read name =
         File.ReadAllBytes(Path.Combine(dir, name))
 
-    let problems = Segments.checkDirectory names size read
-    let errors = problems |> List.filter (Segments.isWarning >> not)
+    let problems = DirectoryCheck.check names size read
+    let errors = problems |> List.filter (DirectoryCheck.isWarning >> not)
 
     for p in problems do
-        printfn "%s %s" (if Segments.isWarning p then "warning:" else "error:  ") (Segments.describeProblem p)
+        printfn
+            "%s %s"
+            (if DirectoryCheck.isWarning p then
+                 "warning:"
+             else
+                 "error:  ")
+            (DirectoryCheck.describe p)
 
     let segments = names |> List.filter (fun n -> n.EndsWith ".wal") |> List.length
 

@@ -8,6 +8,8 @@ open System.IO
 open System.Text
 open Argu
 open Wal
+open Wal.Oracle
+open Wal.Simulation
 
 /// Exit codes a script can test.
 [<RequireQualifiedAccess>]
@@ -142,7 +144,7 @@ let private dumpTable (dir: string) (snapshot: Wal.Snapshot) =
     | Some e -> printfn "stops: %O: %s" e.Kind e.Message
     | None -> ()
 
-    let dump = ReadAllJson.read dir snapshot false
+    let dump = EngineReadAll.read dir snapshot false
 
     printfn
         "ReadAll at snapshot %d:%d: term=%d vote=%d commit=%d, %d entries%s, metadata %s"
@@ -169,7 +171,7 @@ let dump (args: ParseResults<DumpArgs>) =
     checkDirectory dir
 
     if args.Contains Json then
-        let dump = ReadAllJson.read dir snapshot false
+        let dump = EngineReadAll.read dir snapshot false
         printfn "%s" (ReadAllJson.render dump)
 
         match dump.Error with

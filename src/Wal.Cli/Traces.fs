@@ -6,6 +6,7 @@ open System.IO
 open System.Text.RegularExpressions
 open Argu
 open Wal.Model
+open Wal.Oracle
 open Wal.Cli.Commands
 
 type CheckTraceArgs =
@@ -74,11 +75,11 @@ let replay (args: ParseResults<ReplayArgs>) =
     let steps = lines |> List.map (fun l -> l.Step)
     let ran, failure = Oracle.run adapter steps
     printfn "# the engine (%d-byte segments) on the simulated disk" segmentSize
-    printf "%s" (Trace.print (ran |> List.map (fun l -> l.Step)))
+    printf "%s" (Trace.printLines ran)
 
     for recorded, engine in List.zip lines (List.truncate lines.Length ran) do
-        match recorded.Step, engine.Step with
-        | Trace.Open(_, Some expected), Trace.Open(_, Some observed) when expected <> observed ->
+        match recorded.Observed, engine.Observed with
+        | Some expected, Some observed when expected <> observed ->
             printfn
                 "line %d: the trace recorded\n  %s\nthe engine returned\n  %s"
                 recorded.Number

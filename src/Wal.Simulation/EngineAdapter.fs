@@ -7,6 +7,7 @@ open System
 open System.IO
 open Wal
 open Wal.Model
+open Wal.Oracle
 open Wal.Simulation.Convert
 open Wal.Simulation.Harness
 

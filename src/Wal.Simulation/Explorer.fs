@@ -9,7 +9,7 @@ open System.Threading
 open FsCheck
 open FsCheck.FSharp
 open Wal.Model
-open Wal.Model.Scenarios
+open Wal.Oracle.Scenarios
 
 /// A crash state the engine recovered from in a way the model does not allow.
 type Divergence =
@@ -60,7 +60,7 @@ let capture (scenario: Scenario) =
                 SegmentSize = scenario.SegmentSize
                 OnMutation = Some(fun state log -> states.Add(state, log))
             }
-            scenario.Operations
+            scenario.Steps
 
     List.ofSeq states, result
 
@@ -121,7 +121,7 @@ let judgeImage
                 }
 
             let save =
-                Save(
+                Operation.Save(
                     {
                         Term = term
                         Vote = 1UL

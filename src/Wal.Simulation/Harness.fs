@@ -1,6 +1,6 @@
-/// Runs operation sequences on the engine over the simulated disk, with power cuts between
-/// operations and inside them, injected faults and bit rot, and judges every ReadAll against the
-/// model's durability rules.
+/// Runs steps (Wal.Model's vocabulary) on the engine over the simulated disk, with power cuts
+/// between steps and inside them, injected faults and bit rot, and judges every ReadAll against
+/// the model's durability rules.
 module Wal.Simulation.Harness
 
 open System
@@ -54,7 +54,7 @@ type RunResult =
 let rec isPowerLoss (ex: exn) =
     match ex with
     | null -> false
-    | PowerLoss -> true
+    | Wal.Simulation.PowerLoss -> true
     | _ -> isPowerLoss ex.InnerException
 
 let optionsFor (fs: SimulatedFileSystem) (segmentSize: int64) =
@@ -120,10 +120,10 @@ let perform (wal: WriteAheadLog) (operation: Operation) =
     | Sync -> wal.Sync()
     | ReleaseLockTo i -> wal.ReleaseLockTo i
     | Create _
-    | Reopen _
+    | Close
+    | Open _
     | OpenForRead _
-    | Repair
-    | Crash _ -> invalidOp "not a log operation"
+    | Repair -> invalidOp "not a log operation"
 
 let private isWrite (operation: Operation) =
     match operation with
@@ -132,115 +132,144 @@ let private isWrite (operation: Operation) =
     | Sync -> true
     | _ -> false
 
-/// Runs the operations, judging every recovery and reopen against the model.
-let run (config: RunConfig) (operations: Operation list) : RunResult =
-    let mutable fs = SimulatedFileSystem(DiskState.empty)
-    fs.CrashAfter <- config.CrashAfter
-    fs.Faults <- config.Faults
-    let mutable wal: WriteAheadLog option = None
-    let mutable model = Durability.none
-    let mutable failedClosed = false
-    let mutable divergence = None
-    let mutable stopped = false
-    let mutable crashStates = 0
-    let mutable mutations = 0
-    // What the model allows if the power goes now: the operation in flight may have written.
-    let mutable inFlight = model
+/// Where the run's log stands between steps.
+type private Phase =
+    /// Open for appending, or no log at all (a recovery found none, or Create failed).
+    | Opened of WriteAheadLog option
+    /// Closed cleanly: the next Open reads the log as it is, with no Repair.
+    | Closed
+    /// The power went: the disk is a crash image, and the next Open recovers the log.
+    | Crashed
 
-    match config.OnMutation with
-    | Some hook -> fs.Observe <- Some(fun _ state -> hook state inFlight)
-    | None -> ()
+/// A run between steps: the disk, the log, what the model allows, and what was found.
+type private Run =
+    {
+        Fs: SimulatedFileSystem
+        Phase: Phase
+        Model: DurableLog
+        /// A write or sync failed: the page cache cannot be trusted (PostgreSQL's fsyncgate), so
+        /// no later write may succeed and the next open is crash recovery, as PostgreSQL's PANIC
+        /// makes it.
+        FailedClosed: bool
+        Divergence: string option
+        /// Garbage made the log unreadable, which the model allows; nothing more to check.
+        Stopped: bool
+        CrashStates: int
+        /// Mutating calls made on the disks replaced by power cuts.
+        Mutations: int
+    }
 
-    let diverge (where: string) (message: string) =
-        if divergence.IsNone then
-            divergence <- Some $"after `{where}`: {message}"
+let private going (run: Run) =
+    run.Divergence.IsNone && not run.Stopped
+
+let private diverge (where: string) (message: string) (run: Run) =
+    match run.Divergence with
+    | None ->
+        { run with
+            Divergence = Some $"after `{where}`: {message}"
+        }
+    | Some _ -> run
+
+let private log (run: Run) =
+    match run.Phase with
+    | Opened wal -> wal
+    | Closed
+    | Crashed -> None
+
+/// Runs steps on the engine over the simulated disk, judging every recovery and reopen against
+/// the model: a fold over the run, with one guard turning what a step throws into a transition.
+let private runner (config: RunConfig) =
+    let options (run: Run) = optionsFor run.Fs config.SegmentSize
 
     /// Judges a read at `at`, and moves the model to what it explains.
-    let settle (where: string) (at: Snapshot) (observed: EngineOutcome) (opened: WriteAheadLog option) =
-        match judge (Durability.allowedAfterCrash at model) config.Garbage observed with
-        | Some message -> diverge where message
+    let settle (where: string) (at: Snapshot) (observed: EngineOutcome) (opened: WriteAheadLog option) (run: Run) =
+        match judge (Durability.allowedAfterCrash at run.Model) config.Garbage observed with
+        | Some message -> diverge where message run
         | None ->
             match observed with
             | Model o ->
-                match Durability.recovered at o model with
+                match Durability.recovered at o run.Model with
                 | Some next ->
-                    model <- next
-                    wal <- opened
                     // A log opened anew has not failed; only the handle that saw the error refuses writes.
-                    failedClosed <- false
-                | None -> diverge where "no candidate explains the read"
-            | OtherError _ ->
-                // Garbage made the log unreadable, which the model allows; nothing more to check.
-                stopped <- true
+                    { run with
+                        Model = next
+                        Phase = Opened opened
+                        FailedClosed = false
+                    }
+                | None -> diverge where "no candidate explains the read" run
+            | OtherError _ -> { run with Stopped = true }
 
-    let powerCut (where: string) (image: int) (at: Snapshot) =
-        crashStates <- crashStates + 1
-        mutations <- mutations + fs.Mutations
+    /// The power goes: the disk keeps crash image `image` of what it held.
+    let lose (image: int) (run: Run) =
+        let survivor = CrashImage.crash run.Fs.State (CrashImage.random run.Fs.State config.Garbage image)
 
-        let survivor =
-            CrashImage.crash fs.State (CrashImage.random fs.State config.Garbage image)
+        { run with
+            Fs = SimulatedFileSystem(survivor)
+            Phase = Crashed
+            FailedClosed = false
+            CrashStates = run.CrashStates + 1
+            Mutations = run.Mutations + run.Fs.Mutations
+        }
 
-        fs <- SimulatedFileSystem(survivor)
-        wal <- None
-        failedClosed <- false
-        let observed, opened = recover (optionsFor fs config.SegmentSize) at
-        settle where at observed opened
+    /// Recovery as etcd's server does it, at `at`, judged.
+    let recoverAt (where: string) (at: Snapshot) (run: Run) =
+        let observed, opened = recover (options run) at
+        settle where at observed opened run
 
-    let reopen (where: string) (at: Snapshot) =
+    let powerCut (where: string) (image: int) (at: Snapshot) (run: Run) = run |> lose image |> recoverAt where at
+
+    let reopen (where: string) (at: Snapshot) (run: Run) =
         let observed, opened =
-            match recoverWith false (optionsFor fs config.SegmentSize) at with
+            match recoverWith false (options run) at with
             // An injected fault may fail the reopen itself (ENOSPC while zeroing the tail): a
             // clear error, after which the log must still open.
-            | OtherError(WalErrorKind.Io, _), _ when not config.Faults.IsEmpty && not fs.Dead ->
-                recoverWith false (optionsFor fs config.SegmentSize) at
+            | OtherError(WalErrorKind.Io, _), _ when not config.Faults.IsEmpty && not run.Fs.Dead ->
+                recoverWith false (options run) at
             | result -> result
 
-        if fs.Dead then
-            powerCut where config.CrashImage config.RecoverAt
+        if run.Fs.Dead then
+            powerCut where config.CrashImage config.RecoverAt run
         else
-            settle where at observed opened
+            settle where at observed opened run
 
-    let step (operation: Operation) =
-        let where = Operation.describe operation
+    let act (step: Step) (where: string) (run: Run) : Run =
+        match step, run.Phase with
+        | Happen(HarnessEvent.PowerLoss image), _ -> lose (defaultArg image config.CrashImage) run
+        | Do(Create metadata as operation), Opened None when not run.Model.Created ->
+            let wal = WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, options run)
 
-        match operation, wal with
-        | Crash(image, at), _ -> powerCut where image at
-        | Create metadata, None when not model.Created ->
-            try
-                wal <- Some(WriteAheadLog.Create(Directory, ReadOnlyMemory metadata, optionsFor fs config.SegmentSize))
+            { run with
+                Phase = Opened(Some wal)
+                Model = Durability.acknowledged run.Model operation
+            }
+        | Do(Create _), _ -> run
+        // After a failed write or sync, closing and repairing are left to the crash recovery
+        // the next open makes.
+        | Do(Close | Repair), _ when run.FailedClosed -> run
+        | Do(Open at), _ when run.FailedClosed -> powerCut where config.CrashImage at run
+        | Do Close, Opened wal ->
+            wal |> Option.iter (fun l -> l.Dispose())
 
-                model <- Durability.acknowledged model operation
-            with
-            | ex when isPowerLoss ex ->
-                model <- Durability.interrupted model operation
-                powerCut where config.CrashImage config.RecoverAt
-            | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
-                model <- Durability.interrupted model operation
-                failedClosed <- true
-        | Create _, _ -> ()
-        // After a failed write or sync the page cache cannot be trusted (PostgreSQL's
-        // fsyncgate): what a reader sees may never reach the disk. Reopening is crash
-        // recovery, as PostgreSQL's PANIC makes it.
-        | Reopen at, _ when failedClosed -> powerCut where config.CrashImage at
-        | Reopen at, Some log ->
-            try
-                log.Dispose()
-                model <- Durability.synced model
-                reopen where at
-            with
-            | ex when isPowerLoss ex -> powerCut where config.CrashImage config.RecoverAt
-            | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
-                // The close's sync failed: as after any failed sync, reopening is crash recovery.
-                failedClosed <- true
-                powerCut where config.CrashImage at
-        | Reopen at, None -> reopen where at
-        | OpenForRead at, _ ->
+            { run with
+                Phase = Closed
+                Model = Durability.synced run.Model
+            }
+        | Do Close, (Closed | Crashed) -> run
+        | Do Repair, Closed when run.Model.Created ->
+            match WriteAheadLog.Repair(Directory, options run) with
+            | RepairOutcome.NothingToRepair -> run
+            | outcome -> diverge where $"Repair of a cleanly closed log said {outcome}" run
+        | Do Repair, _ -> run
+        | Do(Open at), Closed -> reopen where at run
+        | Do(Open at), Crashed -> recoverAt where at run
+        // Already open: the recovery after a power cut inside the close before it opened it.
+        | Do(Open _), Opened _ -> run
+        | Do(OpenForRead at), _ ->
             // A reader beside the writer sees what was written out, which may lag behind what
             // was acknowledged (the page writer buffers commit-only saves): any candidate.
             let observed =
                 try
-                    use reader =
-                        WriteAheadLog.OpenForRead(Directory, toSnapshot at, optionsFor fs config.SegmentSize)
+                    use reader = WriteAheadLog.OpenForRead(Directory, toSnapshot at, options run)
 
                     readOutcome reader
                 with :? WalException as ex ->
@@ -249,78 +278,100 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
                     else
                         OtherError(ex.Kind, ex.Message)
 
-            if fs.Dead then
-                powerCut where config.CrashImage config.RecoverAt
+            if run.Fs.Dead then
+                powerCut where config.CrashImage config.RecoverAt run
             else
-                judge (Durability.allowedAfterCrash at model) false observed
-                |> Option.iter (diverge where)
-        | Repair, _ when failedClosed -> powerCut where config.CrashImage Snapshot.zero
-        | Repair, _ when not model.Created -> ()
-        | Repair, log ->
-            try
-                log |> Option.iter (fun l -> l.Dispose())
-                model <- Durability.synced model
+                match judge (Durability.allowedAfterCrash at run.Model) false observed with
+                | Some message -> diverge where message run
+                | None -> run
+        | Do operation, Opened(Some wal) ->
+            perform wal operation
 
-                match WriteAheadLog.Repair(Directory, optionsFor fs config.SegmentSize) with
-                | RepairOutcome.NothingToRepair -> reopen where Snapshot.zero
-                | outcome -> diverge where $"Repair of a cleanly closed log said {outcome}"
-            with
-            | ex when isPowerLoss ex -> powerCut where config.CrashImage config.RecoverAt
-            | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
-                failedClosed <- true
-                powerCut where config.CrashImage Snapshot.zero
-            | :? WalException as ex -> diverge where $"Repair failed: {ex.Kind} {ex.Message}"
-        | _, None -> ()
-        | _, Some log ->
-            try
-                perform log operation
+            let run =
+                if run.FailedClosed && isWrite operation then
+                    diverge where "a write was acknowledged after an earlier write or sync failed" run
+                else
+                    run
 
-                if failedClosed && isWrite operation then
-                    diverge where "a write was acknowledged after an earlier write or sync failed"
+            { run with
+                Model = Durability.acknowledged run.Model operation
+            }
+        | Do _, _ -> run
 
-                model <- Durability.acknowledged model operation
-            with
-            | ex when isPowerLoss ex ->
-                model <- Durability.interrupted model operation
-                powerCut where config.CrashImage config.RecoverAt
-            | :? WalException as ex when failedClosed && ex.Kind = WalErrorKind.Failed -> ()
-            | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
-                model <- Durability.interrupted model operation
-                failedClosed <- true
-            | :? WalException as ex -> diverge where $"unexpected {ex.Kind}: {ex.Message}"
+    /// The one guard: a step's power loss (even one a call swallowed, found dead by the next
+    /// call) is a power cut and recovery; an injected I/O error fails the log closed; an error
+    /// after that is expected; any other is a divergence.
+    let guarded (step: Step) (where: string) (run: Run) : Run =
+        let interrupted () =
+            match step with
+            | Do operation -> Durability.interrupted run.Model operation
+            | Happen _ -> run.Model
 
-    for operation in operations do
-        if divergence.IsNone && not stopped then
-            inFlight <- Durability.interrupted model operation
+        try
+            act step where run
+        with
+        | ex when isPowerLoss ex ->
+            // The run's disk is the one that died (the guard sees the run from before the step).
+            powerCut where config.CrashImage config.RecoverAt { run with Model = interrupted () }
+        | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
+            { run with
+                Model = interrupted ()
+                FailedClosed = true
+            }
+        | :? WalException as ex when run.FailedClosed && ex.Kind = WalErrorKind.Failed -> run
+        | :? WalException as ex when step = Do Repair -> diverge where $"Repair failed: {ex.Kind} {ex.Message}" run
+        | :? WalException as ex -> diverge where $"unexpected {ex.Kind}: {ex.Message}" run
 
-            try
-                step operation
-            with ex when isPowerLoss ex ->
-                // The power went inside a call that swallowed it (the pipeline preparing the next
-                // segment in the background, say) and the next call found the disk dead.
-                model <- Durability.interrupted model operation
-                powerCut (Operation.describe operation) config.CrashImage config.RecoverAt
+    guarded
+
+/// Runs the steps, judging every recovery and reopen against the model.
+let run (config: RunConfig) (steps: Step list) : RunResult =
+    let fs = SimulatedFileSystem(DiskState.empty)
+    fs.CrashAfter <- config.CrashAfter
+    fs.Faults <- config.Faults
+    // What the model allows if the power goes now: the step in flight may have written.
+    let inFlight = ref Durability.none
+
+    match config.OnMutation with
+    | Some hook -> fs.Observe <- Some(fun _ state -> hook state inFlight.Value)
+    | None -> ()
+
+    let guarded = runner config
+
+    let start =
+        {
+            Fs = fs
+            Phase = Opened None
+            Model = Durability.none
+            FailedClosed = false
+            Divergence = None
+            Stopped = false
+            CrashStates = 0
+            Mutations = 0
+        }
+
+    let stepOn (run: Run) (step: Step, where: string) =
+        if going run then
+            inFlight.Value <-
+                match step with
+                | Do operation -> Durability.interrupted run.Model operation
+                | Happen _ -> run.Model
+
+            guarded step where run
+        else
+            run
+
+    let ran = steps |> List.map (fun s -> s, Step.describe s) |> List.fold stepOn start
 
     // Last, a clean close and a full read: what every run must end with.
-    if divergence.IsNone && not stopped then
-        inFlight <- model
+    let ended =
+        if going ran && (ran.FailedClosed || ran.Model.Created || (log ran).IsSome) then
+            [ Do Close, "the final close"; Do(Open Snapshot.zero), "the final read" ]
+            |> List.fold stepOn ran
+        else
+            ran
 
-        match wal with
-        | _ when failedClosed -> powerCut "the final read" config.CrashImage Snapshot.zero
-        | Some log ->
-            try
-                log.Dispose()
-                model <- Durability.synced model
-                reopen "the final read" Snapshot.zero
-            with
-            | ex when isPowerLoss ex -> powerCut "the final close" config.CrashImage config.RecoverAt
-            | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
-                failedClosed <- true
-                powerCut "the final close" config.CrashImage Snapshot.zero
-        | None when model.Created -> reopen "the final read" Snapshot.zero
-        | None -> ()
-
-    wal
+    log ended
     |> Option.iter (fun w ->
         (try
             w.Dispose()
@@ -328,99 +379,7 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
              ()))
 
     {
-        Divergence = divergence
-        CrashStates = crashStates
-        Mutations = mutations + fs.Mutations
+        Divergence = ended.Divergence
+        CrashStates = ended.CrashStates
+        Mutations = ended.Mutations + ended.Fs.Mutations
     }
-
-/// Whether a flip at a file offset is one etcd's format cannot detect: the flip hits a record's
-/// type byte (frame start + 8 for the length word + 1 for the type's tag), or turns a length word
-/// into zero.
-let private formatCannotSee (before: DiskState) (after: DiskState) (path: string) (offset: int64) =
-    let contentOf (state: DiskState) =
-        match state.Durable.TryFind path with
-        | Some(FileNode id) -> Some state.Inodes[id].Durable
-        | _ -> None
-
-    match contentOf before, contentOf after with
-    | Some content, Some rotten ->
-        let word = Array.zeroCreate<byte> 8
-
-        let wordAt (c: Content) (position: int64) =
-            Content.read c position (Span word) |> ignore
-            BitConverter.ToUInt64(word, 0)
-
-        let rec walk (position: int64) =
-            if position + 8L > content.Length then
-                false
-            else
-                let value = wordAt content position
-
-                if value = 0UL then
-                    false
-                elif offset = position + 9L then
-                    true
-                elif offset >= position && offset < position + 8L then
-                    wordAt rotten position = 0UL
-                else
-                    let length = int64 (value &&& 0x00FFFFFFFFFFFFFFUL)
-
-                    let pad =
-                        if value &&& 0x8000000000000000UL <> 0UL then
-                            int64 ((value >>> 56) &&& 7UL)
-                        else
-                            0L
-
-                    let next = position + 8L + length + pad
-                    next > position && next <= content.Length && offset >= next && walk next
-
-        walk 0L
-    | _ -> false
-
-/// Runs the operations cleanly, closes the log, flips one durable bit (chosen by `seed`) and
-/// reads the log in write mode: the result must be everything written, or a typed error; never
-/// other entries. None when it is.
-let rotAndRead (segmentSize: int64) (operations: Operation list) (seed: int) : string option =
-    let fs = SimulatedFileSystem(DiskState.empty)
-    let options = optionsFor fs segmentSize
-    let mutable wal: WriteAheadLog option = None
-    let mutable model = Durability.none
-
-    for operation in operations do
-        match operation, wal with
-        | Create m, None ->
-            wal <- Some(WriteAheadLog.Create(Directory, ReadOnlyMemory m, options))
-            model <- Durability.acknowledged model operation
-        | (Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _), Some log ->
-            perform log operation
-            model <- Durability.acknowledged model operation
-        | _ -> ()
-
-    wal |> Option.iter (fun w -> w.Dispose())
-    let model = Durability.synced model
-
-    match CrashImage.rot fs.State seed with
-    | None -> None
-    | Some(rotten, (path, offset)) ->
-        let rotFs = SimulatedFileSystem(rotten)
-
-        let observed =
-            try
-                use log =
-                    WriteAheadLog.Open(Directory, Wal.Snapshot.Zero, optionsFor rotFs segmentSize)
-
-                readOutcome log
-            with :? WalException as ex ->
-                OtherError(ex.Kind, ex.Message)
-
-        match observed with
-        | OtherError((WalErrorKind.CrcMismatch | WalErrorKind.CorruptRecord | WalErrorKind.RecordTooLarge | WalErrorKind.UnexpectedEof),
-                     _)
-        | Model(Failed _) -> None
-        // Limits of etcd's format, not of the engine: a record's type lies outside its CRC (which
-        // covers the data alone), so a flip there can turn an entry into a hard state; and a flip
-        // that zeroes the last record's length word reads as the end of the data.
-        | _ when formatCannotSee fs.State rotten path offset -> None
-        | _ ->
-            judge (Durability.allowedAfterCrash Snapshot.zero model) false observed
-            |> Option.map (fun m -> $"bit rot at {path} byte {offset}: {m}")

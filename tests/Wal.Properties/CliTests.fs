@@ -7,6 +7,7 @@ open System.IO
 open System.Security.Cryptography
 open NUnit.Framework
 open Wal.Cli
+open Wal.Oracle
 open Wal.Properties.Support
 
 let private corpus (case: string) =
@@ -229,8 +230,8 @@ let ``the documented trace is one the model allows`` () =
     let start = doc.IndexOf("```text\n") + 8
     let example = doc.Substring(start, doc.IndexOf("```", start) - start)
 
-    match Wal.Model.Trace.parse example with
-    | Ok lines -> Assert.That(Wal.Model.Trace.check lines, Is.EqualTo(Wal.Model.Trace.Allowed 3))
+    match Wal.Oracle.Trace.parse example with
+    | Ok lines -> Assert.That(Wal.Oracle.Trace.check lines, Is.EqualTo(Wal.Oracle.Trace.Allowed 3))
     | Error e -> Assert.Fail(string e)
 
 [<Test>]

@@ -7,7 +7,8 @@ open System
 open System.IO
 open NUnit.Framework
 open Wal
-open Wal.Cli
+open Wal.Oracle
+open Wal.Simulation
 open Wal.Properties.Support
 
 let private corpus =
@@ -52,9 +53,9 @@ let ``the engine gives etcd's verdicts on an etcd-written WAL`` (case: string) =
 
         let actual =
             match verb with
-            | "read" -> ReadAllJson.read (copy ()) (snapshot ()) false |> ReadAllJson.render
+            | "read" -> EngineReadAll.read (copy ()) (snapshot ()) false |> ReadAllJson.render
             | "open" ->
-                ReadAllJson.read (copy ()) (snapshot ()) true
+                EngineReadAll.read (copy ()) (snapshot ()) true
                 |> EtcdPeer.asEtcdOpenReports
                 |> ReadAllJson.render
             | "repair" ->
@@ -74,7 +75,7 @@ let ``the engine gives etcd's verdicts on an etcd-written WAL`` (case: string) =
                     repaired
                     |> Option.defaultWith (fun () -> failwith "repaired-read before repair")
 
-                ReadAllJson.read dir (snapshot ()) false |> ReadAllJson.render
+                EngineReadAll.read dir (snapshot ()) false |> ReadAllJson.render
             | other -> failwith $"{case}: unknown verdict {other}"
 
         Assert.That(actual, Is.EqualTo expected, $"{case}, line {i + 1}: {verb} {at}")

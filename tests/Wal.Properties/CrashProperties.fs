@@ -10,7 +10,9 @@ open FsCheck.NUnit
 open Wal.Model
 open Wal.Simulation
 open Wal.Simulation.Harness
-open Wal.Model.Scenarios
+open Wal.Simulation.BitRot
+open Wal.Oracle
+open Wal.Oracle.Scenarios
 
 let private verdict (result: RunResult) =
     result.Divergence.IsNone |> Prop.label (defaultArg result.Divergence "")
@@ -21,7 +23,7 @@ let private mutationsOf (scenario: Scenario) =
         { defaultConfig with
             SegmentSize = scenario.SegmentSize
         }
-        scenario.Operations)
+        scenario.Steps)
         .Mutations
 
 [<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 150)>]
@@ -41,7 +43,7 @@ let ``a power cut at any call, with any crash image, recovers to an outcome the 
                 CrashImage = image
                 Garbage = garbage
             }
-            scenario.Operations
+            scenario.Steps
 
     (result.CrashStates = 1 |> Prop.label "the power cut happened")
     .&. verdict result
@@ -61,13 +63,13 @@ let ``recovery goes on: after power cuts between operations and inside one, the 
             CrashAfter = Some crashAfter
             CrashImage = image
         }
-        scenario.Operations
+        scenario.Steps
     |> verdict
     |> Prop.label $"power cut after mutating call {crashAfter}, image {image}"
 
 [<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 200)>]
 let ``bit rot in durable bytes is reported as a typed error, never read as entries`` (scenario: Scenario) (seed: int) =
-    let outcome = rotAndRead scenario.SegmentSize scenario.Operations seed
+    let outcome = rotAndRead scenario.SegmentSize scenario.Steps seed
     outcome.IsNone |> Prop.label (defaultArg outcome "")
 
 let private faults =
@@ -83,7 +85,9 @@ let ``after a failed fdatasync, write or fallocate no later write succeeds, and 
     (image: int)
     =
     Prop.forAll faults (fun fault ->
-        let operations = scenario.Operations @ [ Crash(image, Snapshot.zero) ]
+        let operations =
+            scenario.Steps
+            @ [ Happen(HarnessEvent.PowerLoss(Some image)); Do(Open Snapshot.zero) ]
 
         run
             { defaultConfig with

@@ -1,6 +1,6 @@
 /// Drives interop/etcd/peer, a Go program built on etcd 3.4's own wal package, and the engine
 /// the same way, so the Interop tests can hold one against the other. Both report ReadAll in
-/// the schema of `wal dump --json` (Wal.Cli.ReadAllJson).
+/// the schema of `wal dump --json` (Wal.Oracle.ReadAllJson).
 module Wal.Properties.EtcdPeer
 
 open System
@@ -9,10 +9,11 @@ open System.IO
 open System.Text
 open System.Text.Json
 open Wal
-open Wal.Cli
+open Wal.Oracle
+open Wal.Simulation
 open Wal.Model
 open Wal.Properties.Support
-open Wal.Model.Scenarios
+open Wal.Oracle.Scenarios
 
 /// The peer's path: WAL_ETCD_PEER (build.fsx sets it), else where `build.fsx peer` puts it.
 let path =
@@ -74,17 +75,17 @@ let script (scenario: Scenario) =
         w.WriteNumber("segmentSize", scenario.SegmentSize)
         w.WriteStartArray("ops")
 
-        for op in scenario.Operations do
+        for move in moves scenario.Steps do
             let start (name: string) =
                 w.WriteStartObject()
                 w.WriteString("op", name)
 
-            match op with
-            | Create metadata ->
+            match move with
+            | [ Do(Create metadata) ] ->
                 start "create"
                 w.WriteBase64String("metadata", ReadOnlySpan metadata)
                 w.WriteEndObject()
-            | Save(state, entries) ->
+            | [ Do(Save(state, entries)) ] ->
                 start "save"
                 w.WriteNumber("term", state.Term)
                 w.WriteNumber("vote", state.Vote)
@@ -96,28 +97,28 @@ let script (scenario: Scenario) =
 
                 w.WriteEndArray()
                 w.WriteEndObject()
-            | SaveSnapshot s ->
+            | [ Do(SaveSnapshot s) ] ->
                 start "snapshot"
                 w.WriteNumber("index", s.Index)
                 w.WriteNumber("term", s.Term)
                 w.WriteEndObject()
-            | Sync ->
+            | [ Do Sync ] ->
                 start "sync"
                 w.WriteEndObject()
-            | ReleaseLockTo index ->
+            | [ Do(ReleaseLockTo index) ] ->
                 start "releaseLockTo"
                 w.WriteNumber("index", index)
                 w.WriteEndObject()
-            | Reopen at ->
+            | [ Do Close; Do(Open at) ] ->
                 start "reopen"
                 w.WriteNumber("snapIndex", at.Index)
                 w.WriteNumber("snapTerm", at.Term)
                 w.WriteEndObject()
-            | Repair ->
+            | [ Do Close; Do Repair; Do(Open _) ] ->
                 start "repair"
                 w.WriteEndObject()
-            | OpenForRead _ -> ()
-            | Crash _ -> invalidArg "scenario" "the peer runs no power cuts"
+            | [ Do(OpenForRead _) ] -> ()
+            | _ -> invalidArg "scenario" $"the peer runs no power cuts nor {move}"
 
         w.WriteEndArray()
         w.WriteEndObject()
@@ -174,29 +175,22 @@ let engineWrite (dir: string) (scenario: Scenario) =
             with :? WalException as e ->
                 Error e
 
-        reads.Add(ReadAllJson.ofResult snapshot result)
+        reads.Add(EngineReadAll.ofResult snapshot result)
 
         // As the peer: a failed ReadAll (other than SnapshotNotFound) ends the run.
         match result with
         | Error e when e.Kind <> WalErrorKind.SnapshotNotFound -> stopped <- true
         | _ -> ()
 
-    for op in scenario.Operations |> Seq.takeWhile (fun _ -> not stopped) do
-        match op with
-        | Create metadata -> wal <- WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)
-        | Save _
-        | SaveSnapshot _
-        | Sync
-        | ReleaseLockTo _ -> Wal.Simulation.Harness.perform wal op
-        | Reopen at ->
-            wal.Dispose()
-            reopen at
-        | Repair ->
-            wal.Dispose()
-            WriteAheadLog.Repair(dir, options) |> ignore
-            reopen Snapshot.zero
-        | OpenForRead _ -> ()
-        | Crash _ -> invalidArg "scenario" "no power cuts here"
+    for step in scenario.Steps |> Seq.takeWhile (fun _ -> not stopped) do
+        match step with
+        | Do(Create metadata) -> wal <- WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)
+        | Do(Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _ as op) -> Wal.Simulation.Harness.perform wal op
+        | Do Close -> wal.Dispose()
+        | Do Repair -> WriteAheadLog.Repair(dir, options) |> ignore
+        | Do(Open at) -> reopen at
+        | Do(OpenForRead _) -> ()
+        | Happen _ -> invalidArg "scenario" "no power cuts here"
 
     wal.Dispose()
     List.ofSeq reads

@@ -12,15 +12,16 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.NUnit
 open Wal
-open Wal.Cli
+open Wal.Oracle
+open Wal.Simulation
 open Wal.Model
 open Wal.Properties.Support
-open Wal.Model.Scenarios
+open Wal.Oracle.Scenarios
 
 let private savedSnapshots (scenario: Scenario) =
-    scenario.Operations
+    scenario.Steps
     |> List.choose (function
-        | SaveSnapshot s -> Some s
+        | Do(SaveSnapshot s) -> Some s
         | _ -> None)
     |> List.distinct
 
@@ -29,9 +30,9 @@ let private readPoints (scenario: Scenario) =
     let saved = savedSnapshots scenario
 
     let lastIndex =
-        scenario.Operations
+        scenario.Steps
         |> List.collect (function
-            | Save(_, entries) -> entries |> List.map (fun e -> e.Index)
+            | Do(Save(_, entries)) -> entries |> List.map (fun e -> e.Index)
             | _ -> [])
         |> List.fold max 0UL
 
@@ -75,14 +76,16 @@ let ``etcd writes, the engine reads what etcd reads, at every snapshot`` (scenar
 
     for at in readPoints scenario do
         let etcd = EtcdPeer.read tmp.Path at false
-        let engine = ReadAllJson.read tmp.Path (toSnapshot at) false
+        let engine = EngineReadAll.read tmp.Path (toSnapshot at) false
         agree $"ReadAll at {at.Index}:{at.Term}" (ReadAllJson.render etcd) (ReadAllJson.render engine)
 
 [<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 40)>]
 let ``the engine writes, etcd reads what the model says, at every snapshot`` (scenario: Scenario) =
     use tmp = new TempDir()
     EtcdPeer.engineWrite tmp.Path scenario |> ignore
-    let log = scenario.Operations |> List.fold Log.apply Log.empty
+
+    let log =
+        scenario.Steps |> List.choose Step.operation |> List.fold Log.apply Log.empty
 
     for at in readPoints scenario do
         let etcd = EtcdPeer.read tmp.Path at false |> EtcdPeer.toOutcome
@@ -153,7 +156,7 @@ let ``etcd and the engine classify and repair the same damage the same way`` (sc
     agree
         "OpenForRead + ReadAll"
         (ReadAllJson.render etcdRead)
-        (ReadAllJson.render (ReadAllJson.read readOnlyEngine Wal.Snapshot.Zero false))
+        (ReadAllJson.render (EngineReadAll.read readOnlyEngine Wal.Snapshot.Zero false))
 
     let engineVerify =
         try
@@ -174,7 +177,7 @@ let ``etcd and the engine classify and repair the same damage the same way`` (sc
     agree "Verify" etcdVerify engineVerify
 
     let engineOpen =
-        ReadAllJson.read (copy "n-open") Wal.Snapshot.Zero true
+        EngineReadAll.read (copy "n-open") Wal.Snapshot.Zero true
         |> EtcdPeer.asEtcdOpenReports
 
     agree
@@ -197,7 +200,7 @@ let ``etcd and the engine classify and repair the same damage the same way`` (sc
     agree
         "ReadAll after Repair"
         (ReadAllJson.render (EtcdPeer.read repairEtcd Snapshot.zero false))
-        (ReadAllJson.render (ReadAllJson.read repairEngine Wal.Snapshot.Zero false))
+        (ReadAllJson.render (EngineReadAll.read repairEngine Wal.Snapshot.Zero false))
 
 /// The engine's record decoder in the peer's words.
 let private engineVerdict (input: byte[]) =

@@ -9,7 +9,7 @@ open FsCheck.NUnit
 open Wal
 open Wal.Model
 open Wal.Properties.Support
-open Wal.Model.Scenarios
+open Wal.Oracle.Scenarios
 
 /// Runs a scenario on the engine and the model; returns the first disagreement, if any.
 let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario: Scenario) : string option =
@@ -30,16 +30,13 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
 
             divergence <- Some $"{where}:\n  engine: {shown}\n  model:  {ReadOutcome.describe model}"
 
-    for op in scenario.Operations do
+    for step in scenario.Steps do
         if divergence.IsNone then
-            match op with
-            | Create metadata -> wal <- WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)
-            | Save _
-            | SaveSnapshot _
-            | Sync
-            | ReleaseLockTo _ -> Wal.Simulation.Harness.perform wal op
-            | Crash _ -> failwith "scenarios without power cuts hold no Crash"
-            | OpenForRead at ->
+            match step with
+            | Do(Create metadata) -> wal <- WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)
+            | Do(Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _ as op) -> Wal.Simulation.Harness.perform wal op
+            | Happen _ -> failwith "scenarios without power cuts hold no power loss"
+            | Do(OpenForRead at as op) ->
                 use reader = WriteAheadLog.OpenForRead(dir, toSnapshot at, options)
                 let engine = readOutcome reader
                 // Buffered commit-only saves are not visible to a second reader; every earlier state is.
@@ -50,20 +47,15 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
 
                 if divergence.IsNone && not (prefixes |> List.exists (fun m -> engine = Model m)) then
                     divergence <- Some $"{Operation.describe op}: engine {engine}"
-            | Repair ->
-                wal.Dispose()
-
+            | Do Close -> wal.Dispose()
+            | Do Repair ->
                 if WriteAheadLog.Repair(dir, options) <> RepairOutcome.NothingToRepair then
                     divergence <- Some "Repair found something to cut in a cleanly closed log"
-
-                wal <- WriteAheadLog.Open(dir, Wal.Snapshot.Zero, options)
-                compare Snapshot.zero (Operation.describe op)
-            | Reopen at ->
-                wal.Dispose()
+            | Do(Open at as op) ->
                 wal <- WriteAheadLog.Open(dir, toSnapshot at, options)
                 compare at (Operation.describe op)
 
-            log <- Log.apply log op
+            step |> Step.operation |> Option.iter (fun op -> log <- Log.apply log op)
 
     if divergence.IsNone then
         wal.Dispose()
@@ -98,9 +90,9 @@ let ``with 512-byte segments the engine cuts, names segments in sequence, and th
     let segments = fs.List "/data/wal" |> List.filter (fun n -> n.EndsWith ".wal")
 
     let written =
-        scenario.Operations
+        scenario.Steps
         |> List.sumBy (function
-            | Save(_, es) -> es.Length
+            | Do(Save(_, es)) -> es.Length
             | _ -> 0)
 
     let sequences =

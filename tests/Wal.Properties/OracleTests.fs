@@ -1,4 +1,4 @@
-/// The oracle (Wal.Model.Oracle) and the trace language (Wal.Model.Trace): the engine passes
+/// The oracle (Wal.Oracle.Oracle) and the trace language (Wal.Oracle.Trace): the engine passes
 /// through its adapter, a naive WAL that loses acknowledged data is caught with a shrunk trace,
 /// and traces print and parse back, while junk gets an error, never an exception.
 module Wal.Properties.OracleTests
@@ -10,7 +10,8 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.NUnit
 open Wal.Model
-open Wal.Model.Trace
+open Wal.Oracle
+open Wal.Oracle.Trace
 open Wal.Properties.Support
 
 /// A deliberately naive WAL: records stay in a buffer until every third Save (or a sync, a
@@ -156,8 +157,8 @@ let private traces =
             ]
 
     gen {
-        let! ops = Scenarios.operations true
-        let steps = ops |> List.collect stepsOf
+        let! generated = Scenarios.steps true
+        let steps = generated |> List.filter Trace.holds
         let! observations = Gen.listOfLength steps.Length observation
         let! powerImages = Gen.listOfLength steps.Length (Gen.choose (0, 1000))
 
@@ -165,18 +166,27 @@ let private traces =
             List.zip3 steps observations powerImages
             |> List.map (fun (step, o, image) ->
                 match step with
-                | Open(at, None) -> Open(at, Some o)
-                | PowerLoss _ when image % 2 = 0 -> PowerLoss None
-                | s -> s)
+                | Do(Open _) -> step, Some o
+                | Happen(HarnessEvent.PowerLoss _) when image % 2 = 0 -> Happen(HarnessEvent.PowerLoss None), None
+                | s -> s, None)
     }
 
 type Traces =
     static member Steps() = Arb.fromGen traces
 
 [<Property(Arbitrary = [| typeof<Traces> |], MaxTest = 200)>]
-let ``a printed trace parses back to the same steps`` (steps: Step list) =
-    match Trace.parse (Trace.print steps) with
-    | Ok lines -> lines |> List.map (fun l -> l.Step) = steps
+let ``a printed trace parses back to the same steps`` (steps: (Step * Observation option) list) =
+    let lines =
+        steps
+        |> List.mapi (fun i (step, observed) ->
+            {
+                Number = i + 1
+                Step = step
+                Observed = observed
+            })
+
+    match Trace.parse (Trace.printLines lines) with
+    | Ok parsed -> parsed |> List.map (fun l -> l.Step, l.Observed) = steps
     | Error _ -> false
 
 [<Property(MaxTest = 500)>]

@@ -11,6 +11,8 @@ open FsCheck.NUnit
 open Wal
 open Wal.Model
 open Wal.Model.Segments
+open Wal.Model.DirectoryCheck
+open Wal.Oracle
 open Wal.Properties.Support
 
 let private dir = "/data/wal"
@@ -150,15 +152,15 @@ let ``both decoders put the 10 MiB limit in the same place`` (word: uint64, expe
 
 let private problemsOf (segments: (string * byte[]) list) =
     let files = Map.ofList segments
-    Segments.checkDirectory (List.map fst segments) (fun n -> int64 files[n].Length) (fun n -> files[n])
+    DirectoryCheck.check (List.map fst segments) (fun n -> int64 files[n].Length) (fun n -> files[n])
 
 [<Property(Arbitrary = [| typeof<Scenarios.Clean> |], MaxTest = 100)>]
 let ``check-dir finds no broken invariant in a log the engine wrote for raft`` (scenario: Scenarios.Scenario) =
     let errors =
-        problemsOf (written scenario) |> List.filter (Segments.isWarning >> not)
+        problemsOf (written scenario) |> List.filter (DirectoryCheck.isWarning >> not)
 
     errors.IsEmpty
-    |> Prop.label (String.Join("; ", errors |> List.map Segments.describeProblem))
+    |> Prop.label (String.Join("; ", errors |> List.map DirectoryCheck.describe))
 
 /// A log written with the engine by `write`, with 512-byte segments so that cuts happen.
 let private logOf (write: WriteAheadLog -> unit) =
@@ -204,10 +206,10 @@ let ``check-dir reports each broken invariant`` () =
     let files = Map.ofList good
 
     let withForeign =
-        Segments.checkDirectory ("notes.txt" :: List.map fst good) (fun n -> int64 files[n].Length) (fun n -> files[n])
+        DirectoryCheck.check ("notes.txt" :: List.map fst good) (fun n -> int64 files[n].Length) (fun n -> files[n])
 
     expectEqual [ "ForeignFile" ] (kinds withForeign)
-    NUnit.Framework.Assert.That(withForeign |> List.forall Segments.isWarning)
+    NUnit.Framework.Assert.That(withForeign |> List.forall DirectoryCheck.isWarning)
 
     // A segment renamed as if entries were missing before it.
     let name, bytes = good[2]

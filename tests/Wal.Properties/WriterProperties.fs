@@ -11,6 +11,7 @@ open Wal
 open Wal.Engine
 open Wal.Format
 open Wal.Model
+open Wal.Oracle
 open Wal.Simulation
 open Wal.Properties.Support
 
@@ -137,16 +138,18 @@ let ``records larger than the page writer's buffer survive a power cut at any ca
     Prop.forAll largeEntries (fun batches ->
         let operations =
             [
-                yield Create "node-1"B
+                yield Do(Create "node-1"B)
                 for batch in batches do
                     yield
-                        Save(
-                            {
-                                Term = 1UL
-                                Vote = 1UL
-                                Commit = (List.last batch).Index
-                            },
-                            batch
+                        Do(
+                            Save(
+                                {
+                                    Term = 1UL
+                                    Vote = 1UL
+                                    Commit = (List.last batch).Index
+                                },
+                                batch
+                            )
                         )
             ]
 

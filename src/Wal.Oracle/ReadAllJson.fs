@@ -4,16 +4,17 @@
 ///   {"snapIndex":0,"snapTerm":0,"metadata":"<base64>","term":1,"vote":1,"commit":10,
 ///    "entries":[{"term":1,"index":1,"type":0,"data":"<base64>"}],"error":null}
 ///
-/// `error` is null or a WalErrorKind name. After an error other than SnapshotNotFound (which
-/// etcd returns together with what it read) the contents are empty.
-module Wal.Cli.ReadAllJson
+/// `error` is null or an error kind's name (Wal.Core's WalErrorKind names). After an error other
+/// than SnapshotNotFound (which etcd returns together with what it read) the contents are empty.
+/// The schema knows no implementation: any WAL, in any language, can answer with it.
+module Wal.Oracle.ReadAllJson
 
 open System
 open System.IO
 open System.Text
 open System.Text.Json
-open Wal
 
+/// An entry as the schema holds it; `Type` is raftpb.EntryType's number.
 type DumpEntry =
     {
         Term: uint64
@@ -22,6 +23,7 @@ type DumpEntry =
         Data: byte[]
     }
 
+/// ReadAll's outcome at a snapshot: what was read, and the error, if any.
 type Dump =
     {
         SnapIndex: uint64
@@ -34,10 +36,11 @@ type Dump =
         Error: string option
     }
 
-let private empty (snapshot: Snapshot) =
+/// A dump of nothing read at the snapshot `snapIndex`/`snapTerm`, without an error.
+let empty (snapIndex: uint64) (snapTerm: uint64) =
     {
-        SnapIndex = snapshot.Index
-        SnapTerm = snapshot.Term
+        SnapIndex = snapIndex
+        SnapTerm = snapTerm
         Metadata = [||]
         Term = 0UL
         Vote = 0UL
@@ -45,56 +48,6 @@ let private empty (snapshot: Snapshot) =
         Entries = []
         Error = None
     }
-
-let private withContents (contents: ReadAllResult) dump =
-    { dump with
-        Metadata = contents.Metadata.ToArray()
-        Term = contents.State.Term
-        Vote = contents.State.Vote
-        Commit = contents.State.Commit
-        Entries =
-            [
-                for e in contents.Entries ->
-                    {
-                        Term = e.Term
-                        Index = e.Index
-                        Type = int e.Type
-                        Data = e.Data.ToArray()
-                    }
-            ]
-    }
-
-/// The schema's view of a ReadAll at `snapshot`.
-let ofResult (snapshot: Snapshot) (result: Result<ReadAllResult, WalException>) =
-    match result with
-    | Ok contents -> empty snapshot |> withContents contents
-    | Error e ->
-        let dump =
-            if e.Kind = WalErrorKind.SnapshotNotFound && e.Contents.HasValue then
-                empty snapshot |> withContents e.Contents.Value
-            else
-                empty snapshot
-
-        { dump with
-            Error = Some(string e.Kind)
-        }
-
-/// Opens `dir` at `snapshot` and reads it with the engine. Read-only (OpenForRead) unless
-/// `write`, which opens as a writer does (Open), zeroing a torn tail as etcd's Open does.
-let read (dir: string) (snapshot: Snapshot) (write: bool) =
-    let result =
-        try
-            use wal =
-                if write then
-                    WriteAheadLog.Open(dir, snapshot)
-                else
-                    WriteAheadLog.OpenForRead(dir, snapshot)
-
-            Ok(wal.ReadAll())
-        with :? WalException as e ->
-            Error e
-
-    ofResult snapshot result
 
 /// An entry as the schema (and the etcd peer's scripts) write it.
 let writeEntry (w: Utf8JsonWriter) (term: uint64) (index: uint64) (kind: int) (data: byte[]) =

@@ -1,14 +1,15 @@
 /// The model as an oracle for any WAL implementation in process: describe the implementation
 /// as an `Adapter` (a record of functions), and `Oracle.check` drives it through generated
 /// raft-like operation sequences, with power cuts when the adapter can take them, judging every
-/// read against the model. A failure comes back shrunk, as a trace (Wal.Model.Trace) with what
+/// read against the model. A failure comes back shrunk, as a trace (Wal.Oracle.Trace) with what
 /// the implementation returned, and the seed that replays it.
-module Wal.Model.Oracle
+module Wal.Oracle.Oracle
 
 open System
 open FsCheck
 open FsCheck.FSharp
-open Wal.Model.Trace
+open Wal.Model
+open Wal.Oracle.Trace
 
 /// Raised by an adapter's OpenAndReadAll for an error the model does not know; the kind is
 /// what the trace shows (`error CrcMismatch`).
@@ -51,7 +52,8 @@ type Config =
         Tests: int
         /// The seed of the first sequence; a report's seed replays it.
         Seed: int
-        /// Operations per sequence, at most.
+        /// Moves per sequence, at most (a move is an operation, or a close or power loss with
+        /// the open after it).
         MaxOperations: int
     }
 
@@ -76,7 +78,7 @@ type Counterexample =
         Reason: string
         /// The seed that generates the original sequence: `{ config with Seed = seed; Tests = 1 }` reruns it.
         Seed: int
-        /// Operations in the original and the shrunk sequence.
+        /// Moves in the original and the shrunk sequence.
         Original: int
         Shrunk: int
     }
@@ -108,61 +110,74 @@ let private observe (adapter: Adapter) (at: Snapshot) =
     | ReadFailed kind -> SawError kind
     | ex -> SawError(ex.GetType().Name + ": " + ex.Message.Replace('\n', ' '))
 
-/// Runs trace steps on the adapter (from fresh storage) and returns them with what it observed
-/// at every open. An operation that raises ends the run; its message comes back too.
+/// What running one step on the adapter observed: for an open, what it read.
+let private perform (adapter: Adapter) (step: Step) : Observation option =
+    match step with
+    | Do(Create m) ->
+        adapter.Create m
+        None
+    | Do(Save(s, es)) ->
+        adapter.Save s es
+        None
+    | Do(SaveSnapshot s) ->
+        adapter.SaveSnapshot s
+        None
+    | Do Sync ->
+        adapter.Sync()
+        None
+    | Do(ReleaseLockTo i) ->
+        adapter.ReleaseLockTo i
+        None
+    | Do Close ->
+        adapter.Close()
+        None
+    | Do(Open at) -> Some(observe adapter at)
+    | Do(OpenForRead _ | Repair) -> None
+    | Happen(PowerLoss image) ->
+        match adapter.PowerCut with
+        | Some cut ->
+            cut (defaultArg image 0)
+            None
+        | None -> invalidOp $"{adapter.Name} cannot take a power cut"
+
+/// Runs steps on the adapter (from fresh storage) and returns them as trace lines with what it
+/// observed at every open. A step that raises ends the run; its message comes back too.
 let run (adapter: Adapter) (steps: Step list) : Line list * string option =
     adapter.Reset()
-    let lines = ResizeArray<Line>()
-    let mutable failure = None
 
-    for number, step in List.indexed steps do
-        if failure.IsNone then
-            try
-                let recorded =
-                    match step with
-                    | Do(Create m) ->
-                        adapter.Create m
-                        step
-                    | Do(Save(s, es)) ->
-                        adapter.Save s es
-                        step
-                    | Do(SaveSnapshot s) ->
-                        adapter.SaveSnapshot s
-                        step
-                    | Do Sync ->
-                        adapter.Sync()
-                        step
-                    | Do(ReleaseLockTo i) ->
-                        adapter.ReleaseLockTo i
-                        step
-                    | Do _ -> step
-                    | Close ->
-                        adapter.Close()
-                        step
-                    | PowerLoss image ->
-                        match adapter.PowerCut with
-                        | Some cut ->
-                            cut (defaultArg image 0)
-                            step
-                        | None -> invalidOp $"{adapter.Name} cannot take a power cut"
-                    | Open(at, _) -> Open(at, Some(observe adapter at))
+    let rec go (number: int) (steps: Step list) (lines: Line list) =
+        match steps with
+        | [] -> List.rev lines, None
+        | step :: rest ->
+            let line observed =
+                {
+                    Number = number
+                    Step = step
+                    Observed = observed
+                }
 
-                lines.Add { Number = number + 1; Step = recorded }
-            with ex ->
-                lines.Add { Number = number + 1; Step = step }
-                failure <- Some $"line {number + 1} ({printStep step}) raised {ex.GetType().Name}: {ex.Message}"
+            match
+                (try
+                    Ok(perform adapter step)
+                 with ex ->
+                     Error ex)
+            with
+            | Ok observed -> go (number + 1) rest (line observed :: lines)
+            | Error ex ->
+                List.rev (line None :: lines),
+                Some $"line {number} ({printStep step None}) raised {ex.GetType().Name}: {ex.Message}"
 
-    List.ofSeq lines, failure
+    go 1 steps []
 
-/// The steps the oracle runs for a generated sequence: its operations, then a clean close and
-/// a full read, which every run must end with.
-let stepsFor (operations: Operation list) =
-    (operations |> List.collect stepsOf) @ [ Close; Open(Snapshot.zero, None) ]
+/// The steps the oracle runs for a generated sequence: those the trace language holds, then a
+/// clean close and a full read, which every run must end with.
+let stepsFor (steps: Step list) =
+    (steps |> List.filter holds) @ [ Do Close; Do(Open Snapshot.zero) ]
 
-/// Runs the operations and judges them: None, or why the model rejects what was observed (and the trace).
-let judge (adapter: Adapter) (operations: Operation list) : (string * string) option =
-    let lines, failure = run adapter (stepsFor operations)
-    let trace = print (lines |> List.map (fun l -> l.Step))
+/// Runs the steps and judges them: None, or why the model rejects what was observed (and the trace).
+let judge (adapter: Adapter) (steps: Step list) : (string * string) option =
+    let lines, failure = run adapter (stepsFor steps)
+    let trace = printLines lines
 
     match failure with
     | Some message -> Some(message, trace)
@@ -175,19 +190,15 @@ let judge (adapter: Adapter) (operations: Operation list) : (string * string) op
                 | Disallowed(line, _, _)
                 | Misplaced(line, _) -> line
 
-            let shown =
-                lines
-                |> List.filter (fun l -> l.Number <= upTo)
-                |> List.map (fun l -> l.Step)
-                |> print
+            let shown = lines |> List.filter (fun l -> l.Number <= upTo) |> printLines
 
             Some(describe (Violated violation), shown)
 
-/// Drops one operation (never the Create) at a time, as long as the run still fails.
-let private shrink (adapter: Adapter) (operations: Operation list) (firstFailure: string * string) =
-    let rec go (ops: Operation list) failure =
+/// Drops one move (never the Create) at a time, as long as the run still fails.
+let private shrink (adapter: Adapter) (moves: Step list list) (firstFailure: string * string) =
+    let rec go (moves: Step list list) failure =
         let smaller =
-            match ops with
+            match moves with
             | create :: rest ->
                 seq {
                     for i in rest.Length - 1 .. -1 .. 0 do
@@ -197,12 +208,13 @@ let private shrink (adapter: Adapter) (operations: Operation list) (firstFailure
 
         match
             smaller
-            |> Seq.tryPick (fun candidate -> judge adapter candidate |> Option.map (fun f -> candidate, f))
+            |> Seq.tryPick (fun candidate ->
+                judge adapter (List.concat candidate) |> Option.map (fun f -> candidate, f))
         with
         | Some(candidate, f) -> go candidate f
-        | None -> ops, failure
+        | None -> moves, failure
 
-    go operations firstFailure
+    go moves firstFailure
 
 /// Drives the adapter through `config.Tests` generated sequences (with power cuts when it has a
 /// PowerCut) and judges every read against the model. Deterministic for a seed.
@@ -219,21 +231,22 @@ let check (adapter: Adapter) (config: Config) : Report =
                 %
                 max 1 (config.MaxOperations - 2)
 
-        let ops =
-            Gen.sampleWithSeed (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL)) size 1 (Scenarios.operations crashes)
+        let steps =
+            Gen.sampleWithSeed (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL)) size 1 (Scenarios.steps crashes)
 
-        seed, ops[0]
+        seed, steps[0]
 
     let rec search i =
         if i >= config.Tests then
             Passed(adapter.Name, config.Tests)
         else
-            let seed, ops = sequence i
+            let seed, steps = sequence i
 
-            match judge adapter ops with
+            match judge adapter steps with
             | None -> search (i + 1)
             | Some failure ->
-                let shrunk, (reason, trace) = shrink adapter ops failure
+                let moves = Scenarios.moves steps
+                let shrunk, (reason, trace) = shrink adapter moves failure
 
                 Falsified(
                     adapter.Name,
@@ -241,7 +254,7 @@ let check (adapter: Adapter) (config: Config) : Report =
                         Trace = trace
                         Reason = reason
                         Seed = seed
-                        Original = ops.Length
+                        Original = moves.Length
                         Shrunk = shrunk.Length
                     }
                 )

@@ -7,11 +7,12 @@
 ///   snapshot 2/1
 ///   crash
 ///   open 0/0 -> read "node-1" 1/1/0 [1/1 "put a"]
-module Wal.Model.Trace
+module Wal.Oracle.Trace
 
 open System
 open System.Text
 open FParsec
+open Wal.Model
 
 /// What an implementation returned when a log was opened and read.
 type Observation =
@@ -20,19 +21,14 @@ type Observation =
     /// An error the model does not know (CrcMismatch, CorruptRecord, an I/O error, ...).
     | SawError of kind: string
 
-/// One step of a trace.
-type Step =
-    /// An acknowledged operation: Create, Save, SaveSnapshot, Sync or ReleaseLockTo.
-    | Do of Operation
-    /// A clean close: everything written is durable.
-    | Close
-    /// Power loss now; the number, when given, chooses what survives in a simulated replay.
-    | PowerLoss of image: int option
-    /// Open at a snapshot and read everything; what was seen, when the trace recorded it.
-    | Open of Snapshot * Observation option
-
-/// A step and the line it stands on.
-type Line = { Number: int; Step: Step }
+/// A step of a trace (Wal.Model's vocabulary), the line it stands on and, for an open, what
+/// was seen when the trace recorded it. Every operation but an open is acknowledged.
+type Line =
+    {
+        Number: int
+        Step: Step
+        Observed: Observation option
+    }
 
 /// Where a trace cannot be read, and why.
 type ParseError =
@@ -86,40 +82,41 @@ let printObservation (observation: Observation) =
     | Saw NoLog -> "no-log"
     | SawError kind -> $"error {kind}"
 
-/// A step as one line of the trace language.
-let printStep (step: Step) =
+/// Whether the trace language holds a step: all but a second reader beside the writer and a
+/// Repair, which a run on a cleanly closed log leaves no trace of (it finds nothing to cut).
+let holds (step: Step) =
     match step with
-    | Do(Create m) -> $"create {quoteBytes m}"
-    | Do(Save(s, [])) -> $"save {s.Term}/{s.Vote}/{s.Commit}"
-    | Do(Save(s, es)) -> $"save {s.Term}/{s.Vote}/{s.Commit} {printEntries es}"
-    | Do(SaveSnapshot s) -> $"snapshot {s.Index}/{s.Term}"
-    | Do Sync -> "sync"
-    | Do(ReleaseLockTo i) -> $"release-lock-to {i}"
-    | Do other -> invalidArg "step" $"not a trace step: {Operation.describe other}"
-    | Close -> "close"
-    | PowerLoss None -> "crash"
-    | PowerLoss(Some image) -> $"crash {image}"
-    | Open(at, None) -> $"open {at.Index}/{at.Term}"
-    | Open(at, Some o) -> $"open {at.Index}/{at.Term} -> {printObservation o}"
+    | Do(OpenForRead _)
+    | Do Repair -> false
+    | _ -> true
 
-/// A whole trace, one step per line.
+/// A step as one line of the trace language, with what an open saw when it was recorded.
+let printStep (step: Step) (observed: Observation option) =
+    match step, observed with
+    | Do(Create m), _ -> $"create {quoteBytes m}"
+    | Do(Save(s, [])), _ -> $"save {s.Term}/{s.Vote}/{s.Commit}"
+    | Do(Save(s, es)), _ -> $"save {s.Term}/{s.Vote}/{s.Commit} {printEntries es}"
+    | Do(SaveSnapshot s), _ -> $"snapshot {s.Index}/{s.Term}"
+    | Do Sync, _ -> "sync"
+    | Do(ReleaseLockTo i), _ -> $"release-lock-to {i}"
+    | Do Close, _ -> "close"
+    | Do(Open at), None -> $"open {at.Index}/{at.Term}"
+    | Do(Open at), Some o -> $"open {at.Index}/{at.Term} -> {printObservation o}"
+    | Do(OpenForRead _ | Repair as other), _ ->
+        invalidArg "step" $"not in the trace language: {Operation.describe other}"
+    | Happen(PowerLoss None), _ -> "crash"
+    | Happen(PowerLoss(Some image)), _ -> $"crash {image}"
+
+/// A trace's lines, with what every open saw.
+let printLines (lines: Line seq) =
+    String.Join("\n", lines |> Seq.map (fun l -> printStep l.Step l.Observed))
+    + "\n"
+
+/// The steps of a run as a trace, one per line, without observations; steps the language does
+/// not hold (see `holds`) are left out.
 let print (steps: Step seq) =
-    String.Join("\n", steps |> Seq.map printStep) + "\n"
-
-/// The steps an operation of the model's generators stands for. Reopen closes, opens and reads;
-/// a Crash loses power, then opens and reads; Repair (which finds nothing to cut on a cleanly
-/// closed log) closes and reopens at 0; a second reader beside the writer is left out.
-let stepsOf (operation: Operation) : Step list =
-    match operation with
-    | Create _
-    | Save _
-    | SaveSnapshot _
-    | Sync
-    | ReleaseLockTo _ -> [ Do operation ]
-    | Reopen at -> [ Close; Open(at, None) ]
-    | Repair -> [ Close; Open(Snapshot.zero, None) ]
-    | Crash(image, at) -> [ PowerLoss(Some image); Open(at, None) ]
-    | OpenForRead _ -> []
+    String.Join("\n", steps |> Seq.filter holds |> Seq.map (fun s -> printStep s None))
+    + "\n"
 
 // ---- parsing
 
@@ -240,18 +237,23 @@ let private observationP: P<Observation> =
         ]
     <?> "an observation (read, not-found, error KIND, no-log)"
 
-let private stepP: P<Step> =
+let private stepP: P<Step * Observation option> =
+    let unobserved step = step, None
+
     choice
         [
-            token "create" >>. bytesLiteral |>> (Create >> Do)
+            token "create" >>. bytesLiteral |>> (Create >> Do >> unobserved)
             token "save" >>. hardStateP .>>. opt entriesP
-            |>> fun (s, es) -> Do(Save(s, defaultArg es []))
-            token "snapshot" >>. snapshotP |>> (SaveSnapshot >> Do)
-            token "sync" >>% Do Sync
-            token "release-lock-to" >>. number .>> ws |>> (ReleaseLockTo >> Do)
-            token "close" >>% Close
-            token "crash" >>. opt (smallNumber .>> ws) |>> PowerLoss
-            token "open" >>. snapshotP .>>. opt (token "->" >>. observationP) |>> Open
+            |>> fun (s, es) -> unobserved (Do(Save(s, defaultArg es [])))
+            token "snapshot" >>. snapshotP |>> (SaveSnapshot >> Do >> unobserved)
+            token "sync" >>% unobserved (Do Sync)
+            token "release-lock-to" >>. number .>> ws
+            |>> (ReleaseLockTo >> Do >> unobserved)
+            token "close" >>% unobserved (Do Close)
+            token "crash" >>. opt (smallNumber .>> ws)
+            |>> (PowerLoss >> Happen >> unobserved)
+            token "open" >>. snapshotP .>>. opt (token "->" >>. observationP)
+            |>> fun (at, observed) -> Do(Open at), observed
         ]
     <?> "a step (create, save, snapshot, sync, release-lock-to, close, crash, open)"
 
@@ -264,7 +266,14 @@ let private lineP: P<Line option> =
     ws >>. getPosition
     >>= fun pos ->
         (endOfLine >>% None)
-        <|> (stepP .>> endOfLine |>> fun step -> Some { Number = int pos.Line; Step = step })
+        <|> (stepP .>> endOfLine
+             |>> fun (step, observed) ->
+                 Some
+                     {
+                         Number = int pos.Line
+                         Step = step
+                         Observed = observed
+                     })
 
 let private traceP: P<Line list> =
     many (notFollowedBy eof >>. lineP) .>> eof |>> List.choose id
@@ -348,40 +357,41 @@ let check (lines: Line list) : Verdict =
             let misplaced reason =
                 Violated(Misplaced(line.Number, reason))
 
-            match line.Step with
-            | Do(Create _) when state.Log.Created && state.IsOpen -> misplaced "create on a log that exists and is open"
-            | Do(Create _ as op) ->
+            match line.Step, line.Observed with
+            | Do(Create _), _ when state.Log.Created && state.IsOpen ->
+                misplaced "create on a log that exists and is open"
+            | Do(Create _ as op), _ ->
                 go
                     { state with
                         Log = Durability.acknowledged state.Log op
                         IsOpen = true
                     }
                     rest
-            | Do _ when not state.IsOpen ->
-                misplaced $"{printStep line.Step} on a log that is not open (open it after a close or a crash)"
-            | Do op ->
+            | Do(Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _ | OpenForRead _ | Repair), _ when not state.IsOpen ->
+                misplaced $"{printStep line.Step None} on a log that is not open (open it after a close or a crash)"
+            | Do(Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _ | OpenForRead _ | Repair as op), _ ->
                 go
                     { state with
                         Log = Durability.acknowledged state.Log op
                     }
                     rest
-            | Close ->
+            | Do Close, _ ->
                 go
                     { state with
                         Log = Durability.synced state.Log
                         IsOpen = false
                     }
                     rest
-            | PowerLoss _ -> go { state with IsOpen = false } rest
-            | Open(_, _) when state.IsOpen -> misplaced "open of a log that is already open (close it first)"
-            | Open(_, None) ->
+            | Happen(PowerLoss _), _ -> go { state with IsOpen = false } rest
+            | Do(Open _), _ when state.IsOpen -> misplaced "open of a log that is already open (close it first)"
+            | Do(Open _), None ->
                 go
                     { state with
                         Log = unobserved state.Log
                         IsOpen = state.Log.Created
                     }
                     rest
-            | Open(at, Some observed) ->
+            | Do(Open at), Some observed ->
                 let allowed = Durability.allowedAfterCrash at state.Log
 
                 match observed with

@@ -1,11 +1,12 @@
-/// Generators of raft-like operation sequences, shared by the property suites and the
-/// crash-state explorer, with a shrinker that drops operations.
-module Wal.Model.Scenarios
+/// Generators of raft-like runs (steps of Wal.Model's vocabulary), shared by the oracle, the
+/// property suites and the crash-state explorer, with a shrinker that drops whole moves.
+module Wal.Oracle.Scenarios
 
 open System
 open FsCheck
 open FsCheck.FSharp
 open Wal.Model
+open Wal.Oracle
 
 /// What the generator knows of the raft log so far, so that it only asks for what raft does:
 /// overwrites only above the commit index and the last snapshot, snapshots only of committed
@@ -78,7 +79,7 @@ let save (raft: Raft) =
                 (raft.Terms |> Map.filter (fun i _ -> i < first || count = 0))
 
         return
-            Save(state, entries),
+            [ Do(Save(state, entries)) ],
             { raft with
                 Term = newTerm
                 Vote = vote
@@ -88,6 +89,8 @@ let save (raft: Raft) =
             }
     }
 
+/// One move of a raft-like client: the steps it takes (a reopen is a close and an open; a
+/// crash, a power loss and the recovering open), and what the generator knows after it.
 let step (crashes: bool) (raft: Raft) =
     let snapshot =
         if raft.Commit = 0UL then
@@ -107,7 +110,7 @@ let step (crashes: bool) (raft: Raft) =
                         }
 
                     return
-                        SaveSnapshot s,
+                        [ Do(SaveSnapshot s) ],
                         { raft with
                             Snapshots = s :: raft.Snapshots
                         }
@@ -117,33 +120,34 @@ let step (crashes: bool) (raft: Raft) =
     let reopen =
         gen {
             let! at = Gen.elements (Snapshot.zero :: raft.Snapshots)
-            return Reopen at, raft
+            return [ Do Close; Do(Open at) ], raft
         }
 
     let reader =
         gen {
             let! at = Gen.elements (Snapshot.zero :: raft.Snapshots)
-            return OpenForRead at, raft
+            return [ Do(OpenForRead at) ], raft
         }
 
     let crash =
         gen {
             let! image = Gen.choose (0, Int32.MaxValue - 1)
             let! at = Gen.elements (Snapshot.zero :: raft.Snapshots)
-            return Crash(image, at), raft
+            return [ Happen(PowerLoss(Some image)); Do(Open at) ], raft
         }
 
     Gen.frequency (
         [
             10, save raft
-            1, Gen.constant (Save(HardState.empty, []), raft)
-            1, Gen.constant (Sync, raft)
+            1, Gen.constant ([ Do(Save(HardState.empty, [])) ], raft)
+            1, Gen.constant ([ Do Sync ], raft)
             1,
             Gen.choose (0, int raft.LastIndex + 1)
-            |> Gen.map (fun i -> ReleaseLockTo(uint64 i), raft)
+            |> Gen.map (fun i -> [ Do(ReleaseLockTo(uint64 i)) ], raft)
             2, reopen
             1, reader
-            1, Gen.constant (Repair, raft)
+            // Repair of a cleanly closed log, which finds nothing to cut, then a read from the start.
+            1, Gen.constant ([ Do Close; Do Repair; Do(Open Snapshot.zero) ], raft)
         ]
         @ snapshot
         @ (if crashes then [ 2, crash ] else [])
@@ -160,13 +164,15 @@ let metadata =
             |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (1, 255) |> Gen.map byte))
         ]
 
-let operations (crashes: bool) =
+/// A run: Create, then up to 40 moves (power losses among them when `crashes`).
+let steps (crashes: bool) =
     Gen.sized (fun size ->
         let rec go n raft acc =
             if n = 0 then
-                Gen.constant (List.rev acc)
+                Gen.constant (List.rev acc |> List.concat)
             else
-                step crashes raft |> Gen.bind (fun (op, raft) -> go (n - 1) raft (op :: acc))
+                step crashes raft
+                |> Gen.bind (fun (move, raft) -> go (n - 1) raft (move :: acc))
 
         let start =
             {
@@ -178,30 +184,48 @@ let operations (crashes: bool) =
                 Snapshots = []
             }
 
-        metadata |> Gen.bind (fun m -> go (min size 40) start [ Create m ]))
+        metadata |> Gen.bind (fun m -> go (min size 40) start [ [ Do(Create m) ] ]))
 
-/// A generated run: the segment size and the operations.
+/// A run cut into its moves: an open, and a repair, belong with the close or the power loss
+/// before them. Shrinking drops whole moves, so a shrunk run is still one a client could make.
+let moves (steps: Step list) : Step list list =
+    let joinsPrevious step =
+        match step with
+        | Do(Open _)
+        | Do Repair -> true
+        | _ -> false
+
+    steps
+    |> List.fold
+        (fun (acc: Step list list) step ->
+            match acc with
+            | current :: earlier when joinsPrevious step -> (step :: current) :: earlier
+            | _ -> [ step ] :: acc)
+        []
+    |> List.map List.rev
+    |> List.rev
+
+/// A generated run: the segment size and the steps.
 type Scenario =
     {
         SegmentSize: int64
-        Operations: Operation list
+        Steps: Step list
     }
 
-    /// The run in the trace language (Wal.Model.Trace), so `wal replay` can rerun it.
+    /// The run in the trace language (Wal.Oracle.Trace), so `wal replay` can rerun it.
     override this.ToString() =
-        $"# segment size {this.SegmentSize}\n"
-        + Trace.print (this.Operations |> List.collect Trace.stepsOf)
+        $"# segment size {this.SegmentSize}\n" + Trace.print this.Steps
 
-/// Shrinks by dropping one operation (never the Create) at a time. Both the engine and the
-/// model define every sequence, so a shrunk one is still a fair comparison.
+/// Shrinks by dropping one move (never the Create) at a time. Both the engine and the model
+/// define every run, so a shrunk one is still a fair comparison.
 let shrink (scenario: Scenario) =
-    match scenario.Operations with
+    match moves scenario.Steps with
     | create :: rest ->
         seq {
             for i in 0 .. rest.Length - 1 do
                 yield
                     { scenario with
-                        Operations = create :: List.removeAt i rest
+                        Steps = create @ List.concat (List.removeAt i rest)
                     }
         }
     | [] -> Seq.empty
@@ -210,12 +234,12 @@ let shrink (scenario: Scenario) =
 let scenario (crashes: bool) =
     gen {
         let! segmentSize = Gen.elements [ 512L; 1024L; 4096L; 64000L ]
-        let! ops = operations crashes
+        let! steps = steps crashes
 
         return
             {
                 SegmentSize = segmentSize
-                Operations = ops
+                Steps = steps
             }
     }
 

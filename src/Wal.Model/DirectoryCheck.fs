@@ -1,0 +1,297 @@
+/// The invariants of an etcd-format WAL directory that `wal check-dir` reports: the files and
+/// their sequence numbers, the records as the reference decoder (Segments) reads them, and what
+/// the records say.
+module Wal.Model.DirectoryCheck
+
+open System
+open System.Buffers.Binary
+open System.Numerics
+open Wal.Model.Segments
+
+/// Something wrong, or odd, in a WAL directory, and where it stands.
+type Problem =
+    /// The directory holds no segment file.
+    | NoSegments
+    /// A file that is not a segment (a warning: the WAL ignores it).
+    | ForeignFile of name: string
+    /// A *.wal.broken copy a Repair kept (a warning).
+    | LeftByRepair of name: string
+    /// Segment sequence numbers skip one.
+    | SequenceGap of before: string * after: string
+    /// A segment larger than check-dir reads.
+    | TooLargeToCheck of name: string * bytes: int64
+    /// The last segment ends in a torn or truncated record.
+    | TornRecord of segment: string * offset: int64
+    /// A record's CRC does not continue the chain.
+    | CrcChainBroken of segment: string * offset: int64
+    /// A record that cannot be decoded.
+    | CorruptRecord of segment: string * offset: int64
+    /// A length word claiming 10 MiB or more.
+    | ImpossibleLength of segment: string * offset: int64
+    /// A record type outside 1-5.
+    | UnknownRecordType of segment: string * offset: int64 * recordType: int64
+    /// An entry, state or snapshot record whose data is not its message.
+    | UndecodablePayload of segment: string * offset: int64 * message: string
+    /// Metadata that differs from the metadata before it.
+    | MetadataConflict of segment: string * offset: int64
+    /// A segment named for entries after a gap: entries are missing before it.
+    | NameIndexGap of segment: string * named: uint64 * lastEntry: uint64
+    /// A segment named for entries below the last one before it (a warning: an overwrite).
+    | NameIndexBehind of segment: string * named: uint64 * lastEntry: uint64
+    /// A hard state commits past the last entry written.
+    | CommitBeyondLastEntry of segment: string * offset: int64 * commit: uint64 * lastIndex: uint64
+    /// An entry's term is below the term before it (or below the entry it replaces).
+    | EntryTermWentBackwards of segment: string * offset: int64 * index: uint64 * term: uint64 * before: uint64
+    /// A hard state's term is below an earlier hard state's.
+    | StateTermWentBackwards of segment: string * offset: int64 * term: uint64 * before: uint64
+
+/// Whether a problem is only worth knowing (a stray file, an overwrite's cut) rather than a
+/// broken invariant.
+let isWarning (problem: Problem) =
+    match problem with
+    | ForeignFile _
+    | LeftByRepair _
+    | NameIndexBehind _ -> true
+    | _ -> false
+
+/// One line per problem.
+let describe (problem: Problem) =
+    match problem with
+    | NoSegments -> "no segment files (%016x-%016x.wal): not a WAL directory"
+    | ForeignFile name -> $"{name}: not a segment; the WAL ignores it"
+    | LeftByRepair name -> $"{name}: a copy a Repair kept of a segment it cut"
+    | SequenceGap(before, after) -> $"{before} is followed by {after}: a sequence number is missing"
+    | TooLargeToCheck(name, bytes) -> $"{name}: {bytes} bytes, more than check-dir reads of one segment"
+    | TornRecord(s, o) -> $"{s} at {o}: a torn or truncated last record (Repair can cut it off)"
+    | CrcChainBroken(s, o) -> $"{s} at {o}: the CRC chain breaks (corruption)"
+    | CorruptRecord(s, o) -> $"{s} at {o}: a record that cannot be decoded (corruption)"
+    | ImpossibleLength(s, o) -> $"{s} at {o}: a length word claiming 10 MiB or more (corruption)"
+    | UnknownRecordType(s, o, t) -> $"{s} at {o}: unknown record type {t}"
+    | UndecodablePayload(s, o, what) -> $"{s} at {o}: {what}"
+    | MetadataConflict(s, o) -> $"{s} at {o}: metadata differs from the metadata before it"
+    | NameIndexGap(s, named, last) ->
+        $"{s}: named for entries from {named}, but the last entry before it is {last}: entries are missing"
+    | NameIndexBehind(s, named, last) -> $"{s}: named for entries from {named}, though entries up to {last} precede it"
+    | CommitBeyondLastEntry(s, o, c, last) -> $"{s} at {o}: a hard state commits {c}, beyond the last entry {last}"
+    | EntryTermWentBackwards(s, o, i, t, before) -> $"{s} at {o}: entry {i} has term {t}, below term {before} before it"
+    | StateTermWentBackwards(s, o, t, before) -> $"{s} at {o}: a hard state's term {t} is below an earlier {before}"
+
+let private tryName (name: string) =
+    let hex (s: string) =
+        s.Length = 16 && s |> Seq.forall Uri.IsHexDigit
+
+    if
+        name.Length = 37
+        && name.EndsWith ".wal"
+        && name[16] = '-'
+        && hex name[0..15]
+        && hex name[17..32]
+    then
+        Some(Convert.ToUInt64(name[0..15], 16), Convert.ToUInt64(name[17..32], 16))
+    else
+        None
+
+/// The fields of a protobuf message: (field, wire type, varint value, bytes); None when malformed.
+let private protoFields (b: byte[]) =
+    let rec varint (pos: int) (shift: int) (acc: uint64) =
+        if shift >= 64 || pos >= b.Length then
+            None
+        else
+            let x = b[pos]
+            let acc = acc ||| (uint64 (x &&& 0x7Fuy) <<< shift)
+
+            if x < 0x80uy then
+                Some(acc, pos + 1)
+            else
+                varint (pos + 1) (shift + 7) acc
+
+    let rec go (pos: int) acc =
+        if pos >= b.Length then
+            Some(List.rev acc)
+        else
+            match varint pos 0 0UL with
+            | None -> None
+            | Some(tag, pos) ->
+                let field, wire = int (tag >>> 3), int (tag &&& 7UL)
+
+                match wire with
+                | 0 ->
+                    varint pos 0 0UL
+                    |> Option.bind (fun (v, next) -> go next ((field, wire, v, [||]) :: acc))
+                | 2 ->
+                    varint pos 0 0UL
+                    |> Option.bind (fun (len, start) ->
+                        if len > uint64 (b.Length - start) then
+                            None
+                        else
+                            go (start + int len) ((field, wire, 0UL, b[start .. start + int len - 1]) :: acc))
+                | 1 when pos + 8 <= b.Length -> go (pos + 8) acc
+                | 5 when pos + 4 <= b.Length -> go (pos + 4) acc
+                | _ -> None
+
+    go 0 []
+
+let private varintField (fields: (int * int * uint64 * byte[]) list) (n: int) =
+    fields |> List.fold (fun v (f, w, x, _) -> if f = n && w = 0 then x else v) 0UL
+
+/// What check-dir knows after the records so far.
+type private Walk =
+    {
+        Metadata: byte[] option
+        /// The log as raft sees it: index -> term, after overwrites.
+        Terms: Map<uint64, uint64>
+        LastEntry: uint64 option
+        StateTerm: uint64
+        Segment: string
+        /// Newest first.
+        Problems: Problem list
+    }
+
+/// What one record says, checked against the records before it: metadata, entries' terms and
+/// indexes against the segment names, hard states' terms and commits. `named` gives each
+/// segment's named index; `firstIndex` is the first segment's (entries before it may have been
+/// released and removed).
+let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r: RawRecord) : Walk =
+    let add p (w: Walk) = { w with Problems = p :: w.Problems }
+
+    let w =
+        if r.Segment = w.Segment then
+            w
+        else
+            let w = { w with Segment = r.Segment }
+            let index = named[r.Segment]
+
+            match w.LastEntry with
+            | Some last when index > last + 1UL -> add (NameIndexGap(r.Segment, index, last)) w
+            | Some last when index < last + 1UL -> add (NameIndexBehind(r.Segment, index, last)) w
+            | _ -> w
+
+    let undecodable what =
+        add (UndecodablePayload(r.Segment, r.Offset, what)) w
+
+    match r.Type with
+    | t when t = RecordType.crc -> w
+    | t when t = RecordType.metadata ->
+        match w.Metadata with
+        | Some m when r.Data.Length > 0 && m <> r.Data -> add (MetadataConflict(r.Segment, r.Offset)) w
+        | None when r.Data.Length > 0 -> { w with Metadata = Some r.Data }
+        | _ -> w
+    | t when t = RecordType.entry ->
+        match protoFields r.Data with
+        | None -> undecodable "an entry record's data is not a raftpb.Entry"
+        | Some fields ->
+            let term, index = varintField fields 2, varintField fields 3
+
+            let w =
+                match w.Terms.TryFind(index - 1UL), w.Terms.TryFind index with
+                | Some before, _ when term < before ->
+                    add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, before)) w
+                | _, Some replaced when term < replaced ->
+                    add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, replaced)) w
+                | _ -> w
+
+            // An overwrite drops the entries from its index on; an append (the usual case) drops nothing.
+            let kept =
+                match w.LastEntry with
+                | Some last when index <= last -> w.Terms |> Map.filter (fun i _ -> i < index)
+                | _ -> w.Terms
+
+            { w with
+                Terms = kept.Add(index, term)
+                LastEntry = Some index
+            }
+    | t when t = RecordType.state ->
+        match protoFields r.Data with
+        | None -> undecodable "a state record's data is not a raftpb.HardState"
+        | Some fields ->
+            let term, commit = varintField fields 1, varintField fields 3
+            let last = max (firstIndex - min firstIndex 1UL) (defaultArg w.LastEntry 0UL)
+
+            let w =
+                if term < w.StateTerm then
+                    add (StateTermWentBackwards(r.Segment, r.Offset, term, w.StateTerm)) w
+                else
+                    w
+
+            let w =
+                if commit > last && w.LastEntry.IsSome then
+                    add (CommitBeyondLastEntry(r.Segment, r.Offset, commit, last)) w
+                else
+                    w
+
+            { w with
+                StateTerm = max w.StateTerm term
+            }
+    | t when t = RecordType.snapshot ->
+        match protoFields r.Data with
+        | None -> undecodable "a snapshot record's data is not a walpb.Snapshot"
+        | Some _ -> w
+    | t -> add (UnknownRecordType(r.Segment, r.Offset, t)) w
+
+/// The largest segment check-dir reads, in bytes.
+let maxSegmentBytes = 1L <<< 30
+
+/// Every invariant a WAL directory breaks, in the order met: the files (names given, segment
+/// contents read on demand), sequence numbers, the records (the CRC chain, torn or corrupt
+/// records), and what the records say (metadata, entries' terms and indexes against the segment
+/// names, hard states' terms and commits).
+let check (names: string list) (size: string -> int64) (read: string -> byte[]) : Problem list =
+    let segments =
+        names
+        |> List.choose (fun n -> tryName n |> Option.map (fun (s, i) -> n, s, i))
+        |> List.sortBy (fun (_, s, _) -> s)
+
+    let files =
+        [
+            for n in List.sort names do
+                if n.EndsWith ".wal.broken" then
+                    LeftByRepair n
+                elif (tryName n).IsNone && not (n.EndsWith ".tmp") then
+                    ForeignFile n
+        ]
+
+    let gaps =
+        segments
+        |> List.pairwise
+        |> List.choose (fun ((a, sa, _), (b, sb, _)) -> if sb <> sa + 1UL then Some(SequenceGap(a, b)) else None)
+
+    let tooLarge =
+        segments
+        |> List.choose (fun (n, _, _) ->
+            let s = size n in
+
+            if s > maxSegmentBytes then
+                Some(TooLargeToCheck(n, s))
+            else
+                None)
+
+    if segments.IsEmpty then
+        files @ [ NoSegments ]
+    elif not tooLarge.IsEmpty then
+        files @ gaps @ tooLarge
+    else
+        let named = segments |> List.map (fun (n, _, i) -> n, i) |> Map.ofList
+        let _, _, firstIndex = segments.Head
+
+        let start =
+            {
+                Metadata = None
+                Terms = Map.empty
+                LastEntry = None
+                StateTerm = 0UL
+                Segment = ""
+                Problems = []
+            }
+
+        let walked, stopped =
+            fold (walk named firstIndex) start [ for n, _, _ in segments -> n, (fun () -> read n) ]
+
+        let stop =
+            match stopped with
+            | CleanEnd -> []
+            | Torn(s, o) -> [ TornRecord(s, o) ]
+            | CrcMismatch(s, o) -> [ CrcChainBroken(s, o) ]
+            | Corrupt(s, o) -> [ CorruptRecord(s, o) ]
+            | TooLarge(s, o) -> [ ImpossibleLength(s, o) ]
+
+        files @ gaps @ List.rev walked.Problems @ stop
