@@ -31,7 +31,9 @@ let targets =
         "show that the suites catch each patch in tests/classic-bugs (scratch clone of HEAD)",
         ClassicBugs.classicBugs
         "corpus", "regenerate tests/Wal.Properties/corpus/etcd-3.4 with the etcd peer", Etcd.corpus
-        "peer", "build the etcd peer (interop/etcd/peer), installing Go and etcd's source from Debian if missing", Etcd.peer
+        "peer",
+        "build the etcd peer (interop/etcd/peer), installing Go and etcd's source from Debian if missing",
+        Etcd.peer
         "test",
         "build, run the Expecto suites (WAL_TEST_FILTER: Expecto filter options; WAL_ETCD=skip leaves out Interop) and every example",
         (fun () ->

@@ -57,7 +57,10 @@ let ``dump shows every record and ReadAll's summary of an etcd data directory`` 
     Expect.stringContains out "0000000000000003-00000000000000a3.wal" ""
     Expect.stringContains out ("norm \"put key200 = value200\"") ""
 
-    Expect.stringContains out ("ReadAll at snapshot 0:0: term=1 vote=1 commit=201, 200 entries (1..200), metadata \"node-1\"") ""
+    Expect.stringContains
+        out
+        ("ReadAll at snapshot 0:0: term=1 vote=1 commit=201, 200 entries (1..200), metadata \"node-1\"")
+        ""
 
 let ``dump --json prints ReadAll in the schema etcd's peer prints`` () =
     let code, out, _ = wal [ "dump"; etcdCase "saves"; "--snapshot"; "90:1"; "--json" ]
@@ -204,7 +207,10 @@ let ``replay runs a trace against the engine and judges the engine's run`` () =
     // The engine keeps the save the trace's implementation lost, and the model allows that.
     Expect.equal code 0 out
 
-    Expect.stringContains out ("the engine returned\n  read \"node-1\" 2/1/0 [1/1 \"put a\", 1/2 \"put b\", 2/3 \"put c\"]") ""
+    Expect.stringContains
+        out
+        ("the engine returned\n  read \"node-1\" 2/1/0 [1/1 \"put a\", 1/2 \"put b\", 2/3 \"put c\"]")
+        ""
 
     Expect.stringContains out "model: ok" ""
 
@@ -236,15 +242,35 @@ let tests =
     testList
         "CliTests"
         [
-            testCase "dump shows every record and ReadAll's summary of an etcd data directory" ``dump shows every record and ReadAll's summary of an etcd data directory``
-            testCase "dump --json prints ReadAll in the schema etcd's peer prints" ``dump --json prints ReadAll in the schema etcd's peer prints``
-            testCase "dump reports damage with exit code 1 and the error kind" ``dump reports damage with exit code 1 and the error kind``
-            testCase "dump never changes the directory, even a torn one" ``dump never changes the directory, even a torn one``
-            testCase "verify: 0 when the WAL checks out, 1 naming the problem when not" ``verify: 0 when the WAL checks out, 1 naming the problem when not``
-            testCase "repair cuts a torn tail off once, keeps a .broken copy, and refuses corruption" ``repair cuts a torn tail off once, keeps a .broken copy, and refuses corruption``
-            testCase "bad input gets a one-line error and a non-zero exit, never a stack trace" ``bad input gets a one-line error and a non-zero exit, never a stack trace``
-            testCase "check-trace: the example traces get their verdicts, junk gets exit code 2" ``check-trace: the example traces get their verdicts, junk gets exit code 2``
-            testCase "replay runs a trace against the engine and judges the engine's run" ``replay runs a trace against the engine and judges the engine's run``
+            testCase
+                "dump shows every record and ReadAll's summary of an etcd data directory"
+                ``dump shows every record and ReadAll's summary of an etcd data directory``
+            testCase
+                "dump --json prints ReadAll in the schema etcd's peer prints"
+                ``dump --json prints ReadAll in the schema etcd's peer prints``
+            testCase
+                "dump reports damage with exit code 1 and the error kind"
+                ``dump reports damage with exit code 1 and the error kind``
+            testCase
+                "dump never changes the directory, even a torn one"
+                ``dump never changes the directory, even a torn one``
+            testCase
+                "verify: 0 when the WAL checks out, 1 naming the problem when not"
+                ``verify: 0 when the WAL checks out, 1 naming the problem when not``
+            testCase
+                "repair cuts a torn tail off once, keeps a .broken copy, and refuses corruption"
+                ``repair cuts a torn tail off once, keeps a .broken copy, and refuses corruption``
+            testCase
+                "bad input gets a one-line error and a non-zero exit, never a stack trace"
+                ``bad input gets a one-line error and a non-zero exit, never a stack trace``
+            testCase
+                "check-trace: the example traces get their verdicts, junk gets exit code 2"
+                ``check-trace: the example traces get their verdicts, junk gets exit code 2``
+            testCase
+                "replay runs a trace against the engine and judges the engine's run"
+                ``replay runs a trace against the engine and judges the engine's run``
             testCase "the documented trace is one the model allows" ``the documented trace is one the model allows``
-            testCase "check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory" ``check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory``
+            testCase
+                "check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory"
+                ``check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory``
         ]

@@ -264,17 +264,58 @@ let tests =
     testList
         "CodecProperties"
         [
-            testPropertyWithConfig (fsCheck 100 [ typeof<Generators> ]) "hand-encoded entries equal Google.Protobuf's bytes" ``hand-encoded entries equal Google.Protobuf's bytes``
-            testPropertyWithConfig (fsCheck 100 [ typeof<Generators> ]) "entries decode to what was encoded" ``entries decode to what was encoded``
-            testPropertyWithConfig (fsCheck 100 []) "hand-encoded hard states equal Google.Protobuf's bytes and decode back" ``hand-encoded hard states equal Google.Protobuf's bytes and decode back``
-            testPropertyWithConfig (fsCheck 100 []) "records equal Google.Protobuf's bytes and round trip" ``records equal Google.Protobuf's bytes and round trip``
-            testPropertyWithConfig (fsCheck 100 []) "snapshots with a ConfState round trip through Google.Protobuf" ``snapshots with a ConfState round trip through Google.Protobuf``
-            testPropertyWithConfig (fsCheck 300 []) "any byte string ends in records or a typed error, in memory bounded by its size" ``any byte string ends in records or a typed error, in memory bounded by its size``
-            testPropertyWithConfig (fsCheck 300 []) "a damaged log gives a typed error or a prefix of what was written, never a wrong entry" ``a damaged log gives a typed error or a prefix of what was written, never a wrong entry``
-            testPropertyWithConfig (fsCheck 200 []) "truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail" ``truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail``
-            testCase "a length word claiming more than the file holds allocates nothing like it(9 * 1024 * 1024)" (fun () -> ``a length word claiming more than the file holds allocates nothing like it`` (9 * 1024 * 1024))
-            testCase "a length word claiming more than the file holds allocates nothing like it(10 * 1024 * 1024 - 8)" (fun () -> ``a length word claiming more than the file holds allocates nothing like it`` (10 * 1024 * 1024 - 8))
-            testCase "a length word claiming more than the file holds allocates nothing like it(10 * 1024 * 1024)" (fun () -> ``a length word claiming more than the file holds allocates nothing like it`` (10 * 1024 * 1024))
-            testCase "a length word claiming more than the file holds allocates nothing like it(64 * 1024 * 1024)" (fun () -> ``a length word claiming more than the file holds allocates nothing like it`` (64 * 1024 * 1024))
-            testCase "a length word claiming more than the file holds allocates nothing like it(1024 * 1024 * 1024)" (fun () -> ``a length word claiming more than the file holds allocates nothing like it`` (1024 * 1024 * 1024))
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<Generators> ])
+                "hand-encoded entries equal Google.Protobuf's bytes"
+                ``hand-encoded entries equal Google.Protobuf's bytes``
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<Generators> ])
+                "entries decode to what was encoded"
+                ``entries decode to what was encoded``
+            testPropertyWithConfig
+                (fsCheck 100 [])
+                "hand-encoded hard states equal Google.Protobuf's bytes and decode back"
+                ``hand-encoded hard states equal Google.Protobuf's bytes and decode back``
+            testPropertyWithConfig
+                (fsCheck 100 [])
+                "records equal Google.Protobuf's bytes and round trip"
+                ``records equal Google.Protobuf's bytes and round trip``
+            testPropertyWithConfig
+                (fsCheck 100 [])
+                "snapshots with a ConfState round trip through Google.Protobuf"
+                ``snapshots with a ConfState round trip through Google.Protobuf``
+            testPropertyWithConfig
+                (fsCheck 300 [])
+                "any byte string ends in records or a typed error, in memory bounded by its size"
+                ``any byte string ends in records or a typed error, in memory bounded by its size``
+            testPropertyWithConfig
+                (fsCheck 300 [])
+                "a damaged log gives a typed error or a prefix of what was written, never a wrong entry"
+                ``a damaged log gives a typed error or a prefix of what was written, never a wrong entry``
+            testPropertyWithConfig
+                (fsCheck 200 [])
+                "truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail"
+                ``truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail``
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(9 * 1024 * 1024)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (9 * 1024 * 1024))
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(10 * 1024 * 1024 - 8)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (
+                        10 * 1024 * 1024 - 8
+                    ))
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(10 * 1024 * 1024)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (10 * 1024 * 1024))
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(64 * 1024 * 1024)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (64 * 1024 * 1024))
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(1024 * 1024 * 1024)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (1024 * 1024 * 1024))
         ]

@@ -10,8 +10,7 @@ open Wal
 open Wal.Cli
 open Wal.Properties.Support
 
-let private corpus =
-    Path.Combine(testDirectory, "corpus", "etcd-3.4")
+let private corpus = Path.Combine(testDirectory, "corpus", "etcd-3.4")
 
 let cases () =
     Directory.GetDirectories corpus |> Array.map Path.GetFileName |> Array.sort
@@ -82,6 +81,13 @@ let tests =
     testList
         "CorpusTests"
         [
-            testCase "the corpus holds every case etcd wrote, each with its verdicts" ``the corpus holds every case etcd wrote, each with its verdicts``
-            yield! [ for case in cases () -> testCase $"the engine gives etcd's verdicts on an etcd-written WAL({case})" (fun () -> ``the engine gives etcd's verdicts on an etcd-written WAL`` case) ]
+            testCase
+                "the corpus holds every case etcd wrote, each with its verdicts"
+                ``the corpus holds every case etcd wrote, each with its verdicts``
+            yield!
+                [
+                    for case in cases () ->
+                        testCase $"the engine gives etcd's verdicts on an etcd-written WAL({case})" (fun () ->
+                            ``the engine gives etcd's verdicts on an etcd-written WAL`` case)
+                ]
         ]

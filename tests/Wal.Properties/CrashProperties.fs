@@ -125,9 +125,23 @@ let tests =
     testList
         "CrashProperties"
         [
-            testPropertyWithConfig (fsCheck 150 [ typeof<Clean> ]) "a power cut at any call, with any crash image, recovers to an outcome the model allows" ``a power cut at any call, with any crash image, recovers to an outcome the model allows``
-            testPropertyWithConfig (fsCheck 150 [ typeof<WithCrashes> ]) "recovery goes on: after power cuts between operations and inside one, the engine still matches the model" ``recovery goes on: after power cuts between operations and inside one, the engine still matches the model``
-            testPropertyWithConfig (fsCheck 200 [ typeof<Clean> ]) "bit rot in durable bytes is reported as a typed error, never read as entries" ``bit rot in durable bytes is reported as a typed error, never read as entries``
-            testPropertyWithConfig (fsCheck 150 [ typeof<Clean> ]) "after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome" ``after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome``
-            testCase "exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted" ``exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted``
+            testPropertyWithConfig
+                (fsCheck 150 [ typeof<Clean> ])
+                "a power cut at any call, with any crash image, recovers to an outcome the model allows"
+                ``a power cut at any call, with any crash image, recovers to an outcome the model allows``
+            testPropertyWithConfig
+                (fsCheck 150 [ typeof<WithCrashes> ])
+                "recovery goes on: after power cuts between operations and inside one, the engine still matches the model"
+                ``recovery goes on: after power cuts between operations and inside one, the engine still matches the model``
+            testPropertyWithConfig
+                (fsCheck 200 [ typeof<Clean> ])
+                "bit rot in durable bytes is reported as a typed error, never read as entries"
+                ``bit rot in durable bytes is reported as a typed error, never read as entries``
+            testPropertyWithConfig
+                (fsCheck 150 [ typeof<Clean> ])
+                "after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome"
+                ``after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome``
+            testCase
+                "exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted"
+                ``exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted``
         ]

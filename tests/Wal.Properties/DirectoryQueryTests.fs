@@ -87,7 +87,13 @@ let tests =
     testList
         "DirectoryQueryTests"
         [
-            testCase "Exists: only a directory holding a segment file" ``Exists: only a directory holding a segment file``
-            testCase "Verify returns the last hard state, across cuts" ``Verify returns the last hard state, across cuts``
-            testCase "ValidSnapshotEntries returns the snapshots at or below the last commit index" ``ValidSnapshotEntries returns the snapshots at or below the last commit index``
+            testCase
+                "Exists: only a directory holding a segment file"
+                ``Exists: only a directory holding a segment file``
+            testCase
+                "Verify returns the last hard state, across cuts"
+                ``Verify returns the last hard state, across cuts``
+            testCase
+                "ValidSnapshotEntries returns the snapshots at or below the last commit index"
+                ``ValidSnapshotEntries returns the snapshots at or below the last commit index``
         ]

@@ -128,19 +128,35 @@ let tests =
     testList
         "GoldenTests"
         [
-            testCase "CRC-32C of \"123456789\" is the Castagnoli check value" ``CRC-32C of "123456789" is the Castagnoli check value``
-            testCase "CRC-32C chains: updating in two pieces equals one update" ``CRC-32C chains: updating in two pieces equals one update``
+            testCase
+                "CRC-32C of \"123456789\" is the Castagnoli check value"
+                ``CRC-32C of "123456789" is the Castagnoli check value``
+            testCase
+                "CRC-32C chains: updating in two pieces equals one update"
+                ``CRC-32C chains: updating in two pieces equals one update``
             testCase "CRC-32C of nothing leaves the chain unchanged" ``CRC-32C of nothing leaves the chain unchanged``
-            testCase "length words carry 0x80 | padding in the top byte(0, 0x0000000000000000UL, 0)" (fun () -> ``length words carry 0x80 | padding in the top byte`` (0, 0x0000000000000000UL, 0))
-            testCase "length words carry 0x80 | padding in the top byte(4, 0x8400000000000004UL, 4)" (fun () -> ``length words carry 0x80 | padding in the top byte`` (4, 0x8400000000000004UL, 4))
-            testCase "length words carry 0x80 | padding in the top byte(8, 0x0000000000000008UL, 0)" (fun () -> ``length words carry 0x80 | padding in the top byte`` (8, 0x0000000000000008UL, 0))
-            testCase "length words carry 0x80 | padding in the top byte(13, 0x830000000000000DUL, 3)" (fun () -> ``length words carry 0x80 | padding in the top byte`` (13, 0x830000000000000DUL, 3))
-            testCase "length words carry 0x80 | padding in the top byte(15, 0x810000000000000FUL, 1)" (fun () -> ``length words carry 0x80 | padding in the top byte`` (15, 0x810000000000000FUL, 1))
-            testCase "length words carry 0x80 | padding in the top byte(1000001, 0x87000000000F4241UL, 7)" (fun () -> ``length words carry 0x80 | padding in the top byte`` (1000001, 0x87000000000F4241UL, 7))
+            testCase "length words carry 0x80 | padding in the top byte(0, 0x0000000000000000UL, 0)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (0, 0x0000000000000000UL, 0))
+            testCase "length words carry 0x80 | padding in the top byte(4, 0x8400000000000004UL, 4)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (4, 0x8400000000000004UL, 4))
+            testCase "length words carry 0x80 | padding in the top byte(8, 0x0000000000000008UL, 0)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (8, 0x0000000000000008UL, 0))
+            testCase "length words carry 0x80 | padding in the top byte(13, 0x830000000000000DUL, 3)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (13, 0x830000000000000DUL, 3))
+            testCase "length words carry 0x80 | padding in the top byte(15, 0x810000000000000FUL, 1)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (15, 0x810000000000000FUL, 1))
+            testCase "length words carry 0x80 | padding in the top byte(1000001, 0x87000000000F4241UL, 7)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (1000001, 0x87000000000F4241UL, 7))
             testCase "a Crc record of 0 encodes as 08 04 10 00" ``a Crc record of 0 encodes as 08 04 10 00``
             testCase "a fresh WAL starts with the bytes etcd writes" ``a fresh WAL starts with the bytes etcd writes``
-            testCase "the same operations write byte-identical segments to etcd's, cuts included" ``the same operations write byte-identical segments to etcd's, cuts included``
+            testCase
+                "the same operations write byte-identical segments to etcd's, cuts included"
+                ``the same operations write byte-identical segments to etcd's, cuts included``
             testCase "the engine reads etcd's files at the snapshot" ``the engine reads etcd's files at the snapshot``
-            testCase "etcd's files opened at index 0 give every entry, and at an unknown snapshot SnapshotNotFound with contents" ``etcd's files opened at index 0 give every entry, and at an unknown snapshot SnapshotNotFound with contents``
-            testCase "the real file system writes the same bytes as the simulated one" ``the real file system writes the same bytes as the simulated one``
+            testCase
+                "etcd's files opened at index 0 give every entry, and at an unknown snapshot SnapshotNotFound with contents"
+                ``etcd's files opened at index 0 give every entry, and at an unknown snapshot SnapshotNotFound with contents``
+            testCase
+                "the real file system writes the same bytes as the simulated one"
+                ``the real file system writes the same bytes as the simulated one``
         ]

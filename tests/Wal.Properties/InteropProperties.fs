@@ -290,9 +290,24 @@ let tests =
     testList
         "InteropProperties"
         [
-            testPropertyWithConfig (fsCheck 40 [ typeof<Clean> ]) "etcd writes, the engine reads what etcd reads, at every snapshot" ``etcd writes, the engine reads what etcd reads, at every snapshot``
-            testPropertyWithConfig (fsCheck 40 [ typeof<Clean> ]) "the engine writes, etcd reads what the model says, at every snapshot" ``the engine writes, etcd reads what the model says, at every snapshot``
-            testPropertyWithConfig (fsCheck 40 [ typeof<Clean> ]) "the same operations write the same files, byte for byte" ``the same operations write the same files, byte for byte``
-            testPropertyWithConfig (fsCheck 100 [ typeof<Clean> ]) "etcd and the engine classify and repair the same damage the same way" ``etcd and the engine classify and repair the same damage the same way``
-            testPropertyWithConfig (fsCheck 50 [ typeof<DamagedRecords> ]) "the engine's record decoder gives gogo's verdict on damaged records" ``the engine's record decoder gives gogo's verdict on damaged records``
+            testPropertyWithConfig
+                (fsCheck 40 [ typeof<Clean> ])
+                "etcd writes, the engine reads what etcd reads, at every snapshot"
+                ``etcd writes, the engine reads what etcd reads, at every snapshot``
+            testPropertyWithConfig
+                (fsCheck 40 [ typeof<Clean> ])
+                "the engine writes, etcd reads what the model says, at every snapshot"
+                ``the engine writes, etcd reads what the model says, at every snapshot``
+            testPropertyWithConfig
+                (fsCheck 40 [ typeof<Clean> ])
+                "the same operations write the same files, byte for byte"
+                ``the same operations write the same files, byte for byte``
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<Clean> ])
+                "etcd and the engine classify and repair the same damage the same way"
+                ``etcd and the engine classify and repair the same damage the same way``
+            testPropertyWithConfig
+                (fsCheck 50 [ typeof<DamagedRecords> ])
+                "the engine's record decoder gives gogo's verdict on damaged records"
+                ``the engine's record decoder gives gogo's verdict on damaged records``
         ]

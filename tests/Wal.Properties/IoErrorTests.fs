@@ -172,11 +172,31 @@ let tests =
     testList
         "IoErrorTests"
         [
-            testCase "Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged(\"fdatasync\")" (fun () -> ``Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged`` ("fdatasync"))
-            testCase "Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged(\"write\")" (fun () -> ``Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged`` ("write"))
-            testCase "Io, then Failed: SaveSnapshot and Sync whose fdatasync fails" ``Io, then Failed: SaveSnapshot and Sync whose fdatasync fails``
-            testCase "Io, then Failed: preallocating the next segment fails, and the Save that needs the cut says so" ``Io, then Failed: preallocating the next segment fails, and the Save that needs the cut says so``
-            testCase "Io, then Failed: fdatasync of the new segment fails during a cut" ``Io, then Failed: fdatasync of the new segment fails during a cut``
-            testCase "Io: a segment name that cannot be opened as a file, and a ReadAll that cannot preallocate" ``Io: a segment name that cannot be opened as a file, and a ReadAll that cannot preallocate``
-            testCase "Io: Dispose whose final sync fails still closes the log" ``Io: Dispose whose final sync fails still closes the log``
+            testCase
+                "Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged(\"fdatasync\")"
+                (fun () ->
+                    ``Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged`` (
+                        "fdatasync"
+                    ))
+            testCase
+                "Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged(\"write\")"
+                (fun () ->
+                    ``Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged`` (
+                        "write"
+                    ))
+            testCase
+                "Io, then Failed: SaveSnapshot and Sync whose fdatasync fails"
+                ``Io, then Failed: SaveSnapshot and Sync whose fdatasync fails``
+            testCase
+                "Io, then Failed: preallocating the next segment fails, and the Save that needs the cut says so"
+                ``Io, then Failed: preallocating the next segment fails, and the Save that needs the cut says so``
+            testCase
+                "Io, then Failed: fdatasync of the new segment fails during a cut"
+                ``Io, then Failed: fdatasync of the new segment fails during a cut``
+            testCase
+                "Io: a segment name that cannot be opened as a file, and a ReadAll that cannot preallocate"
+                ``Io: a segment name that cannot be opened as a file, and a ReadAll that cannot preallocate``
+            testCase
+                "Io: Dispose whose final sync fails still closes the log"
+                ``Io: Dispose whose final sync fails still closes the log``
         ]

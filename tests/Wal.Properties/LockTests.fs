@@ -69,6 +69,10 @@ let tests =
     testList
         "LockTests"
         [
-            testCase "ReleaseLockTo unlocks the segments below the index and keeps the rest locked" ``ReleaseLockTo unlocks the segments below the index and keeps the rest locked``
-            testCase "after ReleaseLockTo the log still appends and reads back whole" ``after ReleaseLockTo the log still appends and reads back whole``
+            testCase
+                "ReleaseLockTo unlocks the segments below the index and keeps the rest locked"
+                ``ReleaseLockTo unlocks the segments below the index and keeps the rest locked``
+            testCase
+                "after ReleaseLockTo the log still appends and reads back whole"
+                ``after ReleaseLockTo the log still appends and reads back whole``
         ]

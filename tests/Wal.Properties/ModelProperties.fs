@@ -40,7 +40,9 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
             | ReleaseLockTo _ -> Wal.Simulation.Harness.perform wal op
             | Crash _ -> failwith "scenarios without power cuts hold no Crash"
             | OpenForRead at ->
-                use reader = WriteAheadLog.OpenForRead(dir, Wal.Simulation.Convert.toSnapshot at, options)
+                use reader =
+                    WriteAheadLog.OpenForRead(dir, Wal.Simulation.Convert.toSnapshot at, options)
+
                 let engine = Wal.Simulation.Convert.readOutcome reader
                 // Buffered commit-only saves are not visible to a second reader; every earlier state is.
                 let prefixes =
@@ -48,7 +50,10 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
                         for k in 0 .. log.Records.Length -> Stream.readAll at (List.take k log.Records)
                     ]
 
-                if divergence.IsNone && not (prefixes |> List.exists (fun m -> engine = Wal.Simulation.Convert.Model m)) then
+                if
+                    divergence.IsNone
+                    && not (prefixes |> List.exists (fun m -> engine = Wal.Simulation.Convert.Model m))
+                then
                     divergence <- Some $"{Operation.describe op}: engine {engine}"
             | Repair ->
                 wal.Dispose()
@@ -114,6 +119,12 @@ let tests =
     testList
         "ModelProperties"
         [
-            testPropertyWithConfig (fsCheck 200 [ typeof<Clean> ]) "the engine's ReadAll equals the model's for any raft-like sequence" ``the engine's ReadAll equals the model's for any raft-like sequence``
-            testPropertyWithConfig (fsCheck 50 [ typeof<Clean> ]) "with 512-byte segments the engine cuts, names segments in sequence, and the model still agrees" ``with 512-byte segments the engine cuts, names segments in sequence, and the model still agrees``
+            testPropertyWithConfig
+                (fsCheck 200 [ typeof<Clean> ])
+                "the engine's ReadAll equals the model's for any raft-like sequence"
+                ``the engine's ReadAll equals the model's for any raft-like sequence``
+            testPropertyWithConfig
+                (fsCheck 50 [ typeof<Clean> ])
+                "with 512-byte segments the engine cuts, names segments in sequence, and the model still agrees"
+                ``with 512-byte segments the engine cuts, names segments in sequence, and the model still agrees``
         ]

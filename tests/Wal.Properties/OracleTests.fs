@@ -230,11 +230,25 @@ let tests =
     testList
         "OracleTests"
         [
-            testCase "the engine on the simulated disk passes the oracle, power cuts included" ``the engine on the simulated disk passes the oracle, power cuts included``
+            testCase
+                "the engine on the simulated disk passes the oracle, power cuts included"
+                ``the engine on the simulated disk passes the oracle, power cuts included``
             testCase "the engine on the real disk passes the oracle" ``the engine on the real disk passes the oracle``
-            testCase "the oracle catches a WAL that loses acknowledged saves, with a shrunk trace that replays" ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trace that replays``
-            testPropertyWithConfig (fsCheck 200 [ typeof<Traces> ]) "a printed trace parses back to the same steps" ``a printed trace parses back to the same steps``
-            testPropertyWithConfig (fsCheck 500 []) "junk is a parse error with a line and column, never an exception" ``junk is a parse error with a line and column, never an exception``
-            testCase "untrusted numbers and lines are bounded, with clear errors" ``untrusted numbers and lines are bounded, with clear errors``
-            testCase "a trace of acknowledged saves read back after a crash is checked exactly" ``a trace of acknowledged saves read back after a crash is checked exactly``
+            testCase
+                "the oracle catches a WAL that loses acknowledged saves, with a shrunk trace that replays"
+                ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trace that replays``
+            testPropertyWithConfig
+                (fsCheck 200 [ typeof<Traces> ])
+                "a printed trace parses back to the same steps"
+                ``a printed trace parses back to the same steps``
+            testPropertyWithConfig
+                (fsCheck 500 [])
+                "junk is a parse error with a line and column, never an exception"
+                ``junk is a parse error with a line and column, never an exception``
+            testCase
+                "untrusted numbers and lines are bounded, with clear errors"
+                ``untrusted numbers and lines are bounded, with clear errors``
+            testCase
+                "a trace of acknowledged saves read back after a crash is checked exactly"
+                ``a trace of acknowledged saves read back after a crash is checked exactly``
         ]

@@ -7,8 +7,7 @@ open Expecto
 
 /// A category names tests a run can leave out. Interop runs etcd's own code through the peer
 /// (interop/etcd/peer), which machines without Go cannot build.
-type Category =
-    | Interop
+type Category = | Interop
 
 /// Every suite, one list per subject, with its category if it has one. Expecto runs them in
 /// parallel, then the sequenced ones one at a time. The CLI tests swap Console.Out. The Interop

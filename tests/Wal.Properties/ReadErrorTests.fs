@@ -330,25 +330,63 @@ let tests =
     testList
         "ReadErrorTests"
         [
-            testCase "hand-built segments with equal metadata read back (control for the hand-built cases)" ``hand-built segments with equal metadata read back (control for the hand-built cases)``
-            testCase "empty metadata is not compared with later metadata, as Go reads it as nil" ``empty metadata is not compared with later metadata, as Go reads it as nil``
-            testCase "MetadataConflict: a second metadata record in the same segment differs" ``MetadataConflict: a second metadata record in the same segment differs``
-            testCase "MetadataConflict: a later segment, with a valid CRC chain, holds other metadata" ``MetadataConflict: a later segment, with a valid CRC chain, holds other metadata``
+            testCase
+                "hand-built segments with equal metadata read back (control for the hand-built cases)"
+                ``hand-built segments with equal metadata read back (control for the hand-built cases)``
+            testCase
+                "empty metadata is not compared with later metadata, as Go reads it as nil"
+                ``empty metadata is not compared with later metadata, as Go reads it as nil``
+            testCase
+                "MetadataConflict: a second metadata record in the same segment differs"
+                ``MetadataConflict: a second metadata record in the same segment differs``
+            testCase
+                "MetadataConflict: a later segment, with a valid CRC chain, holds other metadata"
+                ``MetadataConflict: a later segment, with a valid CRC chain, holds other metadata``
             testCase "FileNotFound: a directory that does not exist" ``FileNotFound: a directory that does not exist``
             testCase "FileNotFound: an empty directory" ``FileNotFound: an empty directory``
-            testCase "FileNotFound: a directory holding only files that are not segments" ``FileNotFound: a directory holding only files that are not segments``
-            testCase "FileNotFound: the snapshot index is below the first segment's index" ``FileNotFound: the snapshot index is below the first segment's index``
-            testCase "FileNotFound: a segment is missing from the middle of the sequence" ``FileNotFound: a segment is missing from the middle of the sequence``
-            testCase "CrcMismatch: one changed byte of an entry in a segment that is not the last" ``CrcMismatch: one changed byte of an entry in a segment that is not the last``
-            testCase "CorruptRecord: a segment that is not the last, cut off inside a record, is damage and not a torn write" ``CorruptRecord: a segment that is not the last, cut off inside a record, is damage and not a torn write``
-            testCase "CrcMismatch: one changed byte of an entry in the last segment is corruption, which Repair refuses" ``CrcMismatch: one changed byte of an entry in the last segment is corruption, which Repair refuses``
-            testCase "CorruptRecord: a record of unknown type 9, with a valid CRC" ``CorruptRecord: a record of unknown type 9, with a valid CRC``
-            testCase "CorruptRecord: an entry record whose data is not a raftpb.Entry, with a valid CRC" ``CorruptRecord: an entry record whose data is not a raftpb.Entry, with a valid CRC``
-            testCase "CorruptRecord: record bytes that are not a protobuf, in a segment that is not the last" ``CorruptRecord: record bytes that are not a protobuf, in a segment that is not the last``
-            testCase "CorruptRecord: record bytes that are not a protobuf in the last segment, which Repair refuses" ``CorruptRecord: record bytes that are not a protobuf in the last segment, which Repair refuses``
-            testCase "SnapshotMismatch: the snapshot's index is in the log with another term" ``SnapshotMismatch: the snapshot's index is in the log with another term``
-            testCase "SnapshotNotFound: the contents come with the error, and the log still appends" ``SnapshotNotFound: the contents come with the error, and the log still appends``
-            testCase "SliceOutOfRange: an entry index leaves a gap after the entries read" ``SliceOutOfRange: an entry index leaves a gap after the entries read``
-            testCase "SliceOutOfRange: an index of UInt64.MaxValue is reported, not a crash (CVE-2020-15112)" ``SliceOutOfRange: an index of UInt64.MaxValue is reported, not a crash (CVE-2020-15112)``
-            testCase "SliceOutOfRange: UInt64.MaxValue as the very first entry" ``SliceOutOfRange: UInt64.MaxValue as the very first entry``
+            testCase
+                "FileNotFound: a directory holding only files that are not segments"
+                ``FileNotFound: a directory holding only files that are not segments``
+            testCase
+                "FileNotFound: the snapshot index is below the first segment's index"
+                ``FileNotFound: the snapshot index is below the first segment's index``
+            testCase
+                "FileNotFound: a segment is missing from the middle of the sequence"
+                ``FileNotFound: a segment is missing from the middle of the sequence``
+            testCase
+                "CrcMismatch: one changed byte of an entry in a segment that is not the last"
+                ``CrcMismatch: one changed byte of an entry in a segment that is not the last``
+            testCase
+                "CorruptRecord: a segment that is not the last, cut off inside a record, is damage and not a torn write"
+                ``CorruptRecord: a segment that is not the last, cut off inside a record, is damage and not a torn write``
+            testCase
+                "CrcMismatch: one changed byte of an entry in the last segment is corruption, which Repair refuses"
+                ``CrcMismatch: one changed byte of an entry in the last segment is corruption, which Repair refuses``
+            testCase
+                "CorruptRecord: a record of unknown type 9, with a valid CRC"
+                ``CorruptRecord: a record of unknown type 9, with a valid CRC``
+            testCase
+                "CorruptRecord: an entry record whose data is not a raftpb.Entry, with a valid CRC"
+                ``CorruptRecord: an entry record whose data is not a raftpb.Entry, with a valid CRC``
+            testCase
+                "CorruptRecord: record bytes that are not a protobuf, in a segment that is not the last"
+                ``CorruptRecord: record bytes that are not a protobuf, in a segment that is not the last``
+            testCase
+                "CorruptRecord: record bytes that are not a protobuf in the last segment, which Repair refuses"
+                ``CorruptRecord: record bytes that are not a protobuf in the last segment, which Repair refuses``
+            testCase
+                "SnapshotMismatch: the snapshot's index is in the log with another term"
+                ``SnapshotMismatch: the snapshot's index is in the log with another term``
+            testCase
+                "SnapshotNotFound: the contents come with the error, and the log still appends"
+                ``SnapshotNotFound: the contents come with the error, and the log still appends``
+            testCase
+                "SliceOutOfRange: an entry index leaves a gap after the entries read"
+                ``SliceOutOfRange: an entry index leaves a gap after the entries read``
+            testCase
+                "SliceOutOfRange: an index of UInt64.MaxValue is reported, not a crash (CVE-2020-15112)"
+                ``SliceOutOfRange: an index of UInt64.MaxValue is reported, not a crash (CVE-2020-15112)``
+            testCase
+                "SliceOutOfRange: UInt64.MaxValue as the very first entry"
+                ``SliceOutOfRange: UInt64.MaxValue as the very first entry``
         ]

@@ -85,5 +85,7 @@ let tests =
     testList
         "RealDiskTests"
         [
-            testCase "real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen and append" ``real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen and append``
+            testCase
+                "real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen and append"
+                ``real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen and append``
         ]

@@ -162,14 +162,52 @@ let tests =
     testList
         "TornTailErrorTests"
         [
-            testCase "UnexpectedEof: the last segment ends in the middle of the last record; Repair cuts it off" ``UnexpectedEof: the last segment ends in the middle of the last record; Repair cuts it off``
-            testCase "UnexpectedEof: the sector holding the last record's tail is zeroed; Repair cuts it off" ``UnexpectedEof: the sector holding the last record's tail is zeroed; Repair cuts it off``
-            testCase "UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)(0x0000000000100000UL)" (fun () -> ``UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)`` (0x0000000000100000UL))
-            testCase "UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)(0x80000000009FFFF8UL)" (fun () -> ``UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)`` (0x80000000009FFFF8UL))
-            testCase "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x0000000000A00000UL)" (fun () -> ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (0x0000000000A00000UL))
-            testCase "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x0080000000000000UL)" (fun () -> ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (0x0080000000000000UL))
-            testCase "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x00FFFFFFFFFFFFFFUL)" (fun () -> ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (0x00FFFFFFFFFFFFFFUL))
-            testCase "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x87FFFFFFFFFFFFFFUL)" (fun () -> ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (0x87FFFFFFFFFFFFFFUL))
-            testCase "RecordTooLarge: an entry over MaxRecordBytes is refused and nothing of its Save is written" ``RecordTooLarge: an entry over MaxRecordBytes is refused and nothing of its Save is written``
-            testCase "RecordTooLarge: Create with metadata over MaxRecordBytes creates nothing" ``RecordTooLarge: Create with metadata over MaxRecordBytes creates nothing``
+            testCase
+                "UnexpectedEof: the last segment ends in the middle of the last record; Repair cuts it off"
+                ``UnexpectedEof: the last segment ends in the middle of the last record; Repair cuts it off``
+            testCase
+                "UnexpectedEof: the sector holding the last record's tail is zeroed; Repair cuts it off"
+                ``UnexpectedEof: the sector holding the last record's tail is zeroed; Repair cuts it off``
+            testCase
+                "UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)(0x0000000000100000UL)"
+                (fun () ->
+                    ``UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)`` (
+                        0x0000000000100000UL
+                    ))
+            testCase
+                "UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)(0x80000000009FFFF8UL)"
+                (fun () ->
+                    ``UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)`` (
+                        0x80000000009FFFF8UL
+                    ))
+            testCase
+                "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x0000000000A00000UL)"
+                (fun () ->
+                    ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (
+                        0x0000000000A00000UL
+                    ))
+            testCase
+                "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x0080000000000000UL)"
+                (fun () ->
+                    ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (
+                        0x0080000000000000UL
+                    ))
+            testCase
+                "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x00FFFFFFFFFFFFFFUL)"
+                (fun () ->
+                    ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (
+                        0x00FFFFFFFFFFFFFFUL
+                    ))
+            testCase
+                "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x87FFFFFFFFFFFFFFUL)"
+                (fun () ->
+                    ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (
+                        0x87FFFFFFFFFFFFFFUL
+                    ))
+            testCase
+                "RecordTooLarge: an entry over MaxRecordBytes is refused and nothing of its Save is written"
+                ``RecordTooLarge: an entry over MaxRecordBytes is refused and nothing of its Save is written``
+            testCase
+                "RecordTooLarge: Create with metadata over MaxRecordBytes creates nothing"
+                ``RecordTooLarge: Create with metadata over MaxRecordBytes creates nothing``
         ]

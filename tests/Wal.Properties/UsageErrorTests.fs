@@ -154,7 +154,10 @@ let ``InvalidArgument: Create with bad options creates nothing`` () =
     let fs = MemoryFileSystem()
 
     for what, options in badOptions fs do
-        Expect.equal (errorKind (fun () -> WriteAheadLog.Create(dir, mem "meta", options).Dispose())) (Some WalErrorKind.InvalidArgument) what
+        Expect.equal
+            (errorKind (fun () -> WriteAheadLog.Create(dir, mem "meta", options).Dispose()))
+            (Some WalErrorKind.InvalidArgument)
+            what
 
         Expect.equal (fs.List "/") List.empty<string> what
 
@@ -230,21 +233,47 @@ let tests =
     testList
         "UsageErrorTests"
         [
-            testCase "AlreadyExists: Create on a directory that holds a file" ``AlreadyExists: Create on a directory that holds a file``
-            testCase "AlreadyExists: Create on an existing log leaves it as it was" ``AlreadyExists: Create on an existing log leaves it as it was``
+            testCase
+                "AlreadyExists: Create on a directory that holds a file"
+                ``AlreadyExists: Create on a directory that holds a file``
+            testCase
+                "AlreadyExists: Create on an existing log leaves it as it was"
+                ``AlreadyExists: Create on an existing log leaves it as it was``
             testCase "AlreadyExists: Create on a path that is a file" ``AlreadyExists: Create on a path that is a file``
             testCase "Create on an existing empty directory succeeds" ``Create on an existing empty directory succeeds``
-            testCase "Locked: a second writer cannot open a log a writer holds; a reader can" ``Locked: a second writer cannot open a log a writer holds; a reader can``
-            testCase "Closed: every call after Dispose, and Dispose twice is fine" ``Closed: every call after Dispose, and Dispose twice is fine``
-            testCase "Closed: ReadAll after disposing a log opened but not yet read" ``Closed: ReadAll after disposing a log opened but not yet read``
-            testCase "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"\")" (fun () -> ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` (""))
-            testCase "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"   \")" (fun () -> ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` ("   "))
-            testCase "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"\\t\\n\")" (fun () -> ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` ("\t\n"))
-            testCase "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"/\")" (fun () -> ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` ("/"))
-            testCase "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"/data/w\\000al\")" (fun () -> ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` ("/data/w\000al"))
-            testCase "InvalidArgument: Create with bad options creates nothing" ``InvalidArgument: Create with bad options creates nothing``
-            testCase "InvalidArgument: Open, OpenForRead, Repair and Verify with bad options leave the log alone" ``InvalidArgument: Open, OpenForRead, Repair and Verify with bad options leave the log alone``
-            testCase "InvalidState: writing to a log opened with Open before ReadAll, and ReadAll twice" ``InvalidState: writing to a log opened with Open before ReadAll, and ReadAll twice``
-            testCase "InvalidState: a log opened with OpenForRead cannot be written, before or after ReadAll" ``InvalidState: a log opened with OpenForRead cannot be written, before or after ReadAll``
-            testCase "InvalidState: ReadAll on a log made by Create, and Save after a failed ReadAll" ``InvalidState: ReadAll on a log made by Create, and Save after a failed ReadAll``
+            testCase
+                "Locked: a second writer cannot open a log a writer holds; a reader can"
+                ``Locked: a second writer cannot open a log a writer holds; a reader can``
+            testCase
+                "Closed: every call after Dispose, and Dispose twice is fine"
+                ``Closed: every call after Dispose, and Dispose twice is fine``
+            testCase
+                "Closed: ReadAll after disposing a log opened but not yet read"
+                ``Closed: ReadAll after disposing a log opened but not yet read``
+            testCase "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"\")" (fun () ->
+                ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` (""))
+            testCase "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"   \")" (fun () ->
+                ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` ("   "))
+            testCase "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"\\t\\n\")" (fun () ->
+                ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` ("\t\n"))
+            testCase "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"/\")" (fun () ->
+                ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` ("/"))
+            testCase
+                "InvalidArgument: an empty, blank, root or NUL path; nothing is created(\"/data/w\\000al\")"
+                (fun () -> ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` ("/data/w\000al"))
+            testCase
+                "InvalidArgument: Create with bad options creates nothing"
+                ``InvalidArgument: Create with bad options creates nothing``
+            testCase
+                "InvalidArgument: Open, OpenForRead, Repair and Verify with bad options leave the log alone"
+                ``InvalidArgument: Open, OpenForRead, Repair and Verify with bad options leave the log alone``
+            testCase
+                "InvalidState: writing to a log opened with Open before ReadAll, and ReadAll twice"
+                ``InvalidState: writing to a log opened with Open before ReadAll, and ReadAll twice``
+            testCase
+                "InvalidState: a log opened with OpenForRead cannot be written, before or after ReadAll"
+                ``InvalidState: a log opened with OpenForRead cannot be written, before or after ReadAll``
+            testCase
+                "InvalidState: ReadAll on a log made by Create, and Save after a failed ReadAll"
+                ``InvalidState: ReadAll on a log made by Create, and Save after a failed ReadAll``
         ]

@@ -171,7 +171,15 @@ let tests =
     testList
         "WriterProperties"
         [
-            testPropertyWithConfig (fsCheck 200 []) "the page writer writes whole pages until a flush, never buffers past its watermark, and loses nothing" ``the page writer writes whole pages until a flush, never buffers past its watermark, and loses nothing``
-            testCase "a write that fits under the watermark only buffers" ``a write that fits under the watermark only buffers``
-            testPropertyWithConfig (fsCheck 30 []) "records larger than the page writer's buffer survive a power cut at any call" ``records larger than the page writer's buffer survive a power cut at any call``
+            testPropertyWithConfig
+                (fsCheck 200 [])
+                "the page writer writes whole pages until a flush, never buffers past its watermark, and loses nothing"
+                ``the page writer writes whole pages until a flush, never buffers past its watermark, and loses nothing``
+            testCase
+                "a write that fits under the watermark only buffers"
+                ``a write that fits under the watermark only buffers``
+            testPropertyWithConfig
+                (fsCheck 30 [])
+                "records larger than the page writer's buffer survive a power cut at any call"
+                ``records larger than the page writer's buffer survive a power cut at any call``
         ]
