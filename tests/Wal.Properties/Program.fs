@@ -3,7 +3,9 @@
 /// `--nunit-summary`, ...) and one option of its own, `--exclude-category NAME`.
 module Wal.Properties.Program
 
+open System
 open Expecto
+open Expecto.Impl
 
 /// A category names tests a run can leave out. Interop runs etcd's own code through the peer
 /// (interop/etcd/peer), which machines without Go cannot build.
@@ -49,6 +51,20 @@ let rec private ownOptions (args: string list) =
         excluded, arg :: expecto
     | [] -> [], []
 
+/// Runs the tests with Expecto's command line; a filter that selects no test fails the run
+/// (exit code 2), as a run in which no test ran must.
+let private runAll (args: string[]) (tests: Test) =
+    let selected =
+        match ExpectoConfig.fillFromArgs defaultConfig args with
+        | ArgsRun config -> Some(config.filter tests |> Test.toTestCodeList |> Seq.length)
+        | _ -> None
+
+    match selected with
+    | Some 0 ->
+        eprintfn "Wal.Properties: no test matches the filter"
+        2
+    | _ -> runTestsWithCLIArgs [ CLIArguments.No_Spinner ] args tests
+
 [<EntryPoint>]
 let main argv =
     let excluded, expectoArgs = ownOptions (List.ofArray argv)
@@ -61,4 +77,4 @@ let main argv =
             | None -> true)
         |> List.map snd
 
-    Tests.runTestsWithCLIArgs [ CLIArguments.No_Spinner ] (Array.ofList expectoArgs) (testList "Wal" tests)
+    runAll (Array.ofList expectoArgs) (testList "Wal" tests)
