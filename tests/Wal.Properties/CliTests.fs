@@ -55,11 +55,11 @@ let ``dump shows every record and ReadAll's summary of an etcd data directory`` 
     Expect.equal code 0 ""
     Expect.stringContains out "433 records" ""
     Expect.stringContains out "0000000000000003-00000000000000a3.wal" ""
-    Expect.stringContains out ("norm \"put key200 = value200\"") ""
+    Expect.stringContains out "norm \"put key200 = value200\"" ""
 
     Expect.stringContains
         out
-        ("ReadAll at snapshot 0:0: term=1 vote=1 commit=201, 200 entries (1..200), metadata \"node-1\"")
+        "ReadAll at snapshot 0:0: term=1 vote=1 commit=201, 200 entries (1..200), metadata \"node-1\""
         ""
 
 let ``dump --json prints ReadAll in the schema etcd's peer prints`` () =
@@ -69,7 +69,7 @@ let ``dump --json prints ReadAll in the schema etcd's peer prints`` () =
 
     match ReadAllJson.parse (out.Trim()) with
     | Ok dump ->
-        Expect.equal (dump.SnapIndex, dump.SnapTerm, dump.Commit, dump.Error) ((90UL, 1UL, 201UL, None)) ""
+        Expect.equal (dump.SnapIndex, dump.SnapTerm, dump.Commit, dump.Error) (90UL, 1UL, 201UL, None) ""
         Expect.equal (dump.Entries |> List.map (fun e -> e.Index)) [ 91UL .. 200UL ] ""
         Expect.equal (Text.Encoding.ASCII.GetString dump.Metadata) "node-1" ""
     | Error e -> failtest e
@@ -77,7 +77,7 @@ let ``dump --json prints ReadAll in the schema etcd's peer prints`` () =
 let ``dump reports damage with exit code 1 and the error kind`` () =
     let code, out, _ = wal [ "dump"; etcdCase "flipped-data"; "--json" ]
     Expect.equal code 1 ""
-    Expect.stringContains out ("\"error\":\"CrcMismatch\"") ""
+    Expect.stringContains out "\"error\":\"CrcMismatch\"" ""
     let code, out, err = wal [ "dump"; etcdCase "flipped-data" ]
     Expect.equal code 1 ""
     Expect.stringContains out "stops: CrcMismatch" ""
@@ -115,7 +115,7 @@ let ``repair cuts a torn tail off once, keeps a .broken copy, and refuses corrup
     Expect.stringStarts out "repaired" ""
     Expect.hasLength (Directory.GetFiles(dir, "*.broken")) 1 ""
     let code, out, _ = wal [ "repair"; dir ]
-    Expect.equal (code, out.Trim()) ((0, "nothing to repair: the last segment ends cleanly")) ""
+    Expect.equal (code, out.Trim()) (0, "nothing to repair: the last segment ends cleanly") ""
 
     use tmp2 = new TempDir()
     let corrupt = copyOf (etcdCase "flipped-data") tmp2
@@ -184,7 +184,7 @@ let ``check-trace: the example traces get their verdicts, junk gets exit code 2`
     let code, out, _ =
         wal [ "check-trace"; repoFile [ "examples"; "traces"; "allowed.trace" ] ]
 
-    Expect.equal (code, out.Trim()) ((0, "ok: all 3 observations are allowed by the model")) ""
+    Expect.equal (code, out.Trim()) (0, "ok: all 3 observations are allowed by the model") ""
 
     let code, out, _ =
         wal [ "check-trace"; repoFile [ "examples"; "traces"; "lost-save.trace" ] ]
@@ -209,7 +209,7 @@ let ``replay runs a trace against the engine and judges the engine's run`` () =
 
     Expect.stringContains
         out
-        ("the engine returned\n  read \"node-1\" 2/1/0 [1/1 \"put a\", 1/2 \"put b\", 2/3 \"put c\"]")
+        "the engine returned\n  read \"node-1\" 2/1/0 [1/1 \"put a\", 1/2 \"put b\", 2/3 \"put c\"]"
         ""
 
     Expect.stringContains out "model: ok" ""
@@ -225,7 +225,7 @@ let ``the documented trace is one the model allows`` () =
 
 let ``check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory`` () =
     let code, out, _ = wal [ "check-dir"; etcdCase "cuts-snapshots-overwrites" ]
-    Expect.equal (code, out.Trim()) ((0, "3 segment files; 0 broken invariants, 0 warnings")) ""
+    Expect.equal (code, out.Trim()) (0, "3 segment files; 0 broken invariants, 0 warnings") ""
     let code, out, _ = wal [ "check-dir"; etcdCase "flipped-data" ]
     Expect.equal code 1 ""
     Expect.stringContains out "at 1000: the CRC chain breaks" ""
