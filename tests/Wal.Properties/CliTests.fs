@@ -5,13 +5,13 @@ module Wal.Properties.CliTests
 open System
 open System.IO
 open System.Security.Cryptography
-open NUnit.Framework
+open Expecto
 open Wal.Cli
 open Wal.Oracle
 open Wal.Properties.Support
 
 let private corpus (case: string) =
-    Path.Combine(TestContext.CurrentContext.TestDirectory, "corpus", case)
+    Path.Combine(testDirectory, "corpus", case)
 
 let private etcdCase (case: string) =
     Path.Combine(corpus "etcd-3.4", case, "wal")
@@ -48,46 +48,42 @@ let private fingerprint (dir: string) =
 
 let private oneLine (err: string) =
     let lines = err.Trim().Split('\n')
-    Assert.That(lines.Length, Is.EqualTo 1, err)
-    Assert.That(lines[0], Does.StartWith "wal: ", err)
+    Expect.equal lines.Length 1 err
+    Expect.stringStarts lines[0] "wal: " err
 
-[<Test>]
 let ``dump shows every record and ReadAll's summary of an etcd data directory`` () =
     let code, out, _ = wal [ "dump"; etcdCase "saves" ]
-    Assert.That(code, Is.EqualTo 0)
-    Assert.That(out, Does.Contain "433 records")
-    Assert.That(out, Does.Contain "0000000000000003-00000000000000a3.wal")
-    Assert.That(out, Does.Contain "norm \"put key200 = value200\"")
+    Expect.equal code 0 ""
+    Expect.stringContains out "433 records" ""
+    Expect.stringContains out "0000000000000003-00000000000000a3.wal" ""
+    Expect.stringContains out "norm \"put key200 = value200\"" ""
 
-    Assert.That(
-        out,
-        Does.Contain "ReadAll at snapshot 0:0: term=1 vote=1 commit=201, 200 entries (1..200), metadata \"node-1\""
-    )
+    Expect.stringContains
+        out
+        "ReadAll at snapshot 0:0: term=1 vote=1 commit=201, 200 entries (1..200), metadata \"node-1\""
+        ""
 
-[<Test>]
 let ``dump --json prints ReadAll in the schema etcd's peer prints`` () =
     let code, out, _ = wal [ "dump"; etcdCase "saves"; "--snapshot"; "90:1"; "--json" ]
 
-    Assert.That(code, Is.EqualTo 0)
+    Expect.equal code 0 ""
 
     match ReadAllJson.parse (out.Trim()) with
     | Ok dump ->
-        Assert.That((dump.SnapIndex, dump.SnapTerm, dump.Commit, dump.Error), Is.EqualTo((90UL, 1UL, 201UL, None)))
-        expectEqual [ 91UL .. 200UL ] (dump.Entries |> List.map (fun e -> e.Index))
-        Assert.That(Text.Encoding.ASCII.GetString dump.Metadata, Is.EqualTo "node-1")
-    | Error e -> Assert.Fail e
+        Expect.equal (dump.SnapIndex, dump.SnapTerm, dump.Commit, dump.Error) (90UL, 1UL, 201UL, None) ""
+        Expect.equal (dump.Entries |> List.map (fun e -> e.Index)) [ 91UL .. 200UL ] ""
+        Expect.equal (Text.Encoding.ASCII.GetString dump.Metadata) "node-1" ""
+    | Error e -> failtest e
 
-[<Test>]
 let ``dump reports damage with exit code 1 and the error kind`` () =
     let code, out, _ = wal [ "dump"; etcdCase "flipped-data"; "--json" ]
-    Assert.That(code, Is.EqualTo 1)
-    Assert.That(out, Does.Contain "\"error\":\"CrcMismatch\"")
+    Expect.equal code 1 ""
+    Expect.stringContains out "\"error\":\"CrcMismatch\"" ""
     let code, out, err = wal [ "dump"; etcdCase "flipped-data" ]
-    Assert.That(code, Is.EqualTo 1)
-    Assert.That(out, Does.Contain "stops: CrcMismatch")
+    Expect.equal code 1 ""
+    Expect.stringContains out "stops: CrcMismatch" ""
     oneLine err
 
-[<Test>]
 let ``dump never changes the directory, even a torn one`` () =
     use tmp = new TempDir()
     let dir = copyOf (etcdCase "torn-tail") tmp
@@ -95,45 +91,42 @@ let ``dump never changes the directory, even a torn one`` () =
 
     for args in [ [ "dump"; dir ]; [ "dump"; dir; "--json" ]; [ "verify"; dir ] ] do
         wal args |> ignore
-        expectEqualAt (String.Join(" ", args)) before (fingerprint dir)
+        Expect.equal (fingerprint dir) before (String.Join(" ", args))
 
-[<Test>]
 let ``verify: 0 when the WAL checks out, 1 naming the problem when not`` () =
     let code, out, _ = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90:1" ]
-    Assert.That(code, Is.EqualTo 0)
-    Assert.That(out, Does.Contain "last hard state term=1 vote=1 commit=201")
+    Expect.equal code 0 ""
+    Expect.stringContains out "last hard state term=1 vote=1 commit=201" ""
 
     let code, _, err = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90:2" ]
-    Assert.That(code, Is.EqualTo 1)
-    Assert.That(err, Does.Contain "SnapshotMismatch")
+    Expect.equal code 1 ""
+    Expect.stringContains err "SnapshotMismatch" ""
     oneLine err
 
     let code, _, err = wal [ "verify"; etcdCase "huge-length" ]
-    Assert.That(code, Is.EqualTo 1)
-    Assert.That(err, Does.Contain "RecordTooLarge")
+    Expect.equal code 1 ""
+    Expect.stringContains err "RecordTooLarge" ""
     oneLine err
 
-[<Test>]
 let ``repair cuts a torn tail off once, keeps a .broken copy, and refuses corruption`` () =
     use tmp = new TempDir()
     let dir = copyOf (etcdCase "torn-tail") tmp
     let code, out, _ = wal [ "repair"; dir ]
-    Assert.That(code, Is.EqualTo 0)
-    Assert.That(out, Does.StartWith "repaired")
-    Assert.That(Directory.GetFiles(dir, "*.broken"), Has.Length.EqualTo 1)
+    Expect.equal code 0 ""
+    Expect.stringStarts out "repaired" ""
+    Expect.hasLength (Directory.GetFiles(dir, "*.broken")) 1 ""
     let code, out, _ = wal [ "repair"; dir ]
-    Assert.That((code, out.Trim()), Is.EqualTo((0, "nothing to repair: the last segment ends cleanly")))
+    Expect.equal (code, out.Trim()) (0, "nothing to repair: the last segment ends cleanly") ""
 
     use tmp2 = new TempDir()
     let corrupt = copyOf (etcdCase "flipped-data") tmp2
     let before = fingerprint corrupt
     let code, _, err = wal [ "repair"; corrupt ]
-    Assert.That(code, Is.EqualTo 1)
-    Assert.That(err, Does.Contain "CrcMismatch")
+    Expect.equal code 1 ""
+    Expect.stringContains err "CrcMismatch" ""
     oneLine err
-    expectEqual before (fingerprint corrupt)
+    Expect.equal (fingerprint corrupt) before ""
 
-[<Test>]
 let ``bad input gets a one-line error and a non-zero exit, never a stack trace`` () =
     use tmp = new TempDir()
     Directory.CreateDirectory tmp.Path |> ignore
@@ -175,9 +168,9 @@ let ``bad input gets a one-line error and a non-zero exit, never a stack trace``
     for args, expected in cases do
         let code, _, err = wal args
         let shown = String.Join(" ", args)
-        Assert.That(code, Is.EqualTo expected, $"{shown}: {err}")
-        Assert.That(err, Does.Not.Contain "   at ", shown)
-        Assert.That(err.Trim(), Is.Not.Empty, shown)
+        Expect.equal code expected $"{shown}: {err}"
+        Expect.isFalse (err.Contains("   at ")) shown
+        Expect.isNonEmpty (err.Trim()) shown
 
 let private repoFile (parts: string list) =
     let rec up (dir: DirectoryInfo) =
@@ -186,65 +179,99 @@ let private repoFile (parts: string list) =
         else
             up dir.Parent
 
-    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
+    up (DirectoryInfo testDirectory)
 
-[<Test>]
 let ``check-trace: the example traces get their verdicts, junk gets exit code 2`` () =
     let code, out, _ =
         wal [ "check-trace"; repoFile [ "examples"; "traces"; "allowed.trace" ] ]
 
-    Assert.That((code, out.Trim()), Is.EqualTo((0, "ok: all 3 observations are allowed by the model")))
+    Expect.equal (code, out.Trim()) (0, "ok: all 3 observations are allowed by the model") ""
 
     let code, out, _ =
         wal [ "check-trace"; repoFile [ "examples"; "traces"; "lost-save.trace" ] ]
 
-    Assert.That(code, Is.EqualTo 1)
-    Assert.That(out, Does.StartWith "line 7: the model does not allow")
+    Expect.equal code 1 ""
+    Expect.stringStarts out "line 7: the model does not allow" ""
 
     use tmp = new TempDir()
     Directory.CreateDirectory tmp.Path |> ignore
     let junk = Path.Combine(tmp.Path, "junk.trace")
     File.WriteAllBytes(junk, Array.init 4096 (fun i -> byte (i * 7919 % 256)))
     let code, _, err = wal [ "check-trace"; junk ]
-    Assert.That(code, Is.EqualTo 2)
+    Expect.equal code 2 ""
     oneLine err
-    Assert.That(err, Does.Contain ":1:1:")
+    Expect.stringContains err ":1:1:" ""
 
-[<Test>]
 let ``replay runs a trace against the engine and judges the engine's run`` () =
     let code, out, _ =
         wal [ "replay"; repoFile [ "examples"; "traces"; "lost-save.trace" ] ]
     // The engine keeps the save the trace's implementation lost, and the model allows that.
-    Assert.That(code, Is.EqualTo 0, out)
+    Expect.equal code 0 out
 
-    Assert.That(
-        out,
-        Does.Contain "the engine returned\n  read \"node-1\" 2/1/0 [1/1 \"put a\", 1/2 \"put b\", 2/3 \"put c\"]"
-    )
+    Expect.stringContains
+        out
+        "the engine returned\n  read \"node-1\" 2/1/0 [1/1 \"put a\", 1/2 \"put b\", 2/3 \"put c\"]"
+        ""
 
-    Assert.That(out, Does.Contain "model: ok")
+    Expect.stringContains out "model: ok" ""
 
-[<Test>]
 let ``the documented trace is one the model allows`` () =
     let doc = File.ReadAllText(repoFile [ "docs"; "traces.md" ])
     let start = doc.IndexOf("```text\n") + 8
     let example = doc.Substring(start, doc.IndexOf("```", start) - start)
 
     match Wal.Oracle.Trace.parse example with
-    | Ok lines -> Assert.That(Wal.Oracle.Trace.check lines, Is.EqualTo(Wal.Oracle.Trace.Allowed 3))
-    | Error e -> Assert.Fail(string e)
+    | Ok lines -> Expect.equal (Wal.Oracle.Trace.check lines) (Wal.Oracle.Trace.Allowed 3) ""
+    | Error e -> failtest (string e)
 
-[<Test>]
 let ``check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory`` () =
     let code, out, _ = wal [ "check-dir"; etcdCase "cuts-snapshots-overwrites" ]
-    Assert.That((code, out.Trim()), Is.EqualTo((0, "3 segment files; 0 broken invariants, 0 warnings")))
+    Expect.equal (code, out.Trim()) (0, "3 segment files; 0 broken invariants, 0 warnings") ""
     let code, out, _ = wal [ "check-dir"; etcdCase "flipped-data" ]
-    Assert.That(code, Is.EqualTo 1)
-    Assert.That(out, Does.Contain "at 1000: the CRC chain breaks")
+    Expect.equal code 1 ""
+    Expect.stringContains out "at 1000: the CRC chain breaks" ""
     // The saves corpus commits one past its last entry after every tenth Save, which raft never does.
     let code, out, _ = wal [ "check-dir"; etcdCase "saves" ]
-    Assert.That(code, Is.EqualTo 1)
-    Assert.That(out, Does.Contain "a hard state commits 11, beyond the last entry 10")
+    Expect.equal code 1 ""
+    Expect.stringContains out "a hard state commits 11, beyond the last entry 10" ""
     let code, _, err = wal [ "check-dir"; repoFile [ "README.md" ] ]
-    Assert.That(code, Is.EqualTo 2)
+    Expect.equal code 2 ""
     oneLine err
+
+/// This file's tests.
+let tests =
+    testList
+        "CliTests"
+        [
+            testCase
+                "dump shows every record and ReadAll's summary of an etcd data directory"
+                ``dump shows every record and ReadAll's summary of an etcd data directory``
+            testCase
+                "dump --json prints ReadAll in the schema etcd's peer prints"
+                ``dump --json prints ReadAll in the schema etcd's peer prints``
+            testCase
+                "dump reports damage with exit code 1 and the error kind"
+                ``dump reports damage with exit code 1 and the error kind``
+            testCase
+                "dump never changes the directory, even a torn one"
+                ``dump never changes the directory, even a torn one``
+            testCase
+                "verify: 0 when the WAL checks out, 1 naming the problem when not"
+                ``verify: 0 when the WAL checks out, 1 naming the problem when not``
+            testCase
+                "repair cuts a torn tail off once, keeps a .broken copy, and refuses corruption"
+                ``repair cuts a torn tail off once, keeps a .broken copy, and refuses corruption``
+            testCase
+                "bad input gets a one-line error and a non-zero exit, never a stack trace"
+                ``bad input gets a one-line error and a non-zero exit, never a stack trace``
+            testCase
+                "check-trace: the example traces get their verdicts, junk gets exit code 2"
+                ``check-trace: the example traces get their verdicts, junk gets exit code 2``
+            testCase
+                "replay runs a trace against the engine and judges the engine's run"
+                ``replay runs a trace against the engine and judges the engine's run``
+            testCase "the documented trace is one the model allows" ``the documented trace is one the model allows``
+            testCase
+                "check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory"
+                ``check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory``
+        ]

@@ -2,10 +2,10 @@
 /// a decoder that meets any byte string with records or a typed error, in bounded memory.
 module Wal.Properties.CodecProperties
 
+open Expecto
 open System
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Google.Protobuf
 open Wal
 open Wal.Format
@@ -35,7 +35,6 @@ type Generators =
         }
         |> Arb.fromGen
 
-[<Property(Arbitrary = [| typeof<Generators> |])>]
 let ``hand-encoded entries equal Google.Protobuf's bytes`` (entry: Wal.Entry) =
     let message =
         PbEntry(Term = entry.Term, Index = entry.Index, Type = enum<PbEntryType>(int entry.Type))
@@ -45,12 +44,10 @@ let ``hand-encoded entries equal Google.Protobuf's bytes`` (entry: Wal.Entry) =
 
     handEntry entry = message.ToByteArray()
 
-[<Property(Arbitrary = [| typeof<Generators> |])>]
 let ``entries decode to what was encoded`` (entry: Wal.Entry) =
     let ok, decoded = RecordCodec.TryDecodeEntry(ReadOnlySpan(handEntry entry))
     ok && decoded = entry
 
-[<Property>]
 let ``hand-encoded hard states equal Google.Protobuf's bytes and decode back``
     (term: uint64, vote: uint64, commit: uint64)
     =
@@ -61,7 +58,6 @@ let ``hand-encoded hard states equal Google.Protobuf's bytes and decode back``
     let ok, decoded = RecordCodec.TryDecodeHardState(ReadOnlySpan(buffer, 0, n))
     buffer[.. n - 1] = google && ok && decoded = state
 
-[<Property>]
 let ``records equal Google.Protobuf's bytes and round trip`` (kind: byte, crc: uint32, data: byte[]) =
     let kind = int64 (kind % 5uy) + 1L
     let buffer = Array.zeroCreate<byte>(RecordCodec.RecordSize(crc, data.Length))
@@ -92,7 +88,6 @@ let ``records equal Google.Protobuf's bytes and round trip`` (kind: byte, crc: u
     && c = crc
     && d.ToArray() = data
 
-[<Property>]
 let ``snapshots with a ConfState round trip through Google.Protobuf``
     (index: uint64, term: uint64, voters: uint64 list, autoLeave: bool)
     =
@@ -130,7 +125,6 @@ let private readSegment (write: bool) (segment: byte[]) =
 // The decoder's read buffer and, in write mode, the page writer's, plus a few records' worth.
 let private fixedAllowance = 2L * 1024L * 1024L
 
-[<Property(MaxTest = 300)>]
 let ``any byte string ends in records or a typed error, in memory bounded by its size`` (bytes: byte[]) (write: bool) =
     let _, allocated = readSegment write bytes
     allocated <= fixedAllowance + 4L * int64 bytes.Length
@@ -186,7 +180,6 @@ let private damage (bytes: byte[]) (d: Damage) =
         let i = abs at % n
         Array.append copy[.. i - 1] junk
 
-[<Property(MaxTest = 300)>]
 let ``a damaged log gives a typed error or a prefix of what was written, never a wrong entry``
     (payloads: NonEmptyArray<byte[]>)
     (d: Damage)
@@ -214,7 +207,6 @@ let private frameEnds (bytes: byte[]) =
 
     go 0 []
 
-[<Property(MaxTest = 200)>]
 let ``truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail``
     (payloads: NonEmptyArray<byte[]>)
     (cut: PositiveInt)
@@ -244,11 +236,6 @@ let ``truncated at any byte: a frame boundary reads exactly the records before i
 
 /// Under etcd 3.4's 10 MiB limit a claim past the end of the file is a torn write; at or over
 /// it, etcd refuses the record outright (ErrMaxWALEntrySizeLimitExceeded), read-only or not.
-[<NUnit.Framework.TestCase(9 * 1024 * 1024)>]
-[<NUnit.Framework.TestCase(10 * 1024 * 1024 - 8)>]
-[<NUnit.Framework.TestCase(10 * 1024 * 1024)>]
-[<NUnit.Framework.TestCase(64 * 1024 * 1024)>]
-[<NUnit.Framework.TestCase(1024 * 1024 * 1024)>]
 let ``a length word claiming more than the file holds allocates nothing like it`` (claim: int) =
     let bytes, _ =
         validLog [ Text.Encoding.UTF8.GetBytes "a"; Text.Encoding.UTF8.GetBytes "b" ]
@@ -269,5 +256,66 @@ let ``a length word claiming more than the file holds allocates nothing like it`
             else
                 prefix
 
-        NUnit.Framework.Assert.That(outcome, NUnit.Framework.Is.EqualTo expected, $"write mode {write}")
-        NUnit.Framework.Assert.That(allocated, NUnit.Framework.Is.LessThan(4L * 1024L * 1024L), $"write mode {write}")
+        Expect.equal outcome expected $"write mode {write}"
+        Expect.isLessThan allocated (4L * 1024L * 1024L) $"write mode {write}"
+
+/// This file's tests.
+let tests =
+    testList
+        "CodecProperties"
+        [
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<Generators> ])
+                "hand-encoded entries equal Google.Protobuf's bytes"
+                ``hand-encoded entries equal Google.Protobuf's bytes``
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<Generators> ])
+                "entries decode to what was encoded"
+                ``entries decode to what was encoded``
+            testPropertyWithConfig
+                (fsCheck 100 [])
+                "hand-encoded hard states equal Google.Protobuf's bytes and decode back"
+                ``hand-encoded hard states equal Google.Protobuf's bytes and decode back``
+            testPropertyWithConfig
+                (fsCheck 100 [])
+                "records equal Google.Protobuf's bytes and round trip"
+                ``records equal Google.Protobuf's bytes and round trip``
+            testPropertyWithConfig
+                (fsCheck 100 [])
+                "snapshots with a ConfState round trip through Google.Protobuf"
+                ``snapshots with a ConfState round trip through Google.Protobuf``
+            testPropertyWithConfig
+                (fsCheck 300 [])
+                "any byte string ends in records or a typed error, in memory bounded by its size"
+                ``any byte string ends in records or a typed error, in memory bounded by its size``
+            testPropertyWithConfig
+                (fsCheck 300 [])
+                "a damaged log gives a typed error or a prefix of what was written, never a wrong entry"
+                ``a damaged log gives a typed error or a prefix of what was written, never a wrong entry``
+            testPropertyWithConfig
+                (fsCheck 200 [])
+                "truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail"
+                ``truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail``
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(9 * 1024 * 1024)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (9 * 1024 * 1024))
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(10 * 1024 * 1024 - 8)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (
+                        10 * 1024 * 1024 - 8
+                    ))
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(10 * 1024 * 1024)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (10 * 1024 * 1024))
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(64 * 1024 * 1024)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (64 * 1024 * 1024))
+            testCase
+                "a length word claiming more than the file holds allocates nothing like it(1024 * 1024 * 1024)"
+                (fun () ->
+                    ``a length word claiming more than the file holds allocates nothing like it`` (1024 * 1024 * 1024))
+        ]

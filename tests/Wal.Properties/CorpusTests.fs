@@ -5,14 +5,13 @@ module Wal.Properties.CorpusTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open Wal
 open Wal.Oracle
 open Wal.Simulation
 open Wal.Properties.Support
 
-let private corpus =
-    Path.Combine(TestContext.CurrentContext.TestDirectory, "corpus", "etcd-3.4")
+let private corpus = Path.Combine(testDirectory, "corpus", "etcd-3.4")
 
 let cases () =
     Directory.GetDirectories corpus |> Array.map Path.GetFileName |> Array.sort
@@ -26,16 +25,14 @@ let private copyWal (case: string) (root: string) (name: string) =
 
     target
 
-[<Test>]
 let ``the corpus holds every case etcd wrote, each with its verdicts`` () =
     let cases = cases ()
-    Assert.That(cases.Length, Is.GreaterThanOrEqualTo 6)
+    Expect.isGreaterThanOrEqual cases.Length 6 ""
 
     for case in cases do
-        Assert.That(File.Exists(Path.Combine(corpus, case, "expected.txt")), case)
-        Assert.That(Directory.GetFiles(Path.Combine(corpus, case, "wal"), "*.wal"), Is.Not.Empty, case)
+        Expect.isTrue (File.Exists(Path.Combine(corpus, case, "expected.txt"))) case
+        Expect.isNonEmpty (Directory.GetFiles(Path.Combine(corpus, case, "wal"), "*.wal")) case
 
-[<TestCaseSource(nameof cases)>]
 let ``the engine gives etcd's verdicts on an etcd-written WAL`` (case: string) =
     use tmp = new TempDir()
     let mutable repaired: string option = None
@@ -78,4 +75,20 @@ let ``the engine gives etcd's verdicts on an etcd-written WAL`` (case: string) =
                 EngineReadAll.read dir (snapshot ()) false |> ReadAllJson.render
             | other -> failwith $"{case}: unknown verdict {other}"
 
-        Assert.That(actual, Is.EqualTo expected, $"{case}, line {i + 1}: {verb} {at}")
+        Expect.equal actual expected $"{case}, line {i + 1}: {verb} {at}"
+
+/// This file's tests.
+let tests =
+    testList
+        "CorpusTests"
+        [
+            testCase
+                "the corpus holds every case etcd wrote, each with its verdicts"
+                ``the corpus holds every case etcd wrote, each with its verdicts``
+            yield!
+                [
+                    for case in cases () ->
+                        testCase $"the engine gives etcd's verdicts on an etcd-written WAL({case})" (fun () ->
+                            ``the engine gives etcd's verdicts on an etcd-written WAL`` case)
+                ]
+        ]

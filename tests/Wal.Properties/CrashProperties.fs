@@ -3,16 +3,16 @@
 /// fdatasync makes the log refuse every later write.
 module Wal.Properties.CrashProperties
 
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Wal.Model
 open Wal.Simulation
 open Wal.Simulation.Harness
 open Wal.Simulation.BitRot
 open Wal.Oracle
 open Wal.Oracle.Scenarios
+open Wal.Properties.Support
 
 let private verdict (result: RunResult) =
     result.Divergence.IsNone |> Prop.label (defaultArg result.Divergence "")
@@ -26,7 +26,6 @@ let private mutationsOf (scenario: Scenario) =
         scenario.Steps)
         .Mutations
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 150)>]
 let ``a power cut at any call, with any crash image, recovers to an outcome the model allows``
     (scenario: Scenario)
     (point: PositiveInt)
@@ -49,7 +48,6 @@ let ``a power cut at any call, with any crash image, recovers to an outcome the 
     .&. verdict result
     |> Prop.label $"power cut after mutating call {crashAfter}, image {image}, garbage {garbage}"
 
-[<Property(Arbitrary = [| typeof<WithCrashes> |], MaxTest = 150)>]
 let ``recovery goes on: after power cuts between operations and inside one, the engine still matches the model``
     (scenario: Scenario)
     (point: PositiveInt)
@@ -67,7 +65,6 @@ let ``recovery goes on: after power cuts between operations and inside one, the 
     |> verdict
     |> Prop.label $"power cut after mutating call {crashAfter}, image {image}"
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 200)>]
 let ``bit rot in durable bytes is reported as a typed error, never read as entries`` (scenario: Scenario) (seed: int) =
     let outcome = rotAndRead scenario.SegmentSize scenario.Steps seed
     outcome.IsNone |> Prop.label (defaultArg outcome "")
@@ -79,7 +76,6 @@ let private faults =
         (Gen.choose (1, 8))
     |> Arb.fromGen
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 150)>]
 let ``after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome``
     (scenario: Scenario)
     (image: int)
@@ -98,7 +94,6 @@ let ``after a failed fdatasync, write or fallocate no later write succeeds, and 
         |> verdict
         |> Prop.label $"fault {fault}")
 
-[<Test>]
 let ``exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted``
     ()
     =
@@ -118,12 +113,38 @@ let ``exhaustive: every crash point of generated sequences, with every bounded c
         let judged, divergence = Explorer.exploreScenario bounds (1000 + i) scenario
 
         match divergence with
-        | Some d -> Assert.Fail(string d)
+        | Some d -> failtest (string d)
         | None -> ()
 
         // Every captured state got at least one image, and no state was left out.
-        Assert.That(judged, Is.GreaterThanOrEqualTo(states.Length))
+        Expect.isGreaterThanOrEqual judged (states.Length) ""
         total <- total + judged
 
-    TestContext.Out.WriteLine $"exhaustive: {total} crash states explored"
-    Assert.That(total, Is.GreaterThan 1000)
+    printfn "%s" $"exhaustive: {total} crash states explored"
+    Expect.isGreaterThan total 1000 ""
+
+/// This file's tests.
+let tests =
+    testList
+        "CrashProperties"
+        [
+            testPropertyWithConfig
+                (fsCheck 150 [ typeof<Clean> ])
+                "a power cut at any call, with any crash image, recovers to an outcome the model allows"
+                ``a power cut at any call, with any crash image, recovers to an outcome the model allows``
+            testPropertyWithConfig
+                (fsCheck 150 [ typeof<WithCrashes> ])
+                "recovery goes on: after power cuts between operations and inside one, the engine still matches the model"
+                ``recovery goes on: after power cuts between operations and inside one, the engine still matches the model``
+            testPropertyWithConfig
+                (fsCheck 200 [ typeof<Clean> ])
+                "bit rot in durable bytes is reported as a typed error, never read as entries"
+                ``bit rot in durable bytes is reported as a typed error, never read as entries``
+            testPropertyWithConfig
+                (fsCheck 150 [ typeof<Clean> ])
+                "after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome"
+                ``after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome``
+            testCase
+                "exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted"
+                ``exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted``
+        ]

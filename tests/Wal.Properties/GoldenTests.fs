@@ -4,7 +4,7 @@ module Wal.Properties.GoldenTests
 open System
 open System.IO
 open System.Text
-open NUnit.Framework
+open Expecto
 open Wal
 open Wal.Format
 open Wal.Properties.Support
@@ -12,57 +12,46 @@ open Wal.Properties.Support
 let private hex (s: string) = Convert.FromHexString s
 
 let private corpus =
-    Path.Combine(TestContext.CurrentContext.TestDirectory, "corpus", "etcd-3.4", "saves", "wal")
+    Path.Combine(testDirectory, "corpus", "etcd-3.4", "saves", "wal")
 
 let private etcdFiles () =
     Directory.GetFiles(corpus, "*.wal") |> Array.map Path.GetFileName |> Array.sort
 
-[<Test>]
 let ``CRC-32C of "123456789" is the Castagnoli check value`` () =
-    Assert.That(Crc32C.Update(0u, Encoding.ASCII.GetBytes "123456789"), Is.EqualTo 0xE3069283u)
+    Expect.equal (Crc32C.Update(0u, Encoding.ASCII.GetBytes "123456789")) (0xE3069283u) ""
 
-[<Test>]
 let ``CRC-32C chains: updating in two pieces equals one update`` () =
     let whole = Crc32C.Update(0u, Encoding.ASCII.GetBytes "123456789")
     let first = Crc32C.Update(0u, Encoding.ASCII.GetBytes "1234")
-    Assert.That(Crc32C.Update(first, Encoding.ASCII.GetBytes "56789"), Is.EqualTo whole)
+    Expect.equal (Crc32C.Update(first, Encoding.ASCII.GetBytes "56789")) whole ""
 
-[<Test>]
 let ``CRC-32C of nothing leaves the chain unchanged`` () =
-    Assert.That(Crc32C.Update(0x12345678u, ReadOnlySpan<byte>.Empty), Is.EqualTo 0x12345678u)
+    Expect.equal (Crc32C.Update(0x12345678u, ReadOnlySpan<byte>.Empty)) (0x12345678u) ""
 
-[<TestCase(0, 0x0000000000000000UL, 0)>]
-[<TestCase(4, 0x8400000000000004UL, 4)>]
-[<TestCase(8, 0x0000000000000008UL, 0)>]
-[<TestCase(13, 0x830000000000000DUL, 3)>]
-[<TestCase(15, 0x810000000000000FUL, 1)>]
-[<TestCase(1000001, 0x87000000000F4241UL, 7)>]
 let ``length words carry 0x80 | padding in the top byte`` (length: int, word: uint64, pad: int) =
-    Assert.That(Frame.Encode length, Is.EqualTo word)
-    Assert.That(Frame.PaddingFor length, Is.EqualTo pad)
-    Assert.That(Frame.Decode word, Is.EqualTo(struct (uint64 length, pad)))
-    Assert.That((Frame.SizeOf length) % 8, Is.EqualTo 0)
+    Expect.equal (Frame.Encode length) word ""
+    Expect.equal (Frame.PaddingFor length) pad ""
+    Expect.equal (Frame.Decode word) (struct (uint64 length, pad)) ""
+    Expect.equal ((Frame.SizeOf length) % 8) 0 ""
 
-[<Test>]
 let ``a Crc record of 0 encodes as 08 04 10 00`` () =
     let buffer = Array.zeroCreate<byte> 16
 
     let n =
         RecordCodec.WriteRecord(Span buffer, RecordType.Crc, 0u, ReadOnlySpan.Empty, ReadOnlySpan.Empty)
 
-    expectEqual (hex "08041000") buffer[.. n - 1]
+    Expect.equal buffer[.. n - 1] (hex "08041000") ""
 
-[<Test>]
 let ``a fresh WAL starts with the bytes etcd writes`` () =
     // Crc(0), Metadata "node-1", empty Snapshot: the first 64 bytes etcd 3.4 wrote in the corpus.
     let etcd = File.ReadAllBytes(Path.Combine(corpus, firstSegment))[..63]
-    expectEqual (hex "04000000000000840804100000000000") etcd[..15]
+    Expect.equal etcd[..15] (hex "04000000000000840804100000000000") ""
     let fs, options = memoryOptions 4096L
     (WriteAheadLog.Create("/w", mem "node-1", options)).Dispose()
     let ours = fs.ReadAllBytes("/w/" + firstSegment)
-    expectEqual etcd ours[..63]
-    Assert.That(ours[64..] |> Array.forall ((=) 0uy), "the rest of the preallocated segment is zeros")
-    Assert.That(ours.Length, Is.EqualTo 4096, "preallocated to the segment size")
+    Expect.equal ours[..63] etcd ""
+    Expect.isTrue (ours[64..] |> Array.forall ((=) 0uy)) "the rest of the preallocated segment is zeros"
+    Expect.equal ours.Length 4096 "preallocated to the segment size"
 
 /// The operations of interop/etcd/corpus/saves.json, which the etcd peer ran against etcd's wal package.
 let private writeCorpusOperations (options: WalOptions) dir =
@@ -81,17 +70,15 @@ let private writeCorpusOperations (options: WalOptions) dir =
     use reopened = WriteAheadLog.Open(dir, Snapshot(90UL, 1UL), options)
     reopened.ReadAll() |> ignore
 
-[<Test>]
 let ``the same operations write byte-identical segments to etcd's, cuts included`` () =
     let fs, options = memoryOptions 4096L
     writeCorpusOperations options "/w"
     let ours = fs.List "/w" |> List.filter (fun n -> n.EndsWith ".wal") |> Array.ofList
-    expectEqual (etcdFiles ()) ours
+    Expect.equal ours (etcdFiles ()) ""
 
     for name in ours do
-        expectEqualAt name (File.ReadAllBytes(Path.Combine(corpus, name))) (fs.ReadAllBytes("/w/" + name))
+        Expect.equal (fs.ReadAllBytes("/w/" + name)) (File.ReadAllBytes(Path.Combine(corpus, name))) name
 
-[<Test>]
 let ``the engine reads etcd's files at the snapshot`` () =
     use dir = new TempDir()
     Directory.CreateDirectory dir.Path |> ignore
@@ -101,12 +88,11 @@ let ``the engine reads etcd's files at the snapshot`` () =
 
     use wal = WriteAheadLog.OpenForRead(dir.Path, Snapshot(90UL, 1UL))
     let result = wal.ReadAll()
-    Assert.That(Encoding.UTF8.GetString(result.Metadata.Span), Is.EqualTo "node-1")
-    Assert.That(result.State, Is.EqualTo(HardState(1UL, 1UL, 201UL)))
-    expectEqual [ 91UL .. 200UL ] (result.Entries |> Seq.map _.Index |> List.ofSeq)
-    Assert.That(Encoding.UTF8.GetString(result.Entries[0].Data.Span), Is.EqualTo "put key91 = value91")
+    Expect.equal (Encoding.UTF8.GetString(result.Metadata.Span)) "node-1" ""
+    Expect.equal result.State (HardState(1UL, 1UL, 201UL)) ""
+    Expect.equal (result.Entries |> Seq.map _.Index |> List.ofSeq) [ 91UL .. 200UL ] ""
+    Expect.equal (Encoding.UTF8.GetString(result.Entries[0].Data.Span)) "put key91 = value91" ""
 
-[<Test>]
 let ``etcd's files opened at index 0 give every entry, and at an unknown snapshot SnapshotNotFound with contents`` () =
     use dir = new TempDir()
     Directory.CreateDirectory dir.Path |> ignore
@@ -116,24 +102,61 @@ let ``etcd's files opened at index 0 give every entry, and at an unknown snapsho
 
     do
         use wal = WriteAheadLog.OpenForRead(dir.Path, Snapshot.Zero)
-        Assert.That(wal.ReadAll().Entries.Count, Is.EqualTo 200)
+        Expect.equal (wal.ReadAll().Entries.Count) 200 ""
 
     use wal = WriteAheadLog.OpenForRead(dir.Path, Snapshot(95UL, 1UL))
     let ex = expectWalError (fun () -> wal.ReadAll() |> ignore)
-    Assert.That(ex.Kind, Is.EqualTo WalErrorKind.SnapshotNotFound)
-    expectEqual [ 96UL .. 200UL ] (ex.Contents.Value.Entries |> Seq.map _.Index |> List.ofSeq)
+    Expect.equal ex.Kind WalErrorKind.SnapshotNotFound ""
+    Expect.equal (ex.Contents.Value.Entries |> Seq.map _.Index |> List.ofSeq) [ 96UL .. 200UL ] ""
 
-[<Test>]
 let ``the real file system writes the same bytes as the simulated one`` () =
     use dir = new TempDir()
     let options = WalOptions(SegmentSizeBytes = 4096L)
     writeCorpusOperations options dir.Path
     let names = Directory.GetFiles(dir.Path) |> Array.map Path.GetFileName |> Array.sort
     // The pipeline's prepared "*.tmp" file is removed on close.
-    expectEqual (etcdFiles ()) names
+    Expect.equal names (etcdFiles ()) ""
 
     for name in names do
-        expectEqualAt
-            name
-            (File.ReadAllBytes(Path.Combine(corpus, name)))
+        Expect.equal
             (File.ReadAllBytes(Path.Combine(dir.Path, name)))
+            (File.ReadAllBytes(Path.Combine(corpus, name)))
+            name
+
+/// This file's tests.
+let tests =
+    testList
+        "GoldenTests"
+        [
+            testCase
+                "CRC-32C of \"123456789\" is the Castagnoli check value"
+                ``CRC-32C of "123456789" is the Castagnoli check value``
+            testCase
+                "CRC-32C chains: updating in two pieces equals one update"
+                ``CRC-32C chains: updating in two pieces equals one update``
+            testCase "CRC-32C of nothing leaves the chain unchanged" ``CRC-32C of nothing leaves the chain unchanged``
+            testCase "length words carry 0x80 | padding in the top byte(0, 0x0000000000000000UL, 0)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (0, 0x0000000000000000UL, 0))
+            testCase "length words carry 0x80 | padding in the top byte(4, 0x8400000000000004UL, 4)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (4, 0x8400000000000004UL, 4))
+            testCase "length words carry 0x80 | padding in the top byte(8, 0x0000000000000008UL, 0)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (8, 0x0000000000000008UL, 0))
+            testCase "length words carry 0x80 | padding in the top byte(13, 0x830000000000000DUL, 3)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (13, 0x830000000000000DUL, 3))
+            testCase "length words carry 0x80 | padding in the top byte(15, 0x810000000000000FUL, 1)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (15, 0x810000000000000FUL, 1))
+            testCase "length words carry 0x80 | padding in the top byte(1000001, 0x87000000000F4241UL, 7)" (fun () ->
+                ``length words carry 0x80 | padding in the top byte`` (1000001, 0x87000000000F4241UL, 7))
+            testCase "a Crc record of 0 encodes as 08 04 10 00" ``a Crc record of 0 encodes as 08 04 10 00``
+            testCase "a fresh WAL starts with the bytes etcd writes" ``a fresh WAL starts with the bytes etcd writes``
+            testCase
+                "the same operations write byte-identical segments to etcd's, cuts included"
+                ``the same operations write byte-identical segments to etcd's, cuts included``
+            testCase "the engine reads etcd's files at the snapshot" ``the engine reads etcd's files at the snapshot``
+            testCase
+                "etcd's files opened at index 0 give every entry, and at an unknown snapshot SnapshotNotFound with contents"
+                ``etcd's files opened at index 0 give every entry, and at an unknown snapshot SnapshotNotFound with contents``
+            testCase
+                "the real file system writes the same bytes as the simulated one"
+                ``the real file system writes the same bytes as the simulated one``
+        ]

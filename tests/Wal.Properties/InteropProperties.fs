@@ -2,15 +2,13 @@
 /// raft-like operation sequences with small segments, snapshots, overwrites and reopens:
 /// each reads what the other writes, both write the same bytes, and both classify and
 /// repair the same damage the same way. Needs the peer (`dotnet fsi build.fsx peer`).
-[<NUnit.Framework.Category("Interop")>]
 module Wal.Properties.InteropProperties
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Wal
 open Wal.Oracle
 open Wal.Simulation
@@ -55,8 +53,8 @@ let private withoutZeroTail (file: string) =
     let last = Array.FindLastIndex(bytes, (fun b -> b <> 0uy))
     bytes[..last]
 
-/// Fails with both values when they differ. A plain exception rather than an NUnit assertion,
-/// which NUnit would remember across FsCheck's shrinking runs and report in a heap.
+/// Fails with both values when they differ: a plain exception, which FsCheck shrinks on and
+/// reports once, with the shrunk case.
 let private agree (what: string) (etcd: 'T) (engine: 'T) =
     if etcd <> engine then
         failwith $"{what} differs\n  etcd:   %A{etcd}\n  engine: %A{engine}"
@@ -69,17 +67,15 @@ let private copyDir (source: string) (target: string) =
 
     target
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 40)>]
 let ``etcd writes, the engine reads what etcd reads, at every snapshot`` (scenario: Scenario) =
     use tmp = new TempDir()
     EtcdPeer.write tmp.Path scenario |> ignore
 
     for at in readPoints scenario do
         let etcd = EtcdPeer.read tmp.Path at false
-        let engine = EngineReadAll.read tmp.Path (toSnapshot at) false
+        let engine = EngineReadAll.read tmp.Path (Wal.Simulation.Convert.toSnapshot at) false
         agree $"ReadAll at {at.Index}:{at.Term}" (ReadAllJson.render etcd) (ReadAllJson.render engine)
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 40)>]
 let ``the engine writes, etcd reads what the model says, at every snapshot`` (scenario: Scenario) =
     use tmp = new TempDir()
     EtcdPeer.engineWrite tmp.Path scenario |> ignore
@@ -92,7 +88,6 @@ let ``the engine writes, etcd reads what the model says, at every snapshot`` (sc
 
         agree $"etcd's ReadAll at {at.Index}:{at.Term}" (Ok(Log.readAll at log)) etcd
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 40)>]
 let ``the same operations write the same files, byte for byte`` (scenario: Scenario) =
     use tmp = new TempDir()
     let etcdDir = Path.Combine(tmp.Root, "etcd")
@@ -139,7 +134,6 @@ type Damage =
 
             File.WriteAllBytes(file, bytes)
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 100)>]
 let ``etcd and the engine classify and repair the same damage the same way`` (scenario: Scenario) (damage: Damage) =
     use tmp = new TempDir()
     let source = Path.Combine(tmp.Root, "etcd")
@@ -286,7 +280,6 @@ type DamagedRecords =
     static member Inputs() =
         Arb.fromGenShrink (damagedRecords, Arb.toShrink (ArbMap.defaults |> ArbMap.arbitrary<byte[] list>))
 
-[<Property(Arbitrary = [| typeof<DamagedRecords> |], MaxTest = 50)>]
 let ``the engine's record decoder gives gogo's verdict on damaged records`` (inputs: byte[] list) =
     let etcd = EtcdPeer.records inputs
 
@@ -294,3 +287,30 @@ let ``the engine's record decoder gives gogo's verdict on damaged records`` (inp
     |> List.tryFind (fun (_, etcd, engine) -> etcd <> engine)
     |> Option.iter (fun (input, etcd, engine) ->
         failwith $"record {Convert.ToHexString input}\n  etcd:   {etcd}\n  engine: {engine}")
+
+/// This file's tests.
+let tests =
+    testList
+        "InteropProperties"
+        [
+            testPropertyWithConfig
+                (fsCheck 40 [ typeof<Clean> ])
+                "etcd writes, the engine reads what etcd reads, at every snapshot"
+                ``etcd writes, the engine reads what etcd reads, at every snapshot``
+            testPropertyWithConfig
+                (fsCheck 40 [ typeof<Clean> ])
+                "the engine writes, etcd reads what the model says, at every snapshot"
+                ``the engine writes, etcd reads what the model says, at every snapshot``
+            testPropertyWithConfig
+                (fsCheck 40 [ typeof<Clean> ])
+                "the same operations write the same files, byte for byte"
+                ``the same operations write the same files, byte for byte``
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<Clean> ])
+                "etcd and the engine classify and repair the same damage the same way"
+                ``etcd and the engine classify and repair the same damage the same way``
+            testPropertyWithConfig
+                (fsCheck 50 [ typeof<DamagedRecords> ])
+                "the engine's record decoder gives gogo's verdict on damaged records"
+                ``the engine's record decoder gives gogo's verdict on damaged records``
+        ]

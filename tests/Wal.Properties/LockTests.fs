@@ -3,7 +3,7 @@
 module Wal.Properties.LockTests
 
 open System.IO
-open NUnit.Framework
+open Expecto
 open Wal
 open Wal.Storage
 open Wal.Properties.Support
@@ -16,7 +16,6 @@ let private lockable (path: string) =
 let private segments (dir: string) =
     Directory.GetFiles(dir, "*.wal") |> Array.sort
 
-[<Test>]
 let ``ReleaseLockTo unlocks the segments below the index and keeps the rest locked`` () =
     use temp = new TempDir()
     let options = WalOptions(SegmentSizeBytes = 512L)
@@ -26,8 +25,8 @@ let ``ReleaseLockTo unlocks the segments below the index and keeps the rest lock
         wal.Save(HardState(1UL, 1UL, i), [| Entry(1UL, i, mem (String.replicate 100 "x")) |])
 
     let files = segments temp.Path
-    Assert.That(files.Length, Is.GreaterThan 4)
-    Assert.That(files |> Array.forall (lockable >> not), "the writer holds every segment")
+    Expect.isGreaterThan files.Length 4 ""
+    Expect.isTrue (files |> Array.forall (lockable >> not)) "the writer holds every segment"
 
     // The segment whose first index is the first at or above 20 is kept, and the one before it
     // (it may hold entries just below 20), as etcd keeps them.
@@ -38,14 +37,13 @@ let ``ReleaseLockTo unlocks the segments below the index and keeps the rest lock
     wal.ReleaseLockTo 20UL
 
     for i, file in Array.indexed files do
-        Assert.That(lockable file, Is.EqualTo(i < keepFrom), Path.GetFileName file)
+        Expect.equal (lockable file) (i < keepFrom) (Path.GetFileName file)
 
     // Releasing past the end keeps the tail locked.
     wal.ReleaseLockTo 1000UL
-    Assert.That(lockable (Array.last files), Is.False, "the tail stays locked")
-    Assert.That(lockable files[files.Length - 2], Is.True)
+    Expect.isFalse (lockable (Array.last files)) "the tail stays locked"
+    Expect.isTrue (lockable files[files.Length - 2]) ""
 
-[<Test>]
 let ``after ReleaseLockTo the log still appends and reads back whole`` () =
     use temp = new TempDir()
     let options = WalOptions(SegmentSizeBytes = 512L)
@@ -63,5 +61,18 @@ let ``after ReleaseLockTo the log still appends and reads back whole`` () =
 
     use reader = WriteAheadLog.OpenForRead(temp.Path, Snapshot.Zero, options)
     let result = reader.ReadAll()
-    expectEqual [ 1UL .. 40UL ] (result.Entries |> Seq.map _.Index |> List.ofSeq)
-    Assert.That(result.State, Is.EqualTo(HardState(1UL, 1UL, 40UL)))
+    Expect.equal (result.Entries |> Seq.map _.Index |> List.ofSeq) [ 1UL .. 40UL ] ""
+    Expect.equal result.State (HardState(1UL, 1UL, 40UL)) ""
+
+/// This file's tests.
+let tests =
+    testList
+        "LockTests"
+        [
+            testCase
+                "ReleaseLockTo unlocks the segments below the index and keeps the rest locked"
+                ``ReleaseLockTo unlocks the segments below the index and keeps the rest locked``
+            testCase
+                "after ReleaseLockTo the log still appends and reads back whole"
+                ``after ReleaseLockTo the log still appends and reads back whole``
+        ]

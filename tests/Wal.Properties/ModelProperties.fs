@@ -2,10 +2,10 @@
 /// every ReadAll the engine gives equals the model's, error kinds included.
 module Wal.Properties.ModelProperties
 
+open Expecto
 open System
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Wal
 open Wal.Model
 open Wal.Properties.Support
@@ -19,14 +19,14 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
     let mutable divergence = None
 
     let compare (at: Wal.Model.Snapshot) where =
-        let engine = readOutcome wal
+        let engine = Wal.Simulation.Convert.readOutcome wal
         let model = Log.readAll at log
 
-        if divergence.IsNone && engine <> Model model then
+        if divergence.IsNone && engine <> Wal.Simulation.Convert.Model model then
             let shown =
                 match engine with
-                | Model outcome -> ReadOutcome.describe outcome
-                | OtherError kind -> $"{kind}"
+                | Wal.Simulation.Convert.Model outcome -> ReadOutcome.describe outcome
+                | Wal.Simulation.Convert.OtherError(kind, _) -> $"{kind}"
 
             divergence <- Some $"{where}:\n  engine: {shown}\n  model:  {ReadOutcome.describe model}"
 
@@ -37,22 +37,27 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
             | Do(Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _ as op) -> Wal.Simulation.Harness.perform wal op
             | Happen _ -> failwith "scenarios without power cuts hold no power loss"
             | Do(OpenForRead at as op) ->
-                use reader = WriteAheadLog.OpenForRead(dir, toSnapshot at, options)
-                let engine = readOutcome reader
+                use reader =
+                    WriteAheadLog.OpenForRead(dir, Wal.Simulation.Convert.toSnapshot at, options)
+
+                let engine = Wal.Simulation.Convert.readOutcome reader
                 // Buffered commit-only saves are not visible to a second reader; every earlier state is.
                 let prefixes =
                     [
                         for k in 0 .. log.Records.Length -> Stream.readAll at (List.take k log.Records)
                     ]
 
-                if divergence.IsNone && not (prefixes |> List.exists (fun m -> engine = Model m)) then
+                if
+                    divergence.IsNone
+                    && not (prefixes |> List.exists (fun m -> engine = Wal.Simulation.Convert.Model m))
+                then
                     divergence <- Some $"{Operation.describe op}: engine {engine}"
             | Do Close -> wal.Dispose()
             | Do Repair ->
                 if WriteAheadLog.Repair(dir, options) <> RepairOutcome.NothingToRepair then
                     divergence <- Some "Repair found something to cut in a cleanly closed log"
             | Do(Open at as op) ->
-                wal <- WriteAheadLog.Open(dir, toSnapshot at, options)
+                wal <- WriteAheadLog.Open(dir, Wal.Simulation.Convert.toSnapshot at, options)
                 compare at (Operation.describe op)
 
             step |> Step.operation |> Option.iter (fun op -> log <- Log.apply log op)
@@ -66,7 +71,7 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
                 |> List.choose (function
                     | SnapshotRecord s -> Some s
                     | _ -> None)) do
-            wal <- WriteAheadLog.OpenForRead(dir, toSnapshot at, options)
+            wal <- WriteAheadLog.OpenForRead(dir, Wal.Simulation.Convert.toSnapshot at, options)
             compare at $"final read at {at.Index}/{at.Term}"
             wal.Dispose()
 
@@ -75,12 +80,10 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
 let run (scenario: Scenario) =
     runOn (memoryOptions scenario.SegmentSize) scenario
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 200)>]
 let ``the engine's ReadAll equals the model's for any raft-like sequence`` (scenario: Scenario) =
     let outcome = run scenario
     outcome.IsNone |> Prop.label (defaultArg outcome "")
 
-[<Property(Arbitrary = [| typeof<Clean> |], MaxTest = 50)>]
 let ``with 512-byte segments the engine cuts, names segments in sequence, and the model still agrees``
     (scenario: Scenario)
     =
@@ -102,3 +105,18 @@ let ``with 512-byte segments the engine cuts, names segments in sequence, and th
      && sequences = [ 0UL .. uint64 segments.Length - 1UL ]
      && (written < 10 || segments.Length > 1))
     |> Prop.label $"{outcome}; segments {segments}"
+
+/// This file's tests.
+let tests =
+    testList
+        "ModelProperties"
+        [
+            testPropertyWithConfig
+                (fsCheck 200 [ typeof<Clean> ])
+                "the engine's ReadAll equals the model's for any raft-like sequence"
+                ``the engine's ReadAll equals the model's for any raft-like sequence``
+            testPropertyWithConfig
+                (fsCheck 50 [ typeof<Clean> ])
+                "with 512-byte segments the engine cuts, names segments in sequence, and the model still agrees"
+                ``with 512-byte segments the engine cuts, names segments in sequence, and the model still agrees``
+        ]

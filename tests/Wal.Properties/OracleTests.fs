@@ -5,10 +5,9 @@ module Wal.Properties.OracleTests
 
 open System
 open System.Text
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Wal.Model
 open Wal.Oracle
 open Wal.Oracle.Trace
@@ -80,7 +79,6 @@ let naive () : Oracle.Adapter =
         PowerCut = Some(fun _ -> buffer <- [])
     }
 
-[<Test>]
 let ``the engine on the simulated disk passes the oracle, power cuts included`` () =
     match
         Oracle.check
@@ -89,10 +87,9 @@ let ``the engine on the simulated disk passes the oracle, power cuts included`` 
                 Tests = 300
             }
     with
-    | Oracle.Passed(_, tests) -> Assert.That(tests, Is.EqualTo 300)
-    | failure -> Assert.Fail(string failure)
+    | Oracle.Passed(_, tests) -> Expect.equal tests 300 ""
+    | failure -> failtest (string failure)
 
-[<Test>]
 let ``the engine on the real disk passes the oracle`` () =
     use tmp = new TempDir()
 
@@ -103,23 +100,22 @@ let ``the engine on the real disk passes the oracle`` () =
                 Tests = 40
             }
     with
-    | Oracle.Passed(_, tests) -> Assert.That(tests, Is.EqualTo 40)
-    | failure -> Assert.Fail(string failure)
+    | Oracle.Passed(_, tests) -> Expect.equal tests 40 ""
+    | failure -> failtest (string failure)
 
-[<Test>]
 let ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trace that replays`` () =
     match Oracle.check (naive ()) Oracle.Config.standard with
-    | Oracle.Passed _ -> Assert.Fail "the naive WAL passed"
+    | Oracle.Passed _ -> failtest "the naive WAL passed"
     | Oracle.Falsified(_, c) ->
-        Assert.That(c.Shrunk, Is.LessThanOrEqualTo c.Original)
-        Assert.That(c.Trace, Does.Contain "crash")
+        Expect.isLessThanOrEqual c.Shrunk c.Original ""
+        Expect.stringContains c.Trace "crash" ""
         // The counterexample is a trace: it parses, and the model rejects it at its last line.
         match Trace.parse c.Trace with
-        | Error e -> Assert.Fail $"the counterexample does not parse: {e}\n{c.Trace}"
+        | Error e -> failtest $"the counterexample does not parse: {e}\n{c.Trace}"
         | Ok lines ->
             match Trace.check lines with
-            | Violated(Disallowed(line, _, _)) -> Assert.That(line, Is.EqualTo (List.last lines).Number)
-            | other -> Assert.Fail $"the counterexample checks as {other}"
+            | Violated(Disallowed(line, _, _)) -> Expect.equal line ((List.last lines).Number) ""
+            | other -> failtest $"the counterexample checks as {other}"
         // Its seed reruns it.
         match
             Oracle.check
@@ -129,8 +125,8 @@ let ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trac
                     Tests = 1
                 }
         with
-        | Oracle.Falsified(_, again) -> Assert.That(again.Trace, Is.EqualTo c.Trace)
-        | Oracle.Passed _ -> Assert.Fail "the seed did not replay the failure"
+        | Oracle.Falsified(_, again) -> Expect.equal again.Trace c.Trace ""
+        | Oracle.Passed _ -> failtest "the seed did not replay the failure"
 
 /// Traces with every kind of step and observation, from the model's own generators.
 let private traces =
@@ -174,7 +170,6 @@ let private traces =
 type Traces =
     static member Steps() = Arb.fromGen traces
 
-[<Property(Arbitrary = [| typeof<Traces> |], MaxTest = 200)>]
 let ``a printed trace parses back to the same steps`` (steps: (Step * Observation option) list) =
     let lines =
         steps
@@ -189,7 +184,6 @@ let ``a printed trace parses back to the same steps`` (steps: (Step * Observatio
     | Ok parsed -> parsed |> List.map (fun l -> l.Step, l.Observed) = steps
     | Error _ -> false
 
-[<Property(MaxTest = 500)>]
 let ``junk is a parse error with a line and column, never an exception`` (junk: byte[]) (prefix: bool) =
     let text =
         (if prefix then "create \"a\"\nsave 1/1/0 [" else "")
@@ -203,12 +197,11 @@ let ``junk is a parse error with a line and column, never an exception`` (junk: 
         && e.Message.Length > 0
         && e.Message |> Seq.forall (fun c -> c >= ' ' && c < '\x7f')
 
-[<Test>]
 let ``untrusted numbers and lines are bounded, with clear errors`` () =
     let check (text: string) (expected: string) =
         match Trace.parse text with
-        | Ok _ -> Assert.Fail $"parsed: {text.Substring(0, min 40 text.Length)}"
-        | Error e -> Assert.That(e.Message, Does.Contain expected)
+        | Ok _ -> failtest $"parsed: {text.Substring(0, min 40 text.Length)}"
+        | Error e -> Expect.stringContains e.Message expected ""
 
     check "create \"a\"\nsave 99999999999999999999999/1/0\n" "a number below 2^64"
     check "create \"a\"\ncrash 99999999999\n" "a number below 2^31"
@@ -216,7 +209,6 @@ let ``untrusted numbers and lines are bounded, with clear errors`` () =
     check "create \"a\"\nopen 0/0 -> sideways\n" "an observation"
     check "create 0xabc\n" "an even number of hex digits"
 
-[<Test>]
 let ``a trace of acknowledged saves read back after a crash is checked exactly`` () =
     let trace =
         """# a synced save survives a crash; an unsynced commit-only save may not
@@ -231,13 +223,42 @@ open 0/0 -> read "node-1" 1/1/2 [1/1 "a", 1/2 "b"]
 """
 
     match Trace.parse trace with
-    | Error e -> Assert.Fail(string e)
+    | Error e -> failtest (string e)
     | Ok lines ->
         match Trace.check lines with
         | Violated(Disallowed(line, _, allowed)) ->
-            Assert.That(line, Is.EqualTo 9)
+            Expect.equal line 9 ""
 
-            expectEqual
-                [ "read \"node-1\" 1/1/2 [1/1 \"a\", 1/2 \"b\", 1/3 \"c\"]" ]
+            Expect.equal
                 (allowed |> List.map (fun o -> printObservation (Saw o)))
-        | other -> Assert.Fail $"{other}"
+                [ "read \"node-1\" 1/1/2 [1/1 \"a\", 1/2 \"b\", 1/3 \"c\"]" ]
+                ""
+        | other -> failtest $"{other}"
+
+/// This file's tests.
+let tests =
+    testList
+        "OracleTests"
+        [
+            testCase
+                "the engine on the simulated disk passes the oracle, power cuts included"
+                ``the engine on the simulated disk passes the oracle, power cuts included``
+            testCase "the engine on the real disk passes the oracle" ``the engine on the real disk passes the oracle``
+            testCase
+                "the oracle catches a WAL that loses acknowledged saves, with a shrunk trace that replays"
+                ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trace that replays``
+            testPropertyWithConfig
+                (fsCheck 200 [ typeof<Traces> ])
+                "a printed trace parses back to the same steps"
+                ``a printed trace parses back to the same steps``
+            testPropertyWithConfig
+                (fsCheck 500 [])
+                "junk is a parse error with a line and column, never an exception"
+                ``junk is a parse error with a line and column, never an exception``
+            testCase
+                "untrusted numbers and lines are bounded, with clear errors"
+                ``untrusted numbers and lines are bounded, with clear errors``
+            testCase
+                "a trace of acknowledged saves read back after a crash is checked exactly"
+                ``a trace of acknowledged saves read back after a crash is checked exactly``
+        ]

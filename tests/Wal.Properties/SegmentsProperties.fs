@@ -3,11 +3,11 @@
 /// the same records, and the same reason to stop.
 module Wal.Properties.SegmentsProperties
 
+open Expecto
 open System
 open System.IO
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Wal
 open Wal.Model
 open Wal.Model.Segments
@@ -72,7 +72,6 @@ let private written (scenario: Scenarios.Scenario) =
     |> Seq.map (fun n -> n, fs.ReadAllBytes(Path.Combine(dir, n)))
     |> List.ofSeq
 
-[<Property(Arbitrary = [| typeof<Scenarios.Clean> |], MaxTest = 60)>]
 let ``the two decoders agree on logs the engine wrote`` (scenario: Scenarios.Scenario) = agree (written scenario)
 
 type Damage =
@@ -81,7 +80,6 @@ type Damage =
     | ZeroSector of at: int
     | Overwrite of at: int * junk: byte[]
 
-[<Property(Arbitrary = [| typeof<Scenarios.Clean> |], MaxTest = 300)>]
 let ``the two decoders agree on damaged logs`` (scenario: Scenarios.Scenario) (which: int) (damage: Damage) =
     let segments = written scenario
     let i = abs which % segments.Length
@@ -109,7 +107,6 @@ let ``the two decoders agree on damaged logs`` (scenario: Scenarios.Scenario) (w
 
     agree (List.updateAt i (name, damaged) segments)
 
-[<Property(MaxTest = 1000)>]
 let ``the two decoders agree on junk`` (junk: byte[]) (frames: (int * byte[]) list) =
     // Junk alone, and junk behind plausible length words, so the record parsers see it too.
     let framed =
@@ -129,24 +126,19 @@ let ``the two decoders agree on junk`` (junk: byte[]) (frames: (int * byte[]) li
     .&. agree [ "0000000000000000-0000000000000000.wal", framed ]
 
 /// etcd 3.4's 10 MiB limit counts the padding: both decoders draw the line at the same byte.
-[<NUnit.Framework.TestCase(0x00000000009FFFF8UL, "UnexpectedEof")>]
-[<NUnit.Framework.TestCase(0x00000000009FFFFFUL, "UnexpectedEof")>]
-[<NUnit.Framework.TestCase(0x8600000000A00000UL, "RecordTooLarge")>]
-[<NUnit.Framework.TestCase(0x87000000009FFFF9UL, "RecordTooLarge")>]
-[<NUnit.Framework.TestCase(0x87000000009FFFF8UL, "UnexpectedEof")>]
-[<NUnit.Framework.TestCase(0x0000000000A00000UL, "RecordTooLarge")>]
 let ``both decoders put the 10 MiB limit in the same place`` (word: uint64, expected: string) =
     let segment =
         [ "0000000000000000-0000000000000000.wal", BitConverter.GetBytes word ]
 
     let engine = engineScan segment
 
-    expectEqual
-        ([], expected)
+    Expect.equal
         (engine
          |> fun (records, stop) -> records |> List.map (fun (s, o, _, _, _) -> s, o), stop)
+        ([], expected)
+        ""
 
-    expectEqual (reference segment |> snd) expected
+    Expect.equal expected (reference segment |> snd) ""
 
 // ---- wal check-dir's invariants
 
@@ -154,7 +146,6 @@ let private problemsOf (segments: (string * byte[]) list) =
     let files = Map.ofList segments
     DirectoryCheck.check (List.map fst segments) (fun n -> int64 files[n].Length) (fun n -> files[n])
 
-[<Property(Arbitrary = [| typeof<Scenarios.Clean> |], MaxTest = 100)>]
 let ``check-dir finds no broken invariant in a log the engine wrote for raft`` (scenario: Scenarios.Scenario) =
     let errors =
         problemsOf (written scenario) |> List.filter (DirectoryCheck.isWarning >> not)
@@ -185,40 +176,34 @@ let private kinds (problems: Problem list) =
     |> List.map (fun p -> (string p).Split([| ' '; '\n'; '(' |])[0])
     |> List.distinct
 
-[<NUnit.Framework.Test>]
 let ``check-dir reports each broken invariant`` () =
-    let expectEqual (expected: string list) (found: string list) =
-        if expected <> found then
-            failwith $"expected %A{expected}, found %A{found}"
-
     let raftLike (wal: WriteAheadLog) =
         for i in 1UL .. 20UL do
             wal.Save(HardState(1UL, 1UL, i - 1UL), entries 1UL i 1)
 
     let good = logOf raftLike
-    NUnit.Framework.Assert.That(good.Length, NUnit.Framework.Is.GreaterThan 3)
-    expectEqual [] (kinds (problemsOf good))
+    Expect.isGreaterThan good.Length 3 ""
+    Expect.equal (kinds (problemsOf good)) [] ""
 
     // A segment gone from the middle; a stray file.
     let gap = List.removeAt 1 good
     // The segment after the gap does not continue the CRC chain either.
-    expectEqual [ "SequenceGap"; "CrcChainBroken" ] (kinds (problemsOf gap))
+    Expect.equal (kinds (problemsOf gap)) [ "SequenceGap"; "CrcChainBroken" ] ""
     let files = Map.ofList good
 
     let withForeign =
         DirectoryCheck.check ("notes.txt" :: List.map fst good) (fun n -> int64 files[n].Length) (fun n -> files[n])
 
-    expectEqual [ "ForeignFile" ] (kinds withForeign)
-    NUnit.Framework.Assert.That(withForeign |> List.forall DirectoryCheck.isWarning)
+    Expect.equal (kinds withForeign) [ "ForeignFile" ] ""
+    Expect.isTrue (withForeign |> List.forall DirectoryCheck.isWarning) ""
 
     // A segment renamed as if entries were missing before it.
     let name, bytes = good[2]
     let renamed = name[..16] + "00000000000003e8.wal"
-    expectEqual [ "NameIndexGap" ] (kinds (problemsOf (List.updateAt 2 (renamed, bytes) good)))
+    Expect.equal (kinds (problemsOf (List.updateAt 2 (renamed, bytes) good))) [ "NameIndexGap" ] ""
 
     // What the records say.
-    expectEqual
-        [ "EntryTermWentBackwards" ]
+    Expect.equal
         (kinds (
             problemsOf (
                 logOf (fun wal ->
@@ -226,9 +211,10 @@ let ``check-dir reports each broken invariant`` () =
                     wal.Save(HardState(2UL, 1UL, 0UL), entries 1UL 3UL 1))
             )
         ))
+        [ "EntryTermWentBackwards" ]
+        ""
 
-    expectEqual
-        [ "StateTermWentBackwards" ]
+    Expect.equal
         (kinds (
             problemsOf (
                 logOf (fun wal ->
@@ -236,16 +222,64 @@ let ``check-dir reports each broken invariant`` () =
                     wal.Save(HardState(1UL, 1UL, 0UL), Array.empty))
             )
         ))
+        [ "StateTermWentBackwards" ]
+        ""
 
-    expectEqual
-        [ "CommitBeyondLastEntry" ]
+    Expect.equal
         (kinds (problemsOf (logOf (fun wal -> wal.Save(HardState(1UL, 1UL, 5UL), entries 1UL 1UL 3)))))
+        [ "CommitBeyondLastEntry" ]
+        ""
 
     // Damage: the reference decoder's verdicts.
     let lastName, lastBytes = List.last good
     let written = Array.FindLastIndex(lastBytes, (fun b -> b <> 0uy)) + 1
     let cut = List.updateAt (good.Length - 1) (lastName, lastBytes[.. written - 5]) good
-    expectEqual [ "TornRecord" ] (kinds (problemsOf cut))
+    Expect.equal (kinds (problemsOf cut)) [ "TornRecord" ] ""
     let flipped = Array.copy lastBytes
     flipped[written - 3] <- flipped[written - 3] ^^^ 0x10uy
-    expectEqual [ "CrcChainBroken" ] (kinds (problemsOf (List.updateAt (good.Length - 1) (lastName, flipped) good)))
+    Expect.equal (kinds (problemsOf (List.updateAt (good.Length - 1) (lastName, flipped) good))) [ "CrcChainBroken" ] ""
+
+/// This file's tests.
+let tests =
+    testList
+        "SegmentsProperties"
+        [
+            testPropertyWithConfig
+                (fsCheck 60 [ typeof<Scenarios.Clean> ])
+                "the two decoders agree on logs the engine wrote"
+                ``the two decoders agree on logs the engine wrote``
+            testPropertyWithConfig
+                (fsCheck 300 [ typeof<Scenarios.Clean> ])
+                "the two decoders agree on damaged logs"
+                ``the two decoders agree on damaged logs``
+            testPropertyWithConfig (fsCheck 1000 []) "the two decoders agree on junk" ``the two decoders agree on junk``
+            testCase
+                "both decoders put the 10 MiB limit in the same place(0x00000000009FFFF8UL, \"UnexpectedEof\")"
+                (fun () ->
+                    ``both decoders put the 10 MiB limit in the same place`` (0x00000000009FFFF8UL, "UnexpectedEof"))
+            testCase
+                "both decoders put the 10 MiB limit in the same place(0x00000000009FFFFFUL, \"UnexpectedEof\")"
+                (fun () ->
+                    ``both decoders put the 10 MiB limit in the same place`` (0x00000000009FFFFFUL, "UnexpectedEof"))
+            testCase
+                "both decoders put the 10 MiB limit in the same place(0x8600000000A00000UL, \"RecordTooLarge\")"
+                (fun () ->
+                    ``both decoders put the 10 MiB limit in the same place`` (0x8600000000A00000UL, "RecordTooLarge"))
+            testCase
+                "both decoders put the 10 MiB limit in the same place(0x87000000009FFFF9UL, \"RecordTooLarge\")"
+                (fun () ->
+                    ``both decoders put the 10 MiB limit in the same place`` (0x87000000009FFFF9UL, "RecordTooLarge"))
+            testCase
+                "both decoders put the 10 MiB limit in the same place(0x87000000009FFFF8UL, \"UnexpectedEof\")"
+                (fun () ->
+                    ``both decoders put the 10 MiB limit in the same place`` (0x87000000009FFFF8UL, "UnexpectedEof"))
+            testCase
+                "both decoders put the 10 MiB limit in the same place(0x0000000000A00000UL, \"RecordTooLarge\")"
+                (fun () ->
+                    ``both decoders put the 10 MiB limit in the same place`` (0x0000000000A00000UL, "RecordTooLarge"))
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<Scenarios.Clean> ])
+                "check-dir finds no broken invariant in a log the engine wrote for raft"
+                ``check-dir finds no broken invariant in a log the engine wrote for raft``
+            testCase "check-dir reports each broken invariant" ``check-dir reports each broken invariant``
+        ]

@@ -1,29 +1,12 @@
-/// Conversions between the engine's values and the model's, and small helpers the suites share.
+/// Small helpers the suites share: in-memory logs, error kinds, temporary directories, and
+/// FsCheck's settings for a property.
 module Wal.Properties.Support
 
 open System
 open System.IO
+open Expecto
 open Wal
 open Wal.Properties.MemoryFileSystem
-
-
-let toEntry = Wal.Simulation.Convert.toEntry
-let ofEntry = Wal.Simulation.Convert.ofEntry
-let toHardState = Wal.Simulation.Convert.toHardState
-let ofHardState = Wal.Simulation.Convert.ofHardState
-let toSnapshot = Wal.Simulation.Convert.toSnapshot
-let ofContents = Wal.Simulation.Convert.ofContents
-
-/// What the engine's ReadAll gave, in the model's terms; other error kinds as their names.
-type EngineOutcome =
-    | Model of Wal.Model.ReadOutcome
-    | OtherError of WalErrorKind
-
-/// Runs ReadAll and classifies what it returns or throws.
-let readOutcome (wal: WriteAheadLog) =
-    match Wal.Simulation.Convert.readOutcome wal with
-    | Wal.Simulation.Convert.Model o -> Model o
-    | Wal.Simulation.Convert.OtherError(kind, _) -> OtherError kind
 
 /// Options over a fresh in-memory file system, deterministic (no background preallocation).
 let memoryOptions (segmentSize: int64) =
@@ -59,13 +42,8 @@ let mem (s: string) = ReadOnlyMemory(bytes s)
 /// The first segment's file name.
 let firstSegment = "0000000000000000-0000000000000000.wal"
 
-/// Asserts equality through NUnit's structural comparison (lists, arrays, records).
-let expectEqual (expected: 'T) (actual: 'T) =
-    NUnit.Framework.Assert.That(box actual, NUnit.Framework.Is.EqualTo(box expected))
-
-/// Asserts equality, naming what is compared in the failure message.
-let expectEqualAt (what: string) (expected: 'T) (actual: 'T) =
-    NUnit.Framework.Assert.That(box actual, NUnit.Framework.Is.EqualTo(box expected), what)
+/// Where the test program runs from: the corpus is copied beside it.
+let testDirectory = AppContext.BaseDirectory
 
 /// Asserts that the action throws a WalException and returns it.
 let expectWalError (action: unit -> unit) : WalException =
@@ -77,4 +55,14 @@ let expectWalError (action: unit -> unit) : WalException =
              Some ex)
     with
     | Some ex -> ex
-    | None -> failwith "expected a WalException, but the call returned"
+    | None -> failtest "expected a WalException, but the call returned"
+
+/// FsCheck's settings for one property: `tests` cases, sizes from 1 to 100 (FsCheck's defaults, as
+/// the suites always ran them), and the generators of these Arbitrary types.
+let fsCheck (tests: int) (arbitrary: Type list) : FsCheckConfig =
+    { FsCheckConfig.defaultConfig with
+        maxTest = tests
+        startSize = 1
+        endSize = 100
+        arbitrary = arbitrary
+    }

@@ -3,10 +3,9 @@
 module Wal.Properties.WriterProperties
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Wal
 open Wal.Engine
 open Wal.Format
@@ -55,7 +54,6 @@ let private chunkSizes =
     |> Gen.listOf
     |> Arb.fromGen
 
-[<Property(MaxTest = 200)>]
 let ``the page writer writes whole pages until a flush, never buffers past its watermark, and loses nothing``
     (start: uint16)
     =
@@ -94,23 +92,22 @@ let ``the page writer writes whole pages until a flush, never buffers past its w
         .&. ((writer.FlushedOffset = offset + int64 expected.Count)
              |> Prop.label "the flushed offset is the end"))
 
-[<Test>]
 let ``a write that fits under the watermark only buffers`` () =
     let file = new RecordingFile()
     let writer = PageWriter(file, 100L)
     writer.Write(ReadOnlySpan(Array.zeroCreate<byte>(128 * 1024 - 8)))
     writer.Write(ReadOnlySpan(Array.zeroCreate<byte> 8))
-    Assert.That(file.Writes.Count, Is.EqualTo 0)
-    Assert.That(writer.FlushedOffset, Is.EqualTo 100L)
+    Expect.equal file.Writes.Count 0 ""
+    Expect.equal writer.FlushedOffset 100L ""
     // Past the watermark, etcd's writer still waits until the partial page is complete rather
     // than write an unaligned tail.
     writer.Write(ReadOnlySpan(Array.zeroCreate<byte> 1))
-    Assert.That(file.Writes.Count, Is.EqualTo 0, "a byte past the watermark waits for its page")
+    Expect.equal file.Writes.Count 0 "a byte past the watermark waits for its page"
     let slack = 4096 - int ((100L + 128L * 1024L + 1L) % 4096L)
     writer.Write(ReadOnlySpan(Array.zeroCreate<byte> slack))
-    Assert.That(file.Writes.Count, Is.EqualTo 1, "completing the page writes the buffer out")
-    Assert.That(fst file.Writes[0], Is.EqualTo 100L)
-    Assert.That((fst file.Writes[0] + int64 (snd file.Writes[0])) % 4096L, Is.EqualTo 0L)
+    Expect.equal file.Writes.Count 1 "completing the page writes the buffer out"
+    Expect.equal (fst file.Writes[0]) 100L ""
+    Expect.equal ((fst file.Writes[0] + int64 (snd file.Writes[0])) % 4096L) 0L ""
 
 let private largeEntries =
     gen {
@@ -133,7 +130,6 @@ let private largeEntries =
     }
     |> Arb.fromGen
 
-[<Property(MaxTest = 30)>]
 let ``records larger than the page writer's buffer survive a power cut at any call`` (point: PositiveInt) (image: int) =
     Prop.forAll largeEntries (fun batches ->
         let operations =
@@ -172,3 +168,21 @@ let ``records larger than the page writer's buffer survive a power cut at any ca
         (clean.Divergence.IsNone |> Prop.label (defaultArg clean.Divergence ""))
         .&. (crashed.Divergence.IsNone |> Prop.label (defaultArg crashed.Divergence ""))
         |> Prop.label $"power cut after mutating call {crashAfter}")
+
+/// This file's tests.
+let tests =
+    testList
+        "WriterProperties"
+        [
+            testPropertyWithConfig
+                (fsCheck 200 [])
+                "the page writer writes whole pages until a flush, never buffers past its watermark, and loses nothing"
+                ``the page writer writes whole pages until a flush, never buffers past its watermark, and loses nothing``
+            testCase
+                "a write that fits under the watermark only buffers"
+                ``a write that fits under the watermark only buffers``
+            testPropertyWithConfig
+                (fsCheck 30 [])
+                "records larger than the page writer's buffer survive a power cut at any call"
+                ``records larger than the page writer's buffer survive a power cut at any call``
+        ]
