@@ -94,7 +94,7 @@ and recoverWith (repair: bool) (options: WalOptions) (at: Snapshot) : EngineOutc
     match openAndRead () with
     | OtherError(WalErrorKind.UnexpectedEof, _), _ when repair ->
         try
-            WriteAheadLog.Repair(Directory, options) |> ignore
+            WalDirectory.Repair(Directory, options) |> ignore
             openAndRead ()
         with :? WalException as ex ->
             OtherError(ex.Kind, ex.Message), None
@@ -259,7 +259,7 @@ let run (config: RunConfig) (operations: Operation list) : RunResult =
                 log |> Option.iter (fun l -> l.Dispose())
                 model <- Durability.synced model
 
-                match WriteAheadLog.Repair(Directory, optionsFor fs config.SegmentSize) with
+                match WalDirectory.Repair(Directory, optionsFor fs config.SegmentSize) with
                 | RepairOutcome.NothingToRepair -> reopen where Snapshot.zero
                 | outcome -> diverge where $"Repair of a cleanly closed log said {outcome}"
             with

@@ -9,7 +9,6 @@ open NUnit.Framework
 open Wal
 open Wal.Engine
 open Wal.Format
-open Wal.Recovery
 open Wal.Storage
 open Wal.Properties.MemoryFileSystem
 open Wal.Properties.Support
@@ -188,7 +187,7 @@ let ``hand-built segments with equal metadata read back (control for the hand-bu
     let _, options = twoSegments "a"
     let r = readWrite options Snapshot.Zero
     expectEqual [ entry 1UL; entry 2UL ] (entryList r)
-    Assert.That(WriteAheadLog.Verify(dir, Snapshot.Zero, options), Is.EqualTo(state 1UL))
+    Assert.That(WalDirectory.Verify(dir, Snapshot.Zero, options), Is.EqualTo(state 1UL))
 
 [<Test>]
 let ``empty metadata is not compared with later metadata, as Go reads it as nil`` () =
@@ -221,7 +220,7 @@ let ``MetadataConflict: a second metadata record in the same segment differs`` (
 
     assertKind WalErrorKind.MetadataConflict (fun () -> readOnly options Snapshot.Zero |> ignore)
 
-    assertKind WalErrorKind.MetadataConflict (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.MetadataConflict (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
 
 [<Test>]
 let ``MetadataConflict: a later segment, with a valid CRC chain, holds other metadata`` () =
@@ -229,7 +228,7 @@ let ``MetadataConflict: a later segment, with a valid CRC chain, holds other met
     let before = fs.ReadAllBytes(at secondSegment)
     assertKind WalErrorKind.MetadataConflict (fun () -> readWrite options Snapshot.Zero |> ignore)
 
-    assertKind WalErrorKind.MetadataConflict (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.MetadataConflict (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
 
     // A failed ReadAll in write mode changes nothing on disk.
     expectEqual before (fs.ReadAllBytes(at secondSegment))
@@ -240,14 +239,14 @@ let ``MetadataConflict: a later segment, with a valid CRC chain, holds other met
 let private assertNotFoundEverywhere (options: WalOptions) (snapshot: Snapshot) =
     assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Open(dir, snapshot, options).Dispose())
     assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.OpenForRead(dir, snapshot, options).Dispose())
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Verify(dir, snapshot, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.Verify(dir, snapshot, options) |> ignore)
 
 [<Test>]
 let ``FileNotFound: a directory that does not exist`` () =
     let fs, options = memoryOptions 65536L
     assertNotFoundEverywhere options Snapshot.Zero
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.ValidSnapshotEntries(dir, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
     expectEqual List.empty<string> (fs.List "/")
 
 [<Test>]
@@ -255,7 +254,7 @@ let ``FileNotFound: an empty directory`` () =
     let fs, options = memoryOptions 65536L
     (fs :> IFileSystem).CreateDirectory dir
     assertNotFoundEverywhere options Snapshot.Zero
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.Repair(dir, options) |> ignore)
     expectEqual List.empty<string> (fs.List dir)
 
 [<Test>]
@@ -268,7 +267,7 @@ let ``FileNotFound: a directory holding only files that are not segments`` () =
         fs.WriteAllBytes(at name, bytes "not a segment")
 
     assertNotFoundEverywhere options Snapshot.Zero
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.Repair(dir, options) |> ignore)
     expectEqual (List.sortWith (fun a b -> String.CompareOrdinal(a, b)) foreign) (fs.List dir)
 
 [<Test>]
@@ -289,7 +288,7 @@ let ``FileNotFound: a segment is missing from the middle of the sequence`` () =
     (fs :> IFileSystem).RemoveFile(at segments[1])
     assertNotFoundEverywhere options Snapshot.Zero
     // ValidSnapshotEntries reads every segment, as etcd's does; the gap breaks the CRC chain.
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.ValidSnapshotEntries(dir, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
 
 // ---------------------------------------------------------------------------------------------
 // CrcMismatch
@@ -305,12 +304,12 @@ let ``CrcMismatch: one changed byte of an entry in a segment that is not the las
 
     assertKind WalErrorKind.CrcMismatch (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CrcMismatch (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.ValidSnapshotEntries(dir, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
 
     // Repair, as etcd's, looks only at the last segment, which is sound: it must not cut or hide
     // anything, and the corruption is still reported afterwards.
-    Assert.That(WriteAheadLog.Repair(dir, options), Is.EqualTo RepairOutcome.NothingToRepair)
+    Assert.That(WalDirectory.Repair(dir, options), Is.EqualTo RepairOutcome.NothingToRepair)
     expectEqual damaged (segmentsOf fs |> List.map (fun s -> fs.ReadAllBytes(at s)))
     Assert.That(fs.List dir |> List.exists (fun n -> n.EndsWith ".broken"), Is.False)
     assertKind WalErrorKind.CrcMismatch (fun () -> readWrite options Snapshot.Zero |> ignore)
@@ -329,9 +328,9 @@ let ``CorruptRecord: a segment that is not the last, cut off inside a record, is
 
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CorruptRecord (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CorruptRecord (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CorruptRecord (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
     // Repair looks at the last segment only, which is whole: there is nothing for it to cut.
-    Assert.That(WriteAheadLog.Repair(dir, options), Is.EqualTo RepairOutcome.NothingToRepair)
+    Assert.That(WalDirectory.Repair(dir, options), Is.EqualTo RepairOutcome.NothingToRepair)
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
 
 [<Test>]
@@ -350,8 +349,8 @@ let ``CrcMismatch: one changed byte of an entry in the last segment is corruptio
 
     assertKind WalErrorKind.CrcMismatch (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CrcMismatch (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.Repair(dir, options) |> ignore)
     expectEqual damaged (fs.ReadAllBytes firstPath)
     expectEqual [ firstSegment ] (fs.List dir)
 
@@ -377,7 +376,7 @@ let ``SnapshotMismatch: the snapshot's index is in the log with another term`` (
     assertKind WalErrorKind.SnapshotMismatch (fun () -> readOnly options (Snapshot(5UL, 3UL)) |> ignore)
 
     assertKind WalErrorKind.SnapshotMismatch (fun () ->
-        WriteAheadLog.Verify(dir, Snapshot(5UL, 3UL), options) |> ignore)
+        WalDirectory.Verify(dir, Snapshot(5UL, 3UL), options) |> ignore)
 
     expectEqual before (fs.ReadAllBytes firstPath)
     // With the right term the log opens there.
@@ -405,7 +404,7 @@ let ``SnapshotNotFound: the contents come with the error, and the log still appe
     expectEqual (entriesFrom 8UL 11UL) (entryList ex.Contents.Value)
 
     assertKind WalErrorKind.SnapshotNotFound (fun () ->
-        WriteAheadLog.Verify(dir, Snapshot(7UL, 1UL), options) |> ignore)
+        WalDirectory.Verify(dir, Snapshot(7UL, 1UL), options) |> ignore)
 
     let r = readWrite options Snapshot.Zero
     expectEqual (entriesFrom 1UL 11UL) (entryList r)
@@ -496,9 +495,9 @@ let private checkTornAndRepair (fs: MemoryFileSystem) (options: WalOptions) =
     let r = readOnly options Snapshot.Zero
     expectEqual (entriesFrom 1UL 4UL) (entryList r)
     Assert.That(r.State, Is.EqualTo(state 4UL))
-    Assert.That(WriteAheadLog.Verify(dir, Snapshot.Zero, options), Is.EqualTo(state 4UL))
+    Assert.That(WalDirectory.Verify(dir, Snapshot.Zero, options), Is.EqualTo(state 4UL))
 
-    Assert.That(WriteAheadLog.Repair(dir, options), Is.EqualTo RepairOutcome.Repaired)
+    Assert.That(WalDirectory.Repair(dir, options), Is.EqualTo RepairOutcome.Repaired)
     expectEqual [ firstSegment; firstSegment + ".broken" ] (fs.List dir)
     expectEqual damaged (fs.ReadAllBytes(firstPath + ".broken"))
 
@@ -513,7 +512,7 @@ let private checkTornAndRepair (fs: MemoryFileSystem) (options: WalOptions) =
     let r = readWrite options Snapshot.Zero
     expectEqual (entriesFrom 1UL 6UL) (entryList r)
     Assert.That(r.State, Is.EqualTo(state 6UL))
-    Assert.That(WriteAheadLog.Repair(dir, options), Is.EqualTo RepairOutcome.NothingToRepair)
+    Assert.That(WalDirectory.Repair(dir, options), Is.EqualTo RepairOutcome.NothingToRepair)
 
 [<Test>]
 let ``UnexpectedEof: the last segment ends in the middle of the last record; Repair cuts it off`` () =
@@ -545,7 +544,7 @@ let ``UnexpectedEof: a length word claiming more than the file holds is a torn w
     Assert.That(GC.GetAllocatedBytesForCurrentThread() - allocated, Is.LessThan(16L * 1024L * 1024L))
     expectEqual (entriesFrom 1UL 3UL) (entryList r)
 
-    Assert.That(WriteAheadLog.Repair(dir, options), Is.EqualTo RepairOutcome.Repaired)
+    Assert.That(WalDirectory.Repair(dir, options), Is.EqualTo RepairOutcome.Repaired)
     expectEqual (entriesFrom 1UL 3UL) (readWrite options Snapshot.Zero |> entryList)
 
 [<TestCase(0x0000000000A00000UL)>]
@@ -561,7 +560,7 @@ let ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-onl
     assertKind WalErrorKind.RecordTooLarge (fun () -> readOnly options Snapshot.Zero |> ignore)
     Assert.That(GC.GetAllocatedBytesForCurrentThread() - allocated, Is.LessThan(16L * 1024L * 1024L))
     // etcd 3.4's Repair gives up on ErrMaxWALEntrySizeLimitExceeded: it is not a torn write.
-    assertKind WalErrorKind.RecordTooLarge (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.RecordTooLarge (fun () -> WalDirectory.Repair(dir, options) |> ignore)
 
 // ---------------------------------------------------------------------------------------------
 // RecordTooLarge
@@ -601,7 +600,7 @@ let ``RecordTooLarge: Create with metadata over MaxRecordBytes creates nothing``
         WriteAheadLog.Create(dir, ReadOnlyMemory(Array.create 2000 1uy), options).Dispose())
 
     expectEqual List.empty<string> (fs.List "/")
-    Assert.That(WriteAheadLog.Exists(dir, options), Is.False)
+    Assert.That(WalDirectory.Exists(dir, options), Is.False)
 
 // ---------------------------------------------------------------------------------------------
 // AlreadyExists
@@ -660,13 +659,13 @@ let ``Locked: a second writer cannot open a log a writer holds; a reader can`` (
     try
         wal.Save(state 3UL, entriesFrom 1UL 3UL)
         assertKind WalErrorKind.Locked (fun () -> WriteAheadLog.Open(tmp.Path, Snapshot.Zero, options).Dispose())
-        assertKind WalErrorKind.Locked (fun () -> WriteAheadLog.Repair(tmp.Path, options) |> ignore)
+        assertKind WalErrorKind.Locked (fun () -> WalDirectory.Repair(tmp.Path, options) |> ignore)
 
         do
             use reader = WriteAheadLog.OpenForRead(tmp.Path, Snapshot.Zero, options)
             expectEqual (entriesFrom 1UL 3UL) (entryList (reader.ReadAll()))
 
-        Assert.That(WriteAheadLog.Verify(tmp.Path, Snapshot.Zero, options), Is.EqualTo(state 3UL))
+        Assert.That(WalDirectory.Verify(tmp.Path, Snapshot.Zero, options), Is.EqualTo(state 3UL))
         // The writer is unharmed by the failed attempts.
         wal.Save(state 4UL, [ entry 4UL ])
     finally
@@ -720,7 +719,7 @@ let ``CorruptRecord: a record of unknown type 9, with a valid CRC`` () =
 
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CorruptRecord (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CorruptRecord (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CorruptRecord (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
 
 [<Test>]
 let ``CorruptRecord: an entry record whose data is not a raftpb.Entry, with a valid CRC`` () =
@@ -751,7 +750,7 @@ let ``CorruptRecord: record bytes that are not a protobuf, in a segment that is 
     garbleEntry2 fs (at segments[0])
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CorruptRecord (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CorruptRecord (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CorruptRecord (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
 
 [<Test>]
 let ``CorruptRecord: record bytes that are not a protobuf in the last segment, which Repair refuses`` () =
@@ -760,7 +759,7 @@ let ``CorruptRecord: record bytes that are not a protobuf in the last segment, w
     let damaged = fs.ReadAllBytes firstPath
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CorruptRecord (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CorruptRecord (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.CorruptRecord (fun () -> WalDirectory.Repair(dir, options) |> ignore)
     expectEqual damaged (fs.ReadAllBytes firstPath)
     expectEqual [ firstSegment ] (fs.List dir)
 
@@ -780,10 +779,10 @@ let ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` (
     assertKind WalErrorKind.InvalidArgument (fun () ->
         WriteAheadLog.OpenForRead(path, Snapshot.Zero, options).Dispose())
 
-    assertKind WalErrorKind.InvalidArgument (fun () -> WriteAheadLog.Repair(path, options) |> ignore)
-    assertKind WalErrorKind.InvalidArgument (fun () -> WriteAheadLog.Verify(path, Snapshot.Zero, options) |> ignore)
-    assertKind WalErrorKind.InvalidArgument (fun () -> WriteAheadLog.ValidSnapshotEntries(path, options) |> ignore)
-    Assert.That(WriteAheadLog.Exists(path, options), Is.False)
+    assertKind WalErrorKind.InvalidArgument (fun () -> WalDirectory.Repair(path, options) |> ignore)
+    assertKind WalErrorKind.InvalidArgument (fun () -> WalDirectory.Verify(path, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.InvalidArgument (fun () -> WalDirectory.ValidSnapshotEntries(path, options) |> ignore)
+    Assert.That(WalDirectory.Exists(path, options), Is.False)
     expectEqual List.empty<string> (fs.List "/")
 
 let private badOptions (fs: MemoryFileSystem) : (string * WalOptions) list =
@@ -828,9 +827,9 @@ let ``InvalidArgument: Open, OpenForRead, Repair and Verify with bad options lea
 
         check (fun () -> WriteAheadLog.Open(dir, Snapshot.Zero, options).Dispose())
         check (fun () -> WriteAheadLog.OpenForRead(dir, Snapshot.Zero, options).Dispose())
-        check (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
-        check (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
-        check (fun () -> WriteAheadLog.ValidSnapshotEntries(dir, options) |> ignore)
+        check (fun () -> WalDirectory.Repair(dir, options) |> ignore)
+        check (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
+        check (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
 
     expectEqual before (fs.ReadAllBytes firstPath)
     expectEqual [ firstSegment ] (fs.List dir)
@@ -1053,20 +1052,20 @@ let ``Io: Dispose whose final sync fails still closes the log`` () =
 [<Test>]
 let ``Exists: only a directory holding a segment file`` () =
     let fs, options = memoryOptions 65536L
-    Assert.That(WriteAheadLog.Exists(dir, options), Is.False, "missing")
+    Assert.That(WalDirectory.Exists(dir, options), Is.False, "missing")
     (fs :> IFileSystem).CreateDirectory dir
-    Assert.That(WriteAheadLog.Exists(dir, options), Is.False, "empty")
+    Assert.That(WalDirectory.Exists(dir, options), Is.False, "empty")
     fs.WriteAllBytes(at "notes.txt", bytes "x")
-    Assert.That(WriteAheadLog.Exists(dir, options), Is.False, "foreign files only")
-    Assert.That(WriteAheadLog.Exists(at "notes.txt", options), Is.False, "a file")
-    Assert.That(WriteAheadLog.Exists("", options), Is.False, "empty path")
+    Assert.That(WalDirectory.Exists(dir, options), Is.False, "foreign files only")
+    Assert.That(WalDirectory.Exists(at "notes.txt", options), Is.False, "a file")
+    Assert.That(WalDirectory.Exists("", options), Is.False, "empty path")
 
     let fs, options = logWith 65536L 1UL
-    Assert.That(WriteAheadLog.Exists(dir, options), Is.True, "a log")
-    Assert.That(WriteAheadLog.Exists(dir + "/", options), Is.True, "a log, trailing slash")
-    Assert.That(WriteAheadLog.Exists("/data/other", options), Is.False, "another path")
+    Assert.That(WalDirectory.Exists(dir, options), Is.True, "a log")
+    Assert.That(WalDirectory.Exists(dir + "/", options), Is.True, "a log, trailing slash")
+    Assert.That(WalDirectory.Exists("/data/other", options), Is.False, "another path")
     (fs :> IFileSystem).RemoveFile firstPath
-    Assert.That(WriteAheadLog.Exists(dir, options), Is.False, "segment removed")
+    Assert.That(WalDirectory.Exists(dir, options), Is.False, "segment removed")
 
 [<Test>]
 let ``Verify returns the last hard state, across cuts`` () =
@@ -1082,11 +1081,11 @@ let ``Verify returns the last hard state, across cuts`` () =
         wal.Save(HardState(4UL, 3UL, 25UL), List.empty<Entry>)
 
     Assert.That(segmentsOf fs |> List.length, Is.GreaterThan 2)
-    Assert.That(WriteAheadLog.Verify(dir, Snapshot.Zero, options), Is.EqualTo(HardState(4UL, 3UL, 25UL)))
-    Assert.That(WriteAheadLog.Verify(dir, Snapshot(20UL, 3UL), options), Is.EqualTo(HardState(4UL, 3UL, 25UL)))
+    Assert.That(WalDirectory.Verify(dir, Snapshot.Zero, options), Is.EqualTo(HardState(4UL, 3UL, 25UL)))
+    Assert.That(WalDirectory.Verify(dir, Snapshot(20UL, 3UL), options), Is.EqualTo(HardState(4UL, 3UL, 25UL)))
 
     assertKind WalErrorKind.SnapshotMismatch (fun () ->
-        WriteAheadLog.Verify(dir, Snapshot(20UL, 2UL), options) |> ignore)
+        WalDirectory.Verify(dir, Snapshot(20UL, 2UL), options) |> ignore)
 
 [<Test>]
 let ``ValidSnapshotEntries returns the snapshots at or below the last commit index`` () =
@@ -1103,7 +1102,7 @@ let ``ValidSnapshotEntries returns the snapshots at or below the last commit ind
         wal.Save(HardState(1UL, 1UL, 7UL), List.empty<Entry>)
 
     // A snapshot exactly at the commit index counts; one past it does not.
-    let valid = WriteAheadLog.ValidSnapshotEntries(dir, options) |> List.ofSeq
+    let valid = WalDirectory.ValidSnapshotEntries(dir, options) |> List.ofSeq
 
     expectEqual
         [
@@ -1130,7 +1129,7 @@ let ``real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen an
     let segments () =
         Directory.GetFiles(tmp.Path, "*.wal") |> Array.sort
 
-    Assert.That(WriteAheadLog.Exists(tmp.Path, options), Is.False)
+    Assert.That(WalDirectory.Exists(tmp.Path, options), Is.False)
     let mutable n = 0UL
 
     do
@@ -1144,8 +1143,8 @@ let ``real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen an
         wal.SaveSnapshot(Snapshot(10UL, 1UL))
         wal.Save(HardState.Empty, [ big (n + 1UL) ])
 
-    Assert.That(WriteAheadLog.Exists(tmp.Path, options), Is.True)
-    Assert.That(WriteAheadLog.Verify(tmp.Path, Snapshot(10UL, 1UL), options), Is.EqualTo(HardState(1UL, 1UL, n - 1UL)))
+    Assert.That(WalDirectory.Exists(tmp.Path, options), Is.True)
+    Assert.That(WalDirectory.Verify(tmp.Path, Snapshot(10UL, 1UL), options), Is.EqualTo(HardState(1UL, 1UL, n - 1UL)))
     let all = [ for i in 1UL .. n + 1UL -> big i ]
 
     do
@@ -1167,7 +1166,7 @@ let ``real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen an
         use wal = WriteAheadLog.OpenForRead(tmp.Path, Snapshot.Zero, options)
         expectEqual (List.take (int n) all) (entryList (wal.ReadAll()))
 
-    Assert.That(WriteAheadLog.Repair(tmp.Path, options), Is.EqualTo RepairOutcome.Repaired)
+    Assert.That(WalDirectory.Repair(tmp.Path, options), Is.EqualTo RepairOutcome.Repaired)
     expectEqual damaged (File.ReadAllBytes(last + ".broken"))
 
     do

@@ -193,7 +193,7 @@ let engineWrite (dir: string) (scenario: Scenario) =
             reopen at
         | Repair ->
             wal.Dispose()
-            WriteAheadLog.Repair(dir, options) |> ignore
+            WalDirectory.Repair(dir, options) |> ignore
             reopen Snapshot.zero
         | OpenForRead _ -> ()
         | Crash _ -> invalidArg "scenario" "no power cuts here"

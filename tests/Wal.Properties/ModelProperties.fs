@@ -53,7 +53,7 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
             | Repair ->
                 wal.Dispose()
 
-                if WriteAheadLog.Repair(dir, options) <> RepairOutcome.NothingToRepair then
+                if WalDirectory.Repair(dir, options) <> RepairOutcome.NothingToRepair then
                     divergence <- Some "Repair found something to cut in a cleanly closed log"
 
                 wal <- WriteAheadLog.Open(dir, Wal.Snapshot.Zero, options)
