@@ -375,8 +375,7 @@ let ``SnapshotMismatch: the snapshot's index is in the log with another term`` (
     assertKind WalErrorKind.SnapshotMismatch (fun () -> readWrite options (Snapshot(5UL, 3UL)) |> ignore)
     assertKind WalErrorKind.SnapshotMismatch (fun () -> readOnly options (Snapshot(5UL, 3UL)) |> ignore)
 
-    assertKind WalErrorKind.SnapshotMismatch (fun () ->
-        WalDirectory.Verify(dir, Snapshot(5UL, 3UL), options) |> ignore)
+    assertKind WalErrorKind.SnapshotMismatch (fun () -> WalDirectory.Verify(dir, Snapshot(5UL, 3UL), options) |> ignore)
 
     expectEqual before (fs.ReadAllBytes firstPath)
     // With the right term the log opens there.
@@ -403,8 +402,7 @@ let ``SnapshotNotFound: the contents come with the error, and the log still appe
     Assert.That(ex.Kind, Is.EqualTo WalErrorKind.SnapshotNotFound)
     expectEqual (entriesFrom 8UL 11UL) (entryList ex.Contents.Value)
 
-    assertKind WalErrorKind.SnapshotNotFound (fun () ->
-        WalDirectory.Verify(dir, Snapshot(7UL, 1UL), options) |> ignore)
+    assertKind WalErrorKind.SnapshotNotFound (fun () -> WalDirectory.Verify(dir, Snapshot(7UL, 1UL), options) |> ignore)
 
     let r = readWrite options Snapshot.Zero
     expectEqual (entriesFrom 1UL 11UL) (entryList r)
