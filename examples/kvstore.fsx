@@ -50,7 +50,7 @@ let openStore (root: string) =
             Snapshot.Zero
 
     let wal =
-        if WriteAheadLog.Exists(walDir root) then
+        if WalDirectory.Exists(walDir root) then
             let wal = WriteAheadLog.Open(walDir root, snapshot, options)
             let contents = wal.ReadAll()
 

@@ -76,7 +76,7 @@ let recovered =
     try
         openAndRead ()
     with :? WalException as e when e.Kind = WalErrorKind.UnexpectedEof ->
-        WriteAheadLog.Repair("/data/wal", onDisk rebooted) |> ignore
+        WalDirectory.Repair("/data/wal", onDisk rebooted) |> ignore
         openAndRead ()
 
 printfn "after the power cut: %d entries, commit %d" recovered.Entries.Count recovered.State.Commit

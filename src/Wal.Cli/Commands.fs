@@ -115,7 +115,7 @@ let private describe (r: WalRecord) =
     | _ -> "", "", preview data
 
 let private dumpTable (dir: string) (snapshot: Wal.Snapshot) =
-    if not (WriteAheadLog.Exists dir) then
+    if not (WalDirectory.Exists dir) then
         fail Exit.walProblem $"FileNotFound: {dir} holds no WAL segments (*.wal)"
 
     printfn "%-6s %10s  %-8s %8s %10s %8s  %s" "" "offset" "record" "term" "index" "bytes" "data"
@@ -124,7 +124,7 @@ let private dumpTable (dir: string) (snapshot: Wal.Snapshot) =
 
     let problem =
         try
-            for r in WriteAheadLog.Scan dir do
+            for r in WalDirectory.Scan dir do
                 if r.Segment <> segment then
                     segment <- r.Segment
                     printfn "%s" segment
@@ -189,7 +189,7 @@ let verify (args: ParseResults<VerifyArgs>) =
     checkDirectory dir
 
     try
-        let state = WriteAheadLog.Verify(dir, snapshot)
+        let state = WalDirectory.Verify(dir, snapshot)
 
         printfn
             "ok: the CRC chain, metadata and snapshot %d:%d check out; last hard state term=%d vote=%d commit=%d"
@@ -209,7 +209,7 @@ let repair (args: ParseResults<RepairArgs>) =
     checkDirectory dir
 
     try
-        match WriteAheadLog.Repair dir with
+        match WalDirectory.Repair dir with
         | RepairOutcome.Repaired ->
             printfn "repaired: the torn last record was cut off; the segment as it was is kept as *.wal.broken"
             Exit.ok

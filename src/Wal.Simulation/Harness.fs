@@ -93,7 +93,7 @@ and recoverWith (repair: bool) (options: WalOptions) (at: Snapshot) : EngineOutc
     match openAndRead () with
     | OtherError(WalErrorKind.UnexpectedEof, _), _ when repair ->
         try
-            WriteAheadLog.Repair(Directory, options) |> ignore
+            WalDirectory.Repair(Directory, options) |> ignore
             openAndRead ()
         with :? WalException as ex ->
             OtherError(ex.Kind, ex.Message), None
@@ -256,7 +256,7 @@ let private runner (config: RunConfig) =
             }
         | Do Close, (Closed | Crashed) -> run
         | Do Repair, Closed when run.Model.Created ->
-            match WriteAheadLog.Repair(Directory, options run) with
+            match WalDirectory.Repair(Directory, options run) with
             | RepairOutcome.NothingToRepair -> run
             | outcome -> diverge where $"Repair of a cleanly closed log said {outcome}" run
         | Do Repair, _ -> run

@@ -61,7 +61,7 @@ let ``the engine gives etcd's verdicts on an etcd-written WAL`` (case: string) =
 
                 let ok =
                     try
-                        WriteAheadLog.Repair dir |> ignore
+                        WalDirectory.Repair dir |> ignore
                         true
                     with :? WalException ->
                         false

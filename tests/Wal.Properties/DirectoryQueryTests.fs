@@ -9,7 +9,6 @@ open System.IO
 open Wal
 open Wal.Engine
 open Wal.Format
-open Wal.Recovery
 open Wal.Storage
 open Wal.Properties.MemoryFileSystem
 open Wal.Properties.Support
@@ -20,20 +19,20 @@ open Wal.Properties.LogFixtures
 
 let ``Exists: only a directory holding a segment file`` () =
     let fs, options = memoryOptions 65536L
-    Expect.isFalse (WriteAheadLog.Exists(dir, options)) "missing"
+    Expect.isFalse (WalDirectory.Exists(dir, options)) "missing"
     (fs :> IFileSystem).CreateDirectory dir
-    Expect.isFalse (WriteAheadLog.Exists(dir, options)) "empty"
+    Expect.isFalse (WalDirectory.Exists(dir, options)) "empty"
     fs.WriteAllBytes(at "notes.txt", bytes "x")
-    Expect.isFalse (WriteAheadLog.Exists(dir, options)) "foreign files only"
-    Expect.isFalse (WriteAheadLog.Exists(at "notes.txt", options)) "a file"
-    Expect.isFalse (WriteAheadLog.Exists("", options)) "empty path"
+    Expect.isFalse (WalDirectory.Exists(dir, options)) "foreign files only"
+    Expect.isFalse (WalDirectory.Exists(at "notes.txt", options)) "a file"
+    Expect.isFalse (WalDirectory.Exists("", options)) "empty path"
 
     let fs, options = logWith 65536L 1UL
-    Expect.isTrue (WriteAheadLog.Exists(dir, options)) "a log"
-    Expect.isTrue (WriteAheadLog.Exists(dir + "/", options)) "a log, trailing slash"
-    Expect.isFalse (WriteAheadLog.Exists("/data/other", options)) "another path"
+    Expect.isTrue (WalDirectory.Exists(dir, options)) "a log"
+    Expect.isTrue (WalDirectory.Exists(dir + "/", options)) "a log, trailing slash"
+    Expect.isFalse (WalDirectory.Exists("/data/other", options)) "another path"
     (fs :> IFileSystem).RemoveFile firstPath
-    Expect.isFalse (WriteAheadLog.Exists(dir, options)) "segment removed"
+    Expect.isFalse (WalDirectory.Exists(dir, options)) "segment removed"
 
 let ``Verify returns the last hard state, across cuts`` () =
     let fs, options = memoryOptions 512L
@@ -48,11 +47,11 @@ let ``Verify returns the last hard state, across cuts`` () =
         wal.Save(HardState(4UL, 3UL, 25UL), List.empty<Entry>)
 
     Expect.isGreaterThan (segmentsOf fs |> List.length) 2 ""
-    Expect.equal (WriteAheadLog.Verify(dir, Snapshot.Zero, options)) (HardState(4UL, 3UL, 25UL)) ""
-    Expect.equal (WriteAheadLog.Verify(dir, Snapshot(20UL, 3UL), options)) (HardState(4UL, 3UL, 25UL)) ""
+    Expect.equal (WalDirectory.Verify(dir, Snapshot.Zero, options)) (HardState(4UL, 3UL, 25UL)) ""
+    Expect.equal (WalDirectory.Verify(dir, Snapshot(20UL, 3UL), options)) (HardState(4UL, 3UL, 25UL)) ""
 
     assertKind WalErrorKind.SnapshotMismatch (fun () ->
-        WriteAheadLog.Verify(dir, Snapshot(20UL, 2UL), options) |> ignore)
+        WalDirectory.Verify(dir, Snapshot(20UL, 2UL), options) |> ignore)
 
 let ``ValidSnapshotEntries returns the snapshots at or below the last commit index`` () =
     let _, options = memoryOptions 65536L
@@ -68,7 +67,7 @@ let ``ValidSnapshotEntries returns the snapshots at or below the last commit ind
         wal.Save(HardState(1UL, 1UL, 7UL), List.empty<Entry>)
 
     // A snapshot exactly at the commit index counts; one past it does not.
-    let valid = WriteAheadLog.ValidSnapshotEntries(dir, options) |> List.ofSeq
+    let valid = WalDirectory.ValidSnapshotEntries(dir, options) |> List.ofSeq
 
     Expect.equal
         valid

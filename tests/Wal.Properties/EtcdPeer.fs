@@ -187,7 +187,7 @@ let engineWrite (dir: string) (scenario: Scenario) =
         | Do(Create metadata) -> wal <- WriteAheadLog.Create(dir, ReadOnlyMemory metadata, options)
         | Do(Save _ | SaveSnapshot _ | Sync | ReleaseLockTo _ as op) -> Wal.Simulation.Harness.perform wal op
         | Do Close -> wal.Dispose()
-        | Do Repair -> WriteAheadLog.Repair(dir, options) |> ignore
+        | Do Repair -> WalDirectory.Repair(dir, options) |> ignore
         | Do(Open at) -> reopen at
         | Do(OpenForRead _) -> ()
         | Happen _ -> invalidArg "scenario" "no power cuts here"

@@ -154,7 +154,7 @@ let ``etcd and the engine classify and repair the same damage the same way`` (sc
 
     let engineVerify =
         try
-            WriteAheadLog.Verify(readOnlyEngine, Wal.Snapshot.Zero) |> ignore
+            WalDirectory.Verify(readOnlyEngine, Wal.Snapshot.Zero) |> ignore
             None
         with :? WalException as e ->
             Some(string e.Kind)
@@ -183,7 +183,7 @@ let ``etcd and the engine classify and repair the same damage the same way`` (sc
 
     let engineRepaired =
         try
-            WriteAheadLog.Repair repairEngine |> ignore
+            WalDirectory.Repair repairEngine |> ignore
             true
         with :? WalException ->
             false

@@ -9,7 +9,6 @@ open System.IO
 open Wal
 open Wal.Engine
 open Wal.Format
-open Wal.Recovery
 open Wal.Storage
 open Wal.Properties.MemoryFileSystem
 open Wal.Properties.Support

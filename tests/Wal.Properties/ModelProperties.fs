@@ -54,7 +54,7 @@ let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario
                     divergence <- Some $"{Operation.describe op}: engine {engine}"
             | Do Close -> wal.Dispose()
             | Do Repair ->
-                if WriteAheadLog.Repair(dir, options) <> RepairOutcome.NothingToRepair then
+                if WalDirectory.Repair(dir, options) <> RepairOutcome.NothingToRepair then
                     divergence <- Some "Repair found something to cut in a cleanly closed log"
             | Do(Open at as op) ->
                 wal <- WriteAheadLog.Open(dir, Wal.Simulation.Convert.toSnapshot at, options)

@@ -10,7 +10,6 @@ open System.IO
 open Wal
 open Wal.Engine
 open Wal.Format
-open Wal.Recovery
 open Wal.Storage
 open Wal.Properties.MemoryFileSystem
 open Wal.Properties.Support
@@ -28,7 +27,7 @@ let ``hand-built segments with equal metadata read back (control for the hand-bu
     let _, options = twoSegments "a"
     let r = readWrite options Snapshot.Zero
     Expect.equal (entryList r) [ entry 1UL; entry 2UL ] ""
-    Expect.equal (WriteAheadLog.Verify(dir, Snapshot.Zero, options)) (state 1UL) ""
+    Expect.equal (WalDirectory.Verify(dir, Snapshot.Zero, options)) (state 1UL) ""
 
 let ``empty metadata is not compared with later metadata, as Go reads it as nil`` () =
     // etcd keeps the metadata as nil after an empty record, and compares only non-nil metadata.
@@ -59,14 +58,14 @@ let ``MetadataConflict: a second metadata record in the same segment differs`` (
 
     assertKind WalErrorKind.MetadataConflict (fun () -> readOnly options Snapshot.Zero |> ignore)
 
-    assertKind WalErrorKind.MetadataConflict (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.MetadataConflict (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
 
 let ``MetadataConflict: a later segment, with a valid CRC chain, holds other metadata`` () =
     let fs, options = twoSegments "b"
     let before = fs.ReadAllBytes(at secondSegment)
     assertKind WalErrorKind.MetadataConflict (fun () -> readWrite options Snapshot.Zero |> ignore)
 
-    assertKind WalErrorKind.MetadataConflict (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.MetadataConflict (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
 
     // A failed ReadAll in write mode changes nothing on disk.
     Expect.equal (fs.ReadAllBytes(at secondSegment)) before ""
@@ -77,20 +76,20 @@ let ``MetadataConflict: a later segment, with a valid CRC chain, holds other met
 let private assertNotFoundEverywhere (options: WalOptions) (snapshot: Snapshot) =
     assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Open(dir, snapshot, options).Dispose())
     assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.OpenForRead(dir, snapshot, options).Dispose())
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Verify(dir, snapshot, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.Verify(dir, snapshot, options) |> ignore)
 
 let ``FileNotFound: a directory that does not exist`` () =
     let fs, options = memoryOptions 65536L
     assertNotFoundEverywhere options Snapshot.Zero
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.ValidSnapshotEntries(dir, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
     Expect.equal (fs.List "/") List.empty<string> ""
 
 let ``FileNotFound: an empty directory`` () =
     let fs, options = memoryOptions 65536L
     (fs :> IFileSystem).CreateDirectory dir
     assertNotFoundEverywhere options Snapshot.Zero
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.Repair(dir, options) |> ignore)
     Expect.equal (fs.List dir) List.empty<string> ""
 
 let ``FileNotFound: a directory holding only files that are not segments`` () =
@@ -102,7 +101,7 @@ let ``FileNotFound: a directory holding only files that are not segments`` () =
         fs.WriteAllBytes(at name, bytes "not a segment")
 
     assertNotFoundEverywhere options Snapshot.Zero
-    assertKind WalErrorKind.FileNotFound (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.FileNotFound (fun () -> WalDirectory.Repair(dir, options) |> ignore)
     Expect.equal (fs.List dir) (List.sortWith (fun a b -> String.CompareOrdinal(a, b)) foreign) ""
 
 let ``FileNotFound: the snapshot index is below the first segment's index`` () =
@@ -121,7 +120,7 @@ let ``FileNotFound: a segment is missing from the middle of the sequence`` () =
     (fs :> IFileSystem).RemoveFile(at segments[1])
     assertNotFoundEverywhere options Snapshot.Zero
     // ValidSnapshotEntries reads every segment, as etcd's does; the gap breaks the CRC chain.
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.ValidSnapshotEntries(dir, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
 
 // ---------------------------------------------------------------------------------------------
 // CrcMismatch
@@ -136,12 +135,12 @@ let ``CrcMismatch: one changed byte of an entry in a segment that is not the las
 
     assertKind WalErrorKind.CrcMismatch (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CrcMismatch (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.ValidSnapshotEntries(dir, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
 
     // Repair, as etcd's, looks only at the last segment, which is sound: it must not cut or hide
     // anything, and the corruption is still reported afterwards.
-    Expect.equal (WriteAheadLog.Repair(dir, options)) RepairOutcome.NothingToRepair ""
+    Expect.equal (WalDirectory.Repair(dir, options)) RepairOutcome.NothingToRepair ""
     Expect.equal (segmentsOf fs |> List.map (fun s -> fs.ReadAllBytes(at s))) damaged ""
     Expect.isFalse (fs.List dir |> List.exists (fun n -> n.EndsWith ".broken")) ""
     assertKind WalErrorKind.CrcMismatch (fun () -> readWrite options Snapshot.Zero |> ignore)
@@ -159,9 +158,9 @@ let ``CorruptRecord: a segment that is not the last, cut off inside a record, is
 
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CorruptRecord (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CorruptRecord (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CorruptRecord (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
     // Repair looks at the last segment only, which is whole: there is nothing for it to cut.
-    Expect.equal (WriteAheadLog.Repair(dir, options)) RepairOutcome.NothingToRepair ""
+    Expect.equal (WalDirectory.Repair(dir, options)) RepairOutcome.NothingToRepair ""
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
 
 let ``CrcMismatch: one changed byte of an entry in the last segment is corruption, which Repair refuses`` () =
@@ -179,8 +178,8 @@ let ``CrcMismatch: one changed byte of an entry in the last segment is corruptio
 
     assertKind WalErrorKind.CrcMismatch (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CrcMismatch (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
-    assertKind WalErrorKind.CrcMismatch (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.Repair(dir, options) |> ignore)
     Expect.equal (fs.ReadAllBytes firstPath) damaged ""
     Expect.equal (fs.List dir) [ firstSegment ] ""
 
@@ -193,7 +192,7 @@ let ``CorruptRecord: a record of unknown type 9, with a valid CRC`` () =
 
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CorruptRecord (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CorruptRecord (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CorruptRecord (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
 
 let ``CorruptRecord: an entry record whose data is not a raftpb.Entry, with a valid CRC`` () =
     let _, options =
@@ -222,7 +221,7 @@ let ``CorruptRecord: record bytes that are not a protobuf, in a segment that is 
     garbleEntry2 fs (at segments[0])
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CorruptRecord (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CorruptRecord (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.CorruptRecord (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
 
 let ``CorruptRecord: record bytes that are not a protobuf in the last segment, which Repair refuses`` () =
     let fs, options = logWith 65536L 5UL
@@ -230,7 +229,7 @@ let ``CorruptRecord: record bytes that are not a protobuf in the last segment, w
     let damaged = fs.ReadAllBytes firstPath
     assertKind WalErrorKind.CorruptRecord (fun () -> readWrite options Snapshot.Zero |> ignore)
     assertKind WalErrorKind.CorruptRecord (fun () -> readOnly options Snapshot.Zero |> ignore)
-    assertKind WalErrorKind.CorruptRecord (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.CorruptRecord (fun () -> WalDirectory.Repair(dir, options) |> ignore)
     Expect.equal (fs.ReadAllBytes firstPath) damaged ""
     Expect.equal (fs.List dir) [ firstSegment ] ""
 
@@ -255,7 +254,7 @@ let ``SnapshotMismatch: the snapshot's index is in the log with another term`` (
     assertKind WalErrorKind.SnapshotMismatch (fun () -> readOnly options (Snapshot(5UL, 3UL)) |> ignore)
 
     assertKind WalErrorKind.SnapshotMismatch (fun () ->
-        WriteAheadLog.Verify(dir, Snapshot(5UL, 3UL), options) |> ignore)
+        WalDirectory.Verify(dir, Snapshot(5UL, 3UL), options) |> ignore)
 
     Expect.equal (fs.ReadAllBytes firstPath) before ""
     // With the right term the log opens there.
@@ -282,7 +281,7 @@ let ``SnapshotNotFound: the contents come with the error, and the log still appe
     Expect.equal (entryList ex.Contents.Value) (entriesFrom 8UL 11UL) ""
 
     assertKind WalErrorKind.SnapshotNotFound (fun () ->
-        WriteAheadLog.Verify(dir, Snapshot(7UL, 1UL), options) |> ignore)
+        WalDirectory.Verify(dir, Snapshot(7UL, 1UL), options) |> ignore)
 
     let r = readWrite options Snapshot.Zero
     Expect.equal (entryList r) (entriesFrom 1UL 11UL) ""

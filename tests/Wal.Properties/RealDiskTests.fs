@@ -8,7 +8,6 @@ open System.IO
 open Wal
 open Wal.Engine
 open Wal.Format
-open Wal.Recovery
 open Wal.Storage
 open Wal.Properties.MemoryFileSystem
 open Wal.Properties.Support
@@ -27,7 +26,7 @@ let ``real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen an
     let segments () =
         Directory.GetFiles(tmp.Path, "*.wal") |> Array.sort
 
-    Expect.isFalse (WriteAheadLog.Exists(tmp.Path, options)) ""
+    Expect.isFalse (WalDirectory.Exists(tmp.Path, options)) ""
     let mutable n = 0UL
 
     do
@@ -41,8 +40,8 @@ let ``real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen an
         wal.SaveSnapshot(Snapshot(10UL, 1UL))
         wal.Save(HardState.Empty, [ big (n + 1UL) ])
 
-    Expect.isTrue (WriteAheadLog.Exists(tmp.Path, options)) ""
-    Expect.equal (WriteAheadLog.Verify(tmp.Path, Snapshot(10UL, 1UL), options)) (HardState(1UL, 1UL, n - 1UL)) ""
+    Expect.isTrue (WalDirectory.Exists(tmp.Path, options)) ""
+    Expect.equal (WalDirectory.Verify(tmp.Path, Snapshot(10UL, 1UL), options)) (HardState(1UL, 1UL, n - 1UL)) ""
     let all = [ for i in 1UL .. n + 1UL -> big i ]
 
     do
@@ -64,7 +63,7 @@ let ``real disk: cuts, a snapshot, a torn tail, UnexpectedEof, Repair, reopen an
         use wal = WriteAheadLog.OpenForRead(tmp.Path, Snapshot.Zero, options)
         Expect.equal (entryList (wal.ReadAll())) (List.take (int n) all) ""
 
-    Expect.equal (WriteAheadLog.Repair(tmp.Path, options)) RepairOutcome.Repaired ""
+    Expect.equal (WalDirectory.Repair(tmp.Path, options)) RepairOutcome.Repaired ""
     Expect.equal (File.ReadAllBytes(last + ".broken")) damaged ""
 
     do

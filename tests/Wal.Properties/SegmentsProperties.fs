@@ -1,4 +1,4 @@
-/// Wal.Model's reference decoder (Segments.decode) and Wal.Core's (WriteAheadLog.Scan), written
+/// Wal.Model's reference decoder (Segments.decode) and Wal.Core's (WalDirectory.Scan), written
 /// apart, give the same answer on logs the engine wrote, on those logs damaged, and on junk:
 /// the same records, and the same reason to stop.
 module Wal.Properties.SegmentsProperties
@@ -29,7 +29,7 @@ let private engineScan (segments: (string * byte[]) list) =
 
     let stop =
         try
-            for r in WriteAheadLog.Scan(dir, options) do
+            for r in WalDirectory.Scan(dir, options) do
                 records.Add(r.Segment, r.Offset, int64 r.Type, r.Crc, r.Data.ToArray())
 
             "clean end"

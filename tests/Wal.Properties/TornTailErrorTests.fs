@@ -9,7 +9,6 @@ open System.IO
 open Wal
 open Wal.Engine
 open Wal.Format
-open Wal.Recovery
 open Wal.Storage
 open Wal.Properties.MemoryFileSystem
 open Wal.Properties.Support
@@ -60,9 +59,9 @@ let private checkTornAndRepair (fs: MemoryFileSystem) (options: WalOptions) =
     let r = readOnly options Snapshot.Zero
     Expect.equal (entryList r) (entriesFrom 1UL 4UL) ""
     Expect.equal r.State (state 4UL) ""
-    Expect.equal (WriteAheadLog.Verify(dir, Snapshot.Zero, options)) (state 4UL) ""
+    Expect.equal (WalDirectory.Verify(dir, Snapshot.Zero, options)) (state 4UL) ""
 
-    Expect.equal (WriteAheadLog.Repair(dir, options)) RepairOutcome.Repaired ""
+    Expect.equal (WalDirectory.Repair(dir, options)) RepairOutcome.Repaired ""
     Expect.equal (fs.List dir) [ firstSegment; firstSegment + ".broken" ] ""
     Expect.equal (fs.ReadAllBytes(firstPath + ".broken")) damaged ""
 
@@ -77,7 +76,7 @@ let private checkTornAndRepair (fs: MemoryFileSystem) (options: WalOptions) =
     let r = readWrite options Snapshot.Zero
     Expect.equal (entryList r) (entriesFrom 1UL 6UL) ""
     Expect.equal r.State (state 6UL) ""
-    Expect.equal (WriteAheadLog.Repair(dir, options)) RepairOutcome.NothingToRepair ""
+    Expect.equal (WalDirectory.Repair(dir, options)) RepairOutcome.NothingToRepair ""
 
 let ``UnexpectedEof: the last segment ends in the middle of the last record; Repair cuts it off`` () =
     let fs, options = tornLog truncateInside
@@ -105,7 +104,7 @@ let ``UnexpectedEof: a length word claiming more than the file holds is a torn w
     Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - allocated) (16L * 1024L * 1024L) ""
     Expect.equal (entryList r) (entriesFrom 1UL 3UL) ""
 
-    Expect.equal (WriteAheadLog.Repair(dir, options)) RepairOutcome.Repaired ""
+    Expect.equal (WalDirectory.Repair(dir, options)) RepairOutcome.Repaired ""
     Expect.equal (readWrite options Snapshot.Zero |> entryList) (entriesFrom 1UL 3UL) ""
 
 let ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired``
@@ -117,7 +116,7 @@ let ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-onl
     assertKind WalErrorKind.RecordTooLarge (fun () -> readOnly options Snapshot.Zero |> ignore)
     Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - allocated) (16L * 1024L * 1024L) ""
     // etcd 3.4's Repair gives up on ErrMaxWALEntrySizeLimitExceeded: it is not a torn write.
-    assertKind WalErrorKind.RecordTooLarge (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
+    assertKind WalErrorKind.RecordTooLarge (fun () -> WalDirectory.Repair(dir, options) |> ignore)
 
 // ---------------------------------------------------------------------------------------------
 // RecordTooLarge
@@ -155,7 +154,7 @@ let ``RecordTooLarge: Create with metadata over MaxRecordBytes creates nothing``
         WriteAheadLog.Create(dir, ReadOnlyMemory(Array.create 2000 1uy), options).Dispose())
 
     Expect.equal (fs.List "/") List.empty<string> ""
-    Expect.isFalse (WriteAheadLog.Exists(dir, options)) ""
+    Expect.isFalse (WalDirectory.Exists(dir, options)) ""
 
 /// This file's tests.
 let tests =

@@ -9,7 +9,6 @@ open System.IO
 open Wal
 open Wal.Engine
 open Wal.Format
-open Wal.Recovery
 open Wal.Storage
 open Wal.Properties.MemoryFileSystem
 open Wal.Properties.Support
@@ -67,13 +66,13 @@ let ``Locked: a second writer cannot open a log a writer holds; a reader can`` (
     try
         wal.Save(state 3UL, entriesFrom 1UL 3UL)
         assertKind WalErrorKind.Locked (fun () -> WriteAheadLog.Open(tmp.Path, Snapshot.Zero, options).Dispose())
-        assertKind WalErrorKind.Locked (fun () -> WriteAheadLog.Repair(tmp.Path, options) |> ignore)
+        assertKind WalErrorKind.Locked (fun () -> WalDirectory.Repair(tmp.Path, options) |> ignore)
 
         do
             use reader = WriteAheadLog.OpenForRead(tmp.Path, Snapshot.Zero, options)
             Expect.equal (entryList (reader.ReadAll())) (entriesFrom 1UL 3UL) ""
 
-        Expect.equal (WriteAheadLog.Verify(tmp.Path, Snapshot.Zero, options)) (state 3UL) ""
+        Expect.equal (WalDirectory.Verify(tmp.Path, Snapshot.Zero, options)) (state 3UL) ""
         // The writer is unharmed by the failed attempts.
         wal.Save(state 4UL, [ entry 4UL ])
     finally
@@ -126,10 +125,10 @@ let ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` (
     assertKind WalErrorKind.InvalidArgument (fun () ->
         WriteAheadLog.OpenForRead(path, Snapshot.Zero, options).Dispose())
 
-    assertKind WalErrorKind.InvalidArgument (fun () -> WriteAheadLog.Repair(path, options) |> ignore)
-    assertKind WalErrorKind.InvalidArgument (fun () -> WriteAheadLog.Verify(path, Snapshot.Zero, options) |> ignore)
-    assertKind WalErrorKind.InvalidArgument (fun () -> WriteAheadLog.ValidSnapshotEntries(path, options) |> ignore)
-    Expect.isFalse (WriteAheadLog.Exists(path, options)) ""
+    assertKind WalErrorKind.InvalidArgument (fun () -> WalDirectory.Repair(path, options) |> ignore)
+    assertKind WalErrorKind.InvalidArgument (fun () -> WalDirectory.Verify(path, Snapshot.Zero, options) |> ignore)
+    assertKind WalErrorKind.InvalidArgument (fun () -> WalDirectory.ValidSnapshotEntries(path, options) |> ignore)
+    Expect.isFalse (WalDirectory.Exists(path, options)) ""
     Expect.equal (fs.List "/") List.empty<string> ""
 
 let private badOptions (fs: MemoryFileSystem) : (string * WalOptions) list =
@@ -171,9 +170,9 @@ let ``InvalidArgument: Open, OpenForRead, Repair and Verify with bad options lea
 
         check (fun () -> WriteAheadLog.Open(dir, Snapshot.Zero, options).Dispose())
         check (fun () -> WriteAheadLog.OpenForRead(dir, Snapshot.Zero, options).Dispose())
-        check (fun () -> WriteAheadLog.Repair(dir, options) |> ignore)
-        check (fun () -> WriteAheadLog.Verify(dir, Snapshot.Zero, options) |> ignore)
-        check (fun () -> WriteAheadLog.ValidSnapshotEntries(dir, options) |> ignore)
+        check (fun () -> WalDirectory.Repair(dir, options) |> ignore)
+        check (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
+        check (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
 
     Expect.equal (fs.ReadAllBytes firstPath) before ""
     Expect.equal (fs.List dir) [ firstSegment ] ""

@@ -15,16 +15,8 @@ internal sealed class Encoder(PageWriter writer, uint previousCrc)
     /// <summary>The chain's value after the last record encoded.</summary>
     public uint Crc { get; private set; } = previousCrc;
 
+    /// <summary>The page writer the frames go to.</summary>
     public PageWriter Writer => writer;
-
-    /// <summary>The size of the frame an entry becomes, for checking limits before anything is written.</summary>
-    public static int RecordBytesOfEntry(in Entry entry, out int headBytes)
-    {
-        Span<byte> head = stackalloc byte[RecordCodec.MaxEntryHeaderBytes];
-        headBytes = RecordCodec.WriteEntryHeader(head, entry);
-        // The crc varint is at most 5 bytes; assume the worst so the check does not depend on the chain.
-        return RecordCodec.RecordSize(uint.MaxValue, headBytes + entry.Data.Length);
-    }
 
     public void EncodeEntry(in Entry entry)
     {

@@ -1,3 +1,4 @@
+using Wal.Engine;
 using Wal.Format;
 
 namespace Wal;
@@ -17,34 +18,25 @@ public sealed partial class WriteAheadLog
     {
         lock (_gate)
         {
-            var encoder = WritableEncoder();
+            var writer = WritableWriter();
             if (state.IsEmpty && entries.IsEmpty)
                 return;
             foreach (ref readonly var entry in entries)
             {
-                int recordBytes = Engine.Encoder.RecordBytesOfEntry(entry, out _);
+                int recordBytes = RecordCodec.MaxEntryRecordSize(entry);
                 if (recordBytes > _options.MaxRecordBytes)
                     throw new WalException(WalErrorKind.RecordTooLarge,
                         $"Entry {entry.Index} would be a record of {recordBytes} bytes, over the limit of {_options.MaxRecordBytes}.");
             }
-            bool mustSync = state.MustSync(_state, entries.Length);
+            bool mustSync = state.MustSync(writer.State, entries.Length);
             try
             {
-                foreach (ref readonly var entry in entries)
-                {
-                    encoder.EncodeEntry(entry);
-                    _lastIndex = entry.Index;
-                }
-                if (!state.IsEmpty)
-                {
-                    encoder.EncodeState(state);
-                    _state = state;
-                }
+                writer.Append(entries, state);
                 // etcd decides on the flushed offset; bytes still buffered do not count yet.
-                if (encoder.Writer.FlushedOffset < _options.SegmentSizeBytes)
+                if (writer.FlushedOffset < _options.SegmentSizeBytes)
                 {
                     if (mustSync)
-                        SyncLocked(encoder);
+                        writer.Sync();
                     return;
                 }
                 Cut();
@@ -75,14 +67,11 @@ public sealed partial class WriteAheadLog
     {
         lock (_gate)
         {
-            var encoder = WritableEncoder();
-            byte[] data = RecordCodec.EncodeSnapshot(snapshot);
+            var writer = WritableWriter();
             try
             {
-                encoder.Encode(RecordType.Snapshot, data, default);
-                if (_lastIndex < snapshot.Index)
-                    _lastIndex = snapshot.Index;
-                SyncLocked(encoder);
+                writer.AppendSnapshot(snapshot);
+                writer.Sync();
             }
             catch (Exception ex)
             {
@@ -97,10 +86,10 @@ public sealed partial class WriteAheadLog
     {
         lock (_gate)
         {
-            var encoder = WritableEncoder();
+            var writer = WritableWriter();
             try
             {
-                SyncLocked(encoder);
+                writer.Sync();
             }
             catch (Exception ex)
             {
@@ -119,14 +108,17 @@ public sealed partial class WriteAheadLog
     {
         lock (_gate)
         {
-            if (_mode is Mode.Closed)
+            if (_closed)
                 throw new WalException(WalErrorKind.Closed, "The WAL is closed.");
-            if (_mode is not Mode.Appending)
+            if (_writer is null)
                 return;
-            int keepFrom = _segments.Count - 1;
-            for (int i = 0; i < _segments.Count; i++)
+            // The segments are the locked ones and then the tail, which is never released.
+            int count = _locked.Count + 1;
+            int keepFrom = count - 1;
+            for (int i = 0; i < count; i++)
             {
-                if (_segments[i].Name.Index >= index)
+                var name = i < _locked.Count ? _locked[i].Name : _writer.Name;
+                if (name.Index >= index)
                 {
                     keepFrom = i - 1;
                     break;
@@ -135,8 +127,8 @@ public sealed partial class WriteAheadLog
             if (keepFrom <= 0)
                 return;
             for (int i = 0; i < keepFrom; i++)
-                _segments[i].File.Dispose();
-            _segments.RemoveRange(0, keepFrom);
+                _locked[i].File.Dispose();
+            _locked.RemoveRange(0, keepFrom);
         }
     }
 
@@ -149,14 +141,13 @@ public sealed partial class WriteAheadLog
     {
         lock (_gate)
         {
-            if (_mode == Mode.Closed)
+            if (_closed)
                 return;
-            var encoder = _mode == Mode.Appending && _failure is null ? _encoder : null;
-            _mode = Mode.Closed;
+            var writer = _failure is null ? _writer : null;
+            _closed = true;
             try
             {
-                if (encoder is not null)
-                    SyncLocked(encoder);
+                writer?.Sync();
             }
             catch (Exception ex)
             {
@@ -170,24 +161,21 @@ public sealed partial class WriteAheadLog
         }
     }
 
-    private Engine.Encoder WritableEncoder()
+    private SegmentWriter WritableWriter()
     {
-        switch (_mode)
-        {
-            case Mode.Closed:
-                throw new WalException(WalErrorKind.Closed, "The WAL is closed.");
-            case Mode.Reading when _pipeline is not null:
-                throw WalException.InvalidState("Call ReadAll before appending to a WAL opened with Open.");
-            case Mode.Reading or Mode.ReadOnlyDone:
-                throw WalException.InvalidState("The WAL was opened with OpenForRead and cannot be written.");
-            case Mode.Broken:
-                throw WalException.InvalidState("ReadAll failed; close the WAL, repair or inspect it, and open it again.");
-        }
+        if (_closed)
+            throw new WalException(WalErrorKind.Closed, "The WAL is closed.");
+        if (_readFailed)
+            throw WalException.InvalidState("ReadAll failed; close the WAL, repair or inspect it, and open it again.");
+        if (_writer is null)
+            throw WalException.InvalidState(_pending is { Write: true }
+                ? "Call ReadAll before appending to a WAL opened with Open."
+                : "The WAL was opened with OpenForRead and cannot be written.");
         if (_failure is not null)
             throw new WalException(WalErrorKind.Failed,
                 $"An earlier write to {Directory} failed ({_failure.Message}); the WAL accepts no more writes. Close and reopen it.",
                 _failure);
-        return _encoder!;
+        return _writer;
     }
 
     private WalException FailClosed(string what, Exception ex)
@@ -196,38 +184,23 @@ public sealed partial class WriteAheadLog
         return ex as WalException ?? WalException.Io($"{what} in {Directory}", ex);
     }
 
-    private void SyncLocked(Engine.Encoder encoder)
-    {
-        encoder.Writer.Flush();
-        Tail.File.DataSync();
-    }
-
     /// <summary>
-    /// Closes the tail segment and starts the next, as etcd's cut: the old tail is truncated
-    /// to its data and synced; the prepared file receives the chain's CRC, the metadata and the
-    /// last hard state, is synced, renamed into place, and the directory synced, so the new
-    /// segment appears whole or not at all.
+    /// Closes the tail segment and starts the next, as etcd's cut: the old tail is sealed
+    /// (truncated to its data and synced); the prepared file receives the chain's CRC, the
+    /// metadata and the last hard state, is synced, renamed into place, and the directory
+    /// synced, so the new segment appears whole or not at all.
     /// </summary>
     private void Cut()
     {
-        var encoder = _encoder!;
-        encoder.Writer.Flush();
-        var oldTail = Tail;
-        oldTail.File.Truncate(encoder.Writer.FlushedOffset);
-        oldTail.File.DataSync();
-
-        var name = new SegmentName(oldTail.Name.Sequence + 1, _lastIndex + 1);
+        var tail = _writer!;
+        tail.Seal();
         var prepared = _pipeline!.Take();
-        var segment = new OpenSegment(name, prepared.File);
-        _segments.Add(segment);
-        encoder = new Engine.Encoder(new Engine.PageWriter(prepared.File, 0), encoder.Crc);
-        _encoder = encoder;
-        encoder.EncodeCrc();
-        encoder.Encode(RecordType.Metadata, _metadata, default);
-        if (!_state.IsEmpty)
-            encoder.EncodeState(_state);
-        SyncLocked(encoder);
-        _fs.Rename(prepared.Path, Path.Combine(Directory, name.ToString()));
+        var next = tail.Successor(prepared.File, out var sealedTail);
+        _writer = next;
+        _locked.Add(sealedTail);
+        next.WriteHeader();
+        next.Sync();
+        _fs.Rename(prepared.Path, Path.Combine(Directory, next.Name.ToString()));
         _fs.SyncDirectory(Directory);
     }
 
@@ -235,8 +208,10 @@ public sealed partial class WriteAheadLog
     {
         _pipeline?.Dispose();
         _pipeline = null;
-        foreach (var segment in _segments)
+        _pending?.Dispose();
+        foreach (var segment in _locked)
             segment.File.Dispose();
-        _segments.Clear();
+        _locked.Clear();
+        _writer?.Dispose();
     }
 }

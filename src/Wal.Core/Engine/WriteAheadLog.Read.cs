@@ -1,4 +1,5 @@
-using Wal.Format;
+using Wal.Engine;
+using Wal.Reading;
 
 namespace Wal;
 
@@ -15,103 +16,99 @@ public sealed partial class WriteAheadLog
     /// <exception cref="WalException">
     /// SnapshotNotFound (with <see cref="WalException.Contents"/> set, and the log still ready to
     /// append), SnapshotMismatch, MetadataConflict, CrcMismatch, SliceOutOfRange, CorruptRecord,
-    /// UnexpectedEof (write mode: a torn last record, which <see cref="Repair"/> cuts off), Io,
+    /// UnexpectedEof (write mode: a torn last record, which <see cref="WalDirectory.Repair"/> cuts off), Io,
     /// InvalidState or Closed.
     /// </exception>
     public ReadAllResult ReadAll()
     {
         lock (_gate)
         {
-            if (_mode == Mode.Closed)
+            if (_closed)
                 throw new WalException(WalErrorKind.Closed, "The WAL is closed.");
-            if (_mode != Mode.Reading || _decoder is null)
+            if (_pending is null || _readFailed)
                 throw WalException.InvalidState("ReadAll can be called once, right after Open or OpenForRead.");
-            bool write = _pipeline is not null;
             try
             {
-                return ReadAllLocked(_decoder, write);
+                return Replay(_pending);
             }
             catch (WalException ex) when (ex.Kind != WalErrorKind.SnapshotNotFound)
             {
-                _mode = Mode.Broken;
+                _readFailed = true;
                 throw;
             }
             catch (Exception ex) when (ex is not WalException)
             {
-                _mode = Mode.Broken;
+                _readFailed = true;
                 throw WalException.Io($"reading the WAL in {Directory}", ex);
             }
         }
     }
 
-    private ReadAllResult ReadAllLocked(Decoder decoder, bool write)
+    private ReadAllResult Replay(PendingRead pending)
     {
+        var reader = pending.Reader;
+        var start = pending.Start;
         var entries = new List<Entry>();
         var state = HardState.Empty;
         byte[]? metadata = null;
         bool match = false;
-        DecodeStatus status;
-        while ((status = decoder.Next()) == DecodeStatus.Record)
+        ReadStatus status;
+        SegmentRecord record;
+        while ((status = reader.Next(out record)) == ReadStatus.Record)
         {
-            switch ((RecordType)decoder.RecordType)
+            switch (record.Type)
             {
                 case RecordType.Entry:
-                    var entry = ReadRules.DecodeEntry(decoder);
-                    if (entry.Index > _start.Index)
+                    var entry = ReadRules.DecodeEntry(record);
+                    if (entry.Index > start.Index)
                     {
                         // Compare without forming the position, which a huge index would overflow (CVE-2020-15112).
-                        ulong up = entry.Index - _start.Index - 1;
+                        ulong up = entry.Index - start.Index - 1;
                         if (up > (ulong)entries.Count)
                             throw new WalException(WalErrorKind.SliceOutOfRange,
-                                $"Entry {entry.Index} in {decoder.CurrentName} leaves a gap: only {entries.Count} entries follow snapshot index {_start.Index}.");
+                                $"Entry {entry.Index} in {record.Segment} leaves a gap: only {entries.Count} entries follow snapshot index {start.Index}.");
                         entries.RemoveRange((int)up, entries.Count - (int)up);
                         entries.Add(entry);
                     }
                     _lastIndex = entry.Index;
                     break;
                 case RecordType.State:
-                    state = ReadRules.DecodeState(decoder);
+                    state = ReadRules.DecodeState(record);
                     break;
                 case RecordType.Metadata:
-                    metadata = ReadRules.AcceptMetadata(decoder, metadata);
+                    metadata = ReadRules.AcceptMetadata(record, metadata);
                     break;
                 case RecordType.Crc:
-                    ReadRules.AcceptCrc(decoder);
                     break;
                 case RecordType.Snapshot:
-                    match |= ReadRules.MatchSnapshot(decoder, _start);
+                    match |= ReadRules.MatchSnapshot(record, start);
                     break;
                 default:
-                    throw ReadRules.UnknownType(decoder);
+                    throw ReadRules.UnknownType(record);
             }
         }
 
         // A reader may stop at a torn last record: the writer may be in the middle of it.
-        if (status != DecodeStatus.End && (write || status != DecodeStatus.UnexpectedEof))
-            throw ReadRules.StatusError(status, decoder);
+        if (status != ReadStatus.End && (pending.Write || status != ReadStatus.UnexpectedEof))
+            throw ReadRules.StatusError(status, reader, record);
 
-        if (write)
+        byte[] kept = metadata ?? [];
+        if (pending.Write)
         {
-            // Past a zero length word may lie the rest of a torn write. Zero it, so that records
-            // appended now are not followed by stale ones a later read would trip over.
-            var tail = Tail.File;
-            long length = tail.Length;
-            tail.Truncate(decoder.LastValidOffset);
-            tail.Preallocate(length);
-            _encoder = new Engine.Encoder(new Engine.PageWriter(tail, decoder.LastValidOffset), decoder.Crc);
-            _mode = Mode.Appending;
+            var segments = pending.Segments;
+            _writer = SegmentWriter.Resume(segments[^1], reader.Offset, reader.Crc, kept, _lastIndex);
+            // The tail is the writer's now; the segments before it stay open for their locks.
+            segments.RemoveAt(segments.Count - 1);
+            _locked.AddRange(segments);
+            segments.Clear();
         }
         else
         {
-            _mode = Mode.ReadOnlyDone;
-            CloseFiles();
+            pending.Dispose();
         }
-        _metadata = metadata ?? [];
-        _decoder = null;
-        var start = _start;
-        _start = Snapshot.Zero;
+        _pending = null;
 
-        var result = new ReadAllResult(_metadata, state, entries);
+        var result = new ReadAllResult(kept, state, entries);
         if (!match)
             throw new WalException(WalErrorKind.SnapshotNotFound,
                 $"The WAL holds no snapshot record at index {start.Index}, term {start.Term}.")

@@ -1,5 +1,6 @@
 using Wal.Engine;
 using Wal.Format;
+using Wal.Reading;
 using Wal.Storage;
 
 namespace Wal;
@@ -18,46 +19,31 @@ namespace Wal;
 /// </remarks>
 public sealed partial class WriteAheadLog : IDisposable
 {
-    private enum Mode
-    {
-        Reading,
-        Appending,
-        ReadOnlyDone,
-        Broken,
-        Closed,
-    }
-
     private readonly object _gate = new();
     private readonly IFileSystem _fs;
     private readonly WalOptions _options;
-    private readonly List<OpenSegment> _segments;
-    private Mode _mode;
+
+    // From Open or OpenForRead until ReadAll: the segments and the reader over them.
+    private PendingRead? _pending;
+
+    // From Create, or a ReadAll in write mode: the tail segment, and the segments before it,
+    // held open for their locks until ReleaseLockTo.
+    private SegmentWriter? _writer;
+    private readonly List<OpenSegment> _locked = [];
+    private FilePipeline? _pipeline;
+
+    private bool _readFailed;
+    private bool _closed;
     private Exception? _failure;
 
-    // Reading state.
-    private Snapshot _start;
-    private Decoder? _decoder;
-
-    // Appending state.
-    private FilePipeline? _pipeline;
-    private Encoder? _encoder;
-    private byte[] _metadata = [];
-    private HardState _state;
+    // The last index read, until a writer takes it over.
     private ulong _lastIndex;
 
-    private sealed class OpenSegment(SegmentName name, IStorageFile file)
-    {
-        public SegmentName Name { get; set; } = name;
-        public IStorageFile File { get; } = file;
-    }
-
-    private WriteAheadLog(string dir, WalOptions options, List<OpenSegment> segments, Mode mode)
+    private WriteAheadLog(string dir, WalOptions options)
     {
         Directory = dir;
         _options = options;
         _fs = options.FileSystem;
-        _segments = segments;
-        _mode = mode;
     }
 
     /// <summary>The log's directory.</summary>
@@ -69,11 +55,9 @@ public sealed partial class WriteAheadLog : IDisposable
         get
         {
             lock (_gate)
-                return _lastIndex;
+                return _writer?.LastIndex ?? _lastIndex;
         }
     }
-
-    private OpenSegment Tail => _segments[^1];
 
     /// <summary>
     /// Creates a new log in <paramref name="dir"/> holding <paramref name="metadata"/>. The log is
@@ -90,7 +74,7 @@ public sealed partial class WriteAheadLog : IDisposable
     {
         options ??= WalOptions.Default;
         options.Validate();
-        dir = FullPath(dir);
+        dir = SegmentDirectory.FullPath(dir);
         if (RecordCodec.RecordSize(uint.MaxValue, metadata.Length) > options.MaxRecordBytes)
             throw new WalException(WalErrorKind.RecordTooLarge,
                 $"Metadata of {metadata.Length} bytes exceeds the record limit of {options.MaxRecordBytes} bytes.");
@@ -107,29 +91,21 @@ public sealed partial class WriteAheadLog : IDisposable
             if (fs.DirectoryExists(tmp))
                 fs.RemoveDirectoryRecursive(tmp);
             fs.CreateDirectory(tmp);
-            var name = new SegmentName(0, 0);
-            file = fs.OpenFile(Path.Combine(tmp, name.ToString()), OpenMode.CreateTruncate);
+            file = fs.OpenFile(Path.Combine(tmp, new SegmentName(0, 0).ToString()), OpenMode.CreateTruncate);
             if (!file.TryLock())
                 throw new WalException(WalErrorKind.Locked, $"{tmp} is being created by another process.");
             file.Preallocate(options.SegmentSizeBytes);
 
-            var encoder = new Encoder(new PageWriter(file, 0), 0);
-            encoder.EncodeCrc();
-            encoder.Encode(RecordType.Metadata, metadata.Span, default);
-            encoder.Encode(RecordType.Snapshot, RecordCodec.EncodeSnapshot(Snapshot.Zero), default);
-            encoder.Writer.Flush();
-            file.DataSync();
+            var writer = SegmentWriter.First(file, metadata.ToArray());
+            writer.WriteFirstHeader();
+            writer.Sync();
             // etcd does not sync the temporary directory; without it the segment's directory
             // entry may not survive the rename's crash window, so the log would vanish.
             fs.SyncDirectory(tmp);
             fs.Rename(tmp, dir);
             fs.SyncDirectory(ParentOf(dir));
 
-            var wal = new WriteAheadLog(dir, options, [new OpenSegment(name, file)], Mode.Appending)
-            {
-                _encoder = encoder,
-                _metadata = metadata.ToArray(),
-            };
+            var wal = new WriteAheadLog(dir, options) { _writer = writer };
             wal._pipeline = new FilePipeline(fs, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground);
             return wal;
         }
@@ -171,15 +147,14 @@ public sealed partial class WriteAheadLog : IDisposable
     {
         options ??= WalOptions.Default;
         options.Validate();
-        dir = FullPath(dir);
+        dir = SegmentDirectory.FullPath(dir);
         var fs = options.FileSystem;
         var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), snapshot.Index, dir);
         var files = SegmentDirectory.Open(fs, dir, chosen, write);
         var segments = chosen.Select((s, i) => new OpenSegment(s.Name, files[i])).ToList();
-        var wal = new WriteAheadLog(dir, options, segments, Mode.Reading)
+        var wal = new WriteAheadLog(dir, options)
         {
-            _start = snapshot,
-            _decoder = new Decoder(files, [.. chosen.Select(s => s.FileName)]),
+            _pending = new PendingRead(snapshot, segments, [.. chosen.Select(s => s.FileName)], write),
         };
         if (write)
         {
@@ -194,35 +169,6 @@ public sealed partial class WriteAheadLog : IDisposable
             }
         }
         return wal;
-    }
-
-    /// <summary>Whether <paramref name="dir"/> holds a log (any *.wal file), as etcd's wal.Exist.</summary>
-    /// <param name="dir">The directory.</param>
-    /// <param name="options">Settings, for the file system; the real one when null.</param>
-    /// <returns>True when the directory exists and holds a segment file.</returns>
-    public static bool Exists(string dir, WalOptions? options = null)
-    {
-        var fs = (options ?? WalOptions.Default).FileSystem;
-        try
-        {
-            dir = FullPath(dir);
-            return fs.DirectoryExists(dir) && fs.ListDirectory(dir).Any(n => n.EndsWith(Layout.SegmentExtension, StringComparison.Ordinal));
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or WalException)
-        {
-            return false;
-        }
-    }
-
-    internal static string FullPath(string dir)
-    {
-        if (string.IsNullOrWhiteSpace(dir))
-            throw WalException.InvalidArgument("The WAL directory must be a non-empty path.");
-        if (dir.Contains('\0'))
-            throw WalException.InvalidArgument("The WAL directory must not contain a NUL character.");
-        return Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)) is { Length: > 0 } full && full != "/"
-            ? full
-            : throw WalException.InvalidArgument("The WAL directory must not be the root directory.");
     }
 
     private static string ParentOf(string dir) => Path.GetDirectoryName(dir) ?? "/";

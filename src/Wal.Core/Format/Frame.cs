@@ -31,4 +31,23 @@ internal static class Frame
 
     /// <summary>The whole frame's size on disk.</summary>
     public static int SizeOf(int recordBytes) => Layout.FrameHeaderBytes + recordBytes + PaddingFor(recordBytes);
+
+    /// <summary>
+    /// Whether a frame body that starts at <paramref name="fileOffset"/> has a whole 512-byte
+    /// sector of zeros (or the zero tail of one where the body ends): the mark of a write a crash
+    /// cut short, which etcd tells apart from corruption.
+    /// </summary>
+    public static bool HasZeroSector(ReadOnlySpan<byte> body, long fileOffset)
+    {
+        int pos = 0;
+        while (pos < body.Length)
+        {
+            int chunk = (int)Math.Min(Layout.SectorBytes - (fileOffset % Layout.SectorBytes), body.Length - pos);
+            if (!body.Slice(pos, chunk).ContainsAnyExcept((byte)0))
+                return true;
+            fileOffset += chunk;
+            pos += chunk;
+        }
+        return false;
+    }
 }

@@ -9,19 +9,6 @@ namespace Wal.Format;
 /// Google.Protobuf. Field order and presence follow etcd's gogo-generated marshallers:
 /// non-nullable fields are always written, bytes fields only when non-empty.
 /// </summary>
-/// <summary>How a walpb.Record's bytes decoded.</summary>
-internal enum RecordParse
-{
-    /// <summary>A record.</summary>
-    Ok,
-
-    /// <summary>A field runs past the end of the bytes (gogo's io.ErrUnexpectedEOF).</summary>
-    Truncated,
-
-    /// <summary>Anything else gogo refuses: a bad tag or wire type, an overlong varint, a negative length.</summary>
-    Invalid,
-}
-
 internal static class RecordCodec
 {
     /// <summary>The largest encoded Entry without its data: four tags, three 10-byte varints, one length varint.</summary>
@@ -54,6 +41,18 @@ internal static class RecordCodec
         }
         return n;
     }
+
+    /// <summary>The length of the header <see cref="WriteEntryHeader"/> writes for <paramref name="entry"/>, computed without writing it.</summary>
+    public static int EntryHeaderSize(in Entry entry) =>
+        3 + ProtoWire.VarintSize((ulong)(long)(int)entry.Type) + ProtoWire.VarintSize(entry.Term) + ProtoWire.VarintSize(entry.Index)
+        + (entry.Data.IsEmpty ? 0 : 1 + ProtoWire.VarintSize((ulong)entry.Data.Length));
+
+    /// <summary>
+    /// The largest record <paramref name="entry"/> can become, for checking limits before anything
+    /// is written: the crc varint is taken at its widest, so the answer does not depend on the chain.
+    /// </summary>
+    public static int MaxEntryRecordSize(in Entry entry) =>
+        RecordSize(uint.MaxValue, EntryHeaderSize(entry) + entry.Data.Length);
 
     /// <summary>Writes raftpb.Entry without its payload; the payload (field 4) follows directly.</summary>
     public static int WriteEntryHeader(Span<byte> dst, in Entry entry)

@@ -76,6 +76,3 @@ internal static partial class Libc
         };
     }
 }
-
-/// <summary>Permission denied, as an <see cref="IOException"/> carrying the errno.</summary>
-internal sealed class UnauthorizedAccessIOException(string message, int errno) : IOException(message, errno);

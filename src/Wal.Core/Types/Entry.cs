@@ -1,18 +1,5 @@
 namespace Wal;
 
-/// <summary>The kind of a raft log entry (raftpb.EntryType).</summary>
-public enum EntryType
-{
-    /// <summary>An ordinary entry carrying application data.</summary>
-    Normal = 0,
-
-    /// <summary>A raft configuration change (raftpb.ConfChange).</summary>
-    ConfChange = 1,
-
-    /// <summary>A joint-consensus configuration change (raftpb.ConfChangeV2).</summary>
-    ConfChangeV2 = 2,
-}
-
 /// <summary>
 /// A raft log entry as the WAL stores it (raftpb.Entry). Two entries are equal when their
 /// term, index, type and data bytes are equal.

@@ -1,6 +1,6 @@
 namespace Wal;
 
-/// <summary>What <see cref="WriteAheadLog.Repair"/> did.</summary>
+/// <summary>What <see cref="WalDirectory.Repair"/> did.</summary>
 public enum RepairOutcome
 {
     /// <summary>The last segment ends cleanly; nothing was changed.</summary>

@@ -1,14 +1,23 @@
 using Wal.Format;
 using Wal.Storage;
 
-namespace Wal.Engine;
-
-/// <summary>A segment file found in a WAL directory.</summary>
-internal readonly record struct SegmentFile(string FileName, SegmentName Name);
+namespace Wal.Reading;
 
 /// <summary>Finding, choosing and opening the segments of a WAL directory (etcd's util.go).</summary>
 internal static class SegmentDirectory
 {
+    /// <summary>The full path of a WAL directory, refusing what cannot be one (empty, NUL, the root).</summary>
+    public static string FullPath(string dir)
+    {
+        if (string.IsNullOrWhiteSpace(dir))
+            throw WalException.InvalidArgument("The WAL directory must be a non-empty path.");
+        if (dir.Contains('\0'))
+            throw WalException.InvalidArgument("The WAL directory must not contain a NUL character.");
+        return Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)) is { Length: > 0 } full && full != "/"
+            ? full
+            : throw WalException.InvalidArgument("The WAL directory must not be the root directory.");
+    }
+
     /// <summary>
     /// The directory's segments in sequence order. Files that are not segments (the
     /// pipeline's .tmp files, a Repair's .broken copy, anything foreign) are left alone.

@@ -1,0 +1,149 @@
+using Wal.Format;
+using Wal.Storage;
+
+namespace Wal.Engine;
+
+/// <summary>
+/// Owns the tail segment: its file, the page writer in front of it, the encoder and the CRC
+/// chain, and what the next segment's header repeats (the metadata and the last hard state).
+/// When to sync and when to cut is the log's policy; how is this class's.
+/// </summary>
+internal sealed class SegmentWriter : IDisposable
+{
+    private readonly IStorageFile _file;
+    private readonly PageWriter _pages;
+    private readonly Encoder _encoder;
+    private readonly byte[] _metadata;
+    private bool _handedOver;
+
+    private SegmentWriter(SegmentName name, IStorageFile file, long offset, uint previousCrc, byte[] metadata, HardState state, ulong lastIndex)
+    {
+        Name = name;
+        _file = file;
+        _pages = new PageWriter(file, offset);
+        _encoder = new Encoder(_pages, previousCrc);
+        _metadata = metadata;
+        State = state;
+        LastIndex = lastIndex;
+    }
+
+    /// <summary>The tail segment's name.</summary>
+    public SegmentName Name { get; }
+
+    /// <summary>The chain's value after the last record appended.</summary>
+    public uint Crc => _encoder.Crc;
+
+    /// <summary>The file offset up to which records have been written to the file; etcd decides a cut on this, not on what is buffered.</summary>
+    public long FlushedOffset => _pages.FlushedOffset;
+
+    /// <summary>The last hard state appended, which a cut repeats at the head of the next segment.</summary>
+    public HardState State { get; private set; }
+
+    /// <summary>The index of the last entry appended (or of a later snapshot), from which a cut names the next segment.</summary>
+    public ulong LastIndex { get; private set; }
+
+    /// <summary>The name the segment after this one gets.</summary>
+    public SegmentName NextName => new(Name.Sequence + 1, LastIndex + 1);
+
+    /// <summary>
+    /// A writer for the first segment of a new log, in an empty file. Write its header with
+    /// <see cref="WriteFirstHeader"/>.
+    /// </summary>
+    public static SegmentWriter First(IStorageFile file, byte[] metadata) =>
+        new(new SegmentName(0, 0), file, 0, 0, metadata, HardState.Empty, 0);
+
+    /// <summary>
+    /// A writer that appends to a segment read to <paramref name="offset"/>, its last valid
+    /// record. Past a zero length word may lie the rest of a torn write: it is zeroed, so that
+    /// records appended now are not followed by stale ones a later read would trip over.
+    /// </summary>
+    public static SegmentWriter Resume(OpenSegment tail, long offset, uint crc, byte[] metadata, ulong lastIndex)
+    {
+        long length = tail.File.Length;
+        tail.File.Truncate(offset);
+        tail.File.Preallocate(length);
+        return new SegmentWriter(tail.Name, tail.File, offset, crc, metadata, HardState.Empty, lastIndex);
+    }
+
+    /// <summary>
+    /// A writer for the segment after this sealed one, in an empty prepared file: it carries the
+    /// chain on. Write its header with <see cref="WriteHeader"/>. This segment's file passes to
+    /// the caller as <paramref name="sealedSegment"/>, to be held for its lock.
+    /// </summary>
+    public SegmentWriter Successor(IStorageFile file, out OpenSegment sealedSegment)
+    {
+        var next = new SegmentWriter(NextName, file, 0, Crc, _metadata, State, LastIndex);
+        sealedSegment = new OpenSegment(Name, _file);
+        _handedOver = true;
+        return next;
+    }
+
+    /// <summary>What a new log's first segment holds: Crc(0), the metadata and the zero snapshot.</summary>
+    public void WriteFirstHeader()
+    {
+        WriteHeaderRecords();
+        AppendSnapshot(Snapshot.Zero);
+    }
+
+    /// <summary>What a segment opened by a cut starts with: the chain's Crc record, the metadata, the last hard state.</summary>
+    public void WriteHeader()
+    {
+        WriteHeaderRecords();
+        if (!State.IsEmpty)
+            _encoder.EncodeState(State);
+    }
+
+    private void WriteHeaderRecords()
+    {
+        _encoder.EncodeCrc();
+        _encoder.Encode(RecordType.Metadata, _metadata, default);
+    }
+
+    /// <summary>Appends <paramref name="entries"/> and then <paramref name="state"/>, unless it is empty.</summary>
+    public void Append(ReadOnlySpan<Entry> entries, in HardState state)
+    {
+        foreach (ref readonly var entry in entries)
+        {
+            _encoder.EncodeEntry(entry);
+            LastIndex = entry.Index;
+        }
+        if (!state.IsEmpty)
+        {
+            _encoder.EncodeState(state);
+            State = state;
+        }
+    }
+
+    /// <summary>Appends a snapshot record; the last index moves up to the snapshot's.</summary>
+    public void AppendSnapshot(in Snapshot snapshot)
+    {
+        _encoder.Encode(RecordType.Snapshot, RecordCodec.EncodeSnapshot(snapshot), default);
+        if (LastIndex < snapshot.Index)
+            LastIndex = snapshot.Index;
+    }
+
+    /// <summary>Writes out everything buffered and fdatasyncs the segment.</summary>
+    public void Sync()
+    {
+        _pages.Flush();
+        _file.DataSync();
+    }
+
+    /// <summary>
+    /// Ends the segment, as a cut does: writes out what is buffered, truncates the file to its
+    /// data (dropping the preallocated rest) and fdatasyncs it. Nothing is appended after.
+    /// </summary>
+    public void Seal()
+    {
+        _pages.Flush();
+        _file.Truncate(_pages.FlushedOffset);
+        _file.DataSync();
+    }
+
+    /// <summary>Closes the file, unless <see cref="Successor"/> passed it on.</summary>
+    public void Dispose()
+    {
+        if (!_handedOver)
+            _file.Dispose();
+    }
+}

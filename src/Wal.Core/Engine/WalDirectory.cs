@@ -1,0 +1,281 @@
+using Wal.Format;
+using Wal.Reading;
+using Wal.Storage;
+
+namespace Wal;
+
+/// <summary>
+/// What can be done to a WAL directory without opening a log in it: ask whether it holds one,
+/// check it (etcd's Verify and ValidSnapshotEntries), show it record by record, and repair a
+/// torn end (etcd's Repair). The reads take no lock and accept a torn last record, which a
+/// writer may be in the middle of; Repair locks its segment, as it changes it.
+/// </summary>
+public static class WalDirectory
+{
+    /// <summary>Whether <paramref name="dir"/> holds a log (any *.wal file), as etcd's wal.Exist.</summary>
+    /// <param name="dir">The directory.</param>
+    /// <param name="options">Settings, for the file system; the real one when null.</param>
+    /// <returns>True when the directory exists and holds a segment file.</returns>
+    public static bool Exists(string dir, WalOptions? options = null)
+    {
+        var fs = (options ?? WalOptions.Default).FileSystem;
+        try
+        {
+            dir = SegmentDirectory.FullPath(dir);
+            return fs.DirectoryExists(dir) && fs.ListDirectory(dir).Any(n => n.EndsWith(Layout.SegmentExtension, StringComparison.Ordinal));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or WalException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Repairs a log whose last segment ends in a torn record (what <see cref="WriteAheadLog.ReadAll"/>
+    /// reports as <see cref="WalErrorKind.UnexpectedEof"/> after a crash): keeps a copy as
+    /// "*.wal.broken", truncates the segment after its last valid record, and fsyncs it. As
+    /// etcd's repair.go: a crash can only tear the end of the last segment, so only that segment
+    /// is repaired, and only when its damage is a torn record; anything else is corruption,
+    /// which repair refuses to hide.
+    /// </summary>
+    /// <param name="dir">The log's directory; no writer may have it open.</param>
+    /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
+    /// <returns>Whether anything was cut off.</returns>
+    /// <exception cref="WalException">CrcMismatch or CorruptRecord when the damage is not a torn write; FileNotFound, Locked or Io.</exception>
+    public static RepairOutcome Repair(string dir, WalOptions? options = null)
+    {
+        options ??= WalOptions.Default;
+        options.Validate();
+        dir = SegmentDirectory.FullPath(dir);
+        try
+        {
+            return RepairLast(dir, options.FileSystem);
+        }
+        catch (Exception ex) when (ex is not WalException)
+        {
+            throw WalException.Io($"repairing {dir}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Reads the log from <paramref name="snapshot"/> without changing it and checks the CRC
+    /// chain, the metadata and the snapshot record (etcd's Verify). A torn last record is allowed.
+    /// </summary>
+    /// <param name="dir">The log's directory.</param>
+    /// <param name="snapshot">The snapshot the log must hold.</param>
+    /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
+    /// <returns>The last hard state in the log.</returns>
+    /// <exception cref="WalException">SnapshotNotFound, SnapshotMismatch, MetadataConflict, CrcMismatch, CorruptRecord, FileNotFound or Io.</exception>
+    public static HardState Verify(string dir, Snapshot snapshot, WalOptions? options = null)
+    {
+        options ??= WalOptions.Default;
+        options.Validate();
+        return Wrap(dir, () => VerifyFrom(SegmentDirectory.FullPath(dir), snapshot, options.FileSystem));
+    }
+
+    /// <summary>
+    /// The snapshot records in the whole log that a node may start from: those at or below the
+    /// last hard state's commit index (etcd's ValidSnapshotEntries).
+    /// </summary>
+    /// <param name="dir">The log's directory.</param>
+    /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
+    /// <returns>The snapshots, in log order.</returns>
+    /// <exception cref="WalException">CrcMismatch, CorruptRecord, FileNotFound or Io.</exception>
+    public static IReadOnlyList<Snapshot> ValidSnapshotEntries(string dir, WalOptions? options = null)
+    {
+        options ??= WalOptions.Default;
+        options.Validate();
+        return Wrap(dir, () => SnapshotsIn(SegmentDirectory.FullPath(dir), options.FileSystem));
+    }
+
+    /// <summary>
+    /// Every record of the log from its first segment, in order, with each CRC checked against
+    /// the chain: what a tool needs to show a WAL record by record. Nothing is changed and no
+    /// lock is taken. ReadAll's rules (snapshots, overwrites, metadata) are not applied.
+    /// </summary>
+    /// <param name="dir">The log's directory.</param>
+    /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
+    /// <returns>The records, read lazily; each record's data is a copy.</returns>
+    /// <exception cref="WalException">
+    /// Raised while enumerating, after the records before the damage: UnexpectedEof (a torn last
+    /// record), CrcMismatch, CorruptRecord, RecordTooLarge; FileNotFound or Io.
+    /// </exception>
+    public static IEnumerable<WalRecord> Scan(string dir, WalOptions? options = null)
+    {
+        options ??= WalOptions.Default;
+        options.Validate();
+        return ScanFrom(SegmentDirectory.FullPath(dir), options.FileSystem);
+    }
+
+    private static RepairOutcome RepairLast(string dir, IFileSystem fs)
+    {
+        var last = SegmentDirectory.ReadSegments(fs, dir)[^1];
+        string path = Path.Combine(dir, last.FileName);
+        var files = SegmentDirectory.Open(fs, dir, [last], write: true);
+        using var file = files[0];
+        var reader = new SegmentReader(files, [last.FileName]);
+        ReadStatus status;
+        SegmentRecord record;
+        while ((status = reader.Next(out record)) == ReadStatus.Record)
+        {
+        }
+        switch (status)
+        {
+            case ReadStatus.End:
+                return RepairOutcome.NothingToRepair;
+            case ReadStatus.UnexpectedEof:
+                try
+                {
+                    CopyToBroken(fs, file, path + ".broken");
+                    file.Truncate(reader.Offset);
+                    file.Sync();
+                }
+                catch (Exception ex)
+                {
+                    throw WalException.Io($"repairing {path}", ex);
+                }
+                return RepairOutcome.Repaired;
+            default:
+                throw ReadRules.StatusError(status, reader, record);
+        }
+    }
+
+    private static void CopyToBroken(IFileSystem fs, IStorageFile source, string brokenPath)
+    {
+        using var broken = fs.OpenFile(brokenPath, OpenMode.CreateTruncate);
+        var buffer = new byte[1 << 20];
+        long offset = 0;
+        int n;
+        while ((n = source.Read(offset, buffer)) > 0)
+        {
+            broken.Write(offset, buffer.AsSpan(0, n));
+            offset += n;
+        }
+        broken.Sync();
+    }
+
+    private static HardState VerifyFrom(string dir, Snapshot snapshot, IFileSystem fs)
+    {
+        var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), snapshot.Index, dir);
+        var files = SegmentDirectory.Open(fs, dir, chosen, write: false);
+        try
+        {
+            var reader = new SegmentReader(files, [.. chosen.Select(s => s.FileName)]);
+            byte[]? metadata = null;
+            var state = HardState.Empty;
+            bool match = false;
+            ReadStatus status;
+            SegmentRecord record;
+            while ((status = reader.Next(out record)) == ReadStatus.Record)
+            {
+                switch (record.Type)
+                {
+                    case RecordType.Metadata:
+                        metadata = ReadRules.AcceptMetadata(record, metadata);
+                        break;
+                    case RecordType.Snapshot:
+                        match |= ReadRules.MatchSnapshot(record, snapshot);
+                        break;
+                    case RecordType.State:
+                        state = ReadRules.DecodeState(record);
+                        break;
+                    case RecordType.Entry or RecordType.Crc:
+                        break;
+                    default:
+                        throw ReadRules.UnknownType(record);
+                }
+            }
+            if (status is not (ReadStatus.End or ReadStatus.UnexpectedEof))
+                throw ReadRules.StatusError(status, reader, record);
+            if (!match)
+                throw new WalException(WalErrorKind.SnapshotNotFound, $"The WAL holds no snapshot record at index {snapshot.Index}, term {snapshot.Term}.");
+            return state;
+        }
+        finally
+        {
+            foreach (var f in files)
+                f.Dispose();
+        }
+    }
+
+    private static List<Snapshot> SnapshotsIn(string dir, IFileSystem fs)
+    {
+        var segments = SegmentDirectory.ReadSegments(fs, dir);
+        var files = SegmentDirectory.Open(fs, dir, segments, write: false);
+        try
+        {
+            var reader = new SegmentReader(files, [.. segments.Select(s => s.FileName)]);
+            var snapshots = new List<Snapshot>();
+            var state = HardState.Empty;
+            ReadStatus status;
+            SegmentRecord record;
+            while ((status = reader.Next(out record)) == ReadStatus.Record)
+            {
+                if (record.Type == RecordType.Snapshot)
+                    snapshots.Add(ReadRules.DecodeSnapshot(record));
+                else if (record.Type == RecordType.State)
+                    state = ReadRules.DecodeState(record);
+            }
+            if (status is not (ReadStatus.End or ReadStatus.UnexpectedEof))
+                throw ReadRules.StatusError(status, reader, record);
+            // A snapshot past the commit index may never have been applied; it is no place to start.
+            return snapshots.Where(s => s.Index <= state.Commit).ToList();
+        }
+        finally
+        {
+            foreach (var f in files)
+                f.Dispose();
+        }
+    }
+
+    private static IEnumerable<WalRecord> ScanFrom(string dir, IFileSystem fs)
+    {
+        var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), 0, dir);
+        var files = SegmentDirectory.Open(fs, dir, chosen, write: false);
+        try
+        {
+            var reader = new SegmentReader(files, [.. chosen.Select(s => s.FileName)]);
+            while (TryScanNext(reader, dir, out var record))
+                yield return record;
+        }
+        finally
+        {
+            foreach (var f in files)
+                f.Dispose();
+        }
+    }
+
+    /// <summary>The next record as a copy a caller may keep; false at a clean end. A torn tail is reported too: a dump shows what is there, and where it stops.</summary>
+    private static bool TryScanNext(SegmentReader reader, string dir, out WalRecord next)
+    {
+        ReadStatus status;
+        SegmentRecord record;
+        try
+        {
+            status = reader.Next(out record);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw WalException.Io($"reading {reader.CurrentSegment} in {dir}", ex);
+        }
+        next = default;
+        if (status == ReadStatus.End)
+            return false;
+        if (status != ReadStatus.Record)
+            throw ReadRules.StatusError(status, reader, record);
+        next = new WalRecord(record.Segment, record.Offset, record.FrameBytes, record.Type, record.Crc, record.Data.ToArray());
+        return true;
+    }
+
+    private static T Wrap<T>(string dir, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex) when (ex is not WalException)
+        {
+            throw WalException.Io($"reading {dir}", ex);
+        }
+    }
+}
