@@ -47,7 +47,7 @@ type RunResult =
         Divergence: string option
         /// How many crash states were recovered and judged.
         CrashStates: int
-        /// Mutating calls made, over all disks of the run.
+        /// Mutating calls made, over all disks of the run, up to the final read (not the teardown after it).
         Mutations: int
     }
 
@@ -371,6 +371,10 @@ let run (config: RunConfig) (steps: Step list) : RunResult =
         else
             ran
 
+    // Counted before the teardown below: a power cut inside it would be neither recovered nor
+    // judged, so a property that cuts at "any counted call" must never land there.
+    let mutations = ended.Mutations + ended.Fs.Mutations
+
     log ended
     |> Option.iter (fun w ->
         (try
@@ -381,5 +385,5 @@ let run (config: RunConfig) (steps: Step list) : RunResult =
     {
         Divergence = ended.Divergence
         CrashStates = ended.CrashStates
-        Mutations = ended.Mutations + ended.Fs.Mutations
+        Mutations = mutations
     }
