@@ -10,7 +10,7 @@ open Wal
 open Wal.Engine
 open Wal.Format
 open Wal.Storage
-open Wal.Properties.MemoryFileSystem
+open Wal.Simulation
 open Wal.Properties.Support
 open Wal.Properties.LogFixtures
 

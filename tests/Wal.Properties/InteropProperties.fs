@@ -73,7 +73,10 @@ let ``etcd writes, the engine reads what etcd reads, at every snapshot`` (scenar
 
     for at in readPoints scenario do
         let etcd = EtcdPeer.read tmp.Path at false
-        let engine = EngineReadAll.read tmp.Path (Wal.Simulation.Convert.toSnapshot at) false
+
+        let engine =
+            EngineReadAll.read tmp.Path (Wal.Simulation.Convert.toSnapshot at) false
+
         agree $"ReadAll at {at.Index}:{at.Term}" (ReadAllJson.render etcd) (ReadAllJson.render engine)
 
 let ``the engine writes, etcd reads what the model says, at every snapshot`` (scenario: Scenario) =

@@ -10,7 +10,7 @@ open Wal
 open Wal.Engine
 open Wal.Format
 open Wal.Storage
-open Wal.Properties.MemoryFileSystem
+open Wal.Simulation
 open Wal.Properties.Support
 open Wal.Properties.LogFixtures
 
@@ -18,7 +18,7 @@ open Wal.Properties.LogFixtures
 // Io and Failed (fail closed)
 
 /// After a write failed: every further write is Failed, with or without the fault.
-let private assertFailedClosed (fs: MemoryFileSystem) (wal: WriteAheadLog) =
+let private assertFailedClosed (fs: SimulatedFileSystem) (wal: WriteAheadLog) =
     let check () =
         assertKind WalErrorKind.Failed (fun () -> wal.Save(state 99UL, [ entry 99UL ]))
         assertKind WalErrorKind.Failed (fun () -> wal.Save(HardState(9UL, 9UL, 9UL), List.empty<Entry>))
@@ -27,7 +27,7 @@ let private assertFailedClosed (fs: MemoryFileSystem) (wal: WriteAheadLog) =
         assertKind WalErrorKind.Failed (fun () -> wal.SaveSnapshot(Snapshot(1UL, 1UL)))
 
     check ()
-    fs.Faults.Clear()
+    fs.Faults <- []
     check ()
     let ex = expectWalError (fun () -> wal.Sync())
     Expect.isTrue (ex.InnerException :? IOException) ""
@@ -56,11 +56,13 @@ let ``Io, then Failed: a Save whose write or fdatasync fails; reopening keeps wh
     wal.Save(state 3UL, entriesFrom 1UL 3UL)
     wal.Save(state 4UL, [ entry 4UL ])
 
-    fs.Faults.Add(
-        match call with
-        | "fdatasync" -> FailDataSync firstSegment
-        | _ -> FailWrite firstSegment
-    )
+    fs.Faults <-
+        fs.Faults
+        @ [
+            match call with
+            | "fdatasync" -> OnPath(DataSyncCall, firstSegment)
+            | _ -> OnPath(WriteCall, firstSegment)
+        ]
 
     let ex = expectWalError (fun () -> wal.Save(state 5UL, [ entry 5UL ]))
     Expect.equal ex.Kind WalErrorKind.Io ""
@@ -72,7 +74,7 @@ let ``Io, then Failed: SaveSnapshot and Sync whose fdatasync fails`` () =
     let fs, options = memoryOptions 65536L
     let wal = WriteAheadLog.Create(dir, mem "meta", options)
     wal.Save(state 2UL, entriesFrom 1UL 2UL)
-    fs.Faults.Add(FailDataSync firstSegment)
+    fs.Faults <- fs.Faults @ [ OnPath(DataSyncCall, firstSegment) ]
     assertKind WalErrorKind.Io (fun () -> wal.SaveSnapshot(Snapshot(2UL, 1UL)))
     assertFailedClosed fs wal
     reopenHolds options (entriesFrom 1UL 2UL)
@@ -82,7 +84,7 @@ let ``Io, then Failed: SaveSnapshot and Sync whose fdatasync fails`` () =
     wal.Save(state 2UL, entriesFrom 1UL 2UL)
     // A commit-only state is not synced by Save; Sync must write and sync it.
     wal.Save(state 3UL, List.empty<Entry>)
-    fs.Faults.Add(FailWrite firstSegment)
+    fs.Faults <- fs.Faults @ [ OnPath(WriteCall, firstSegment) ]
     assertKind WalErrorKind.Io (fun () -> wal.Sync())
     assertFailedClosed fs wal
     reopenHolds options (entriesFrom 1UL 2UL)
@@ -110,7 +112,7 @@ let ``Io, then Failed: preallocating the next segment fails, and the Save that n
     let fs, options = memoryOptions 512L
     let wal = WriteAheadLog.Create(dir, mem "meta", options)
     // Create has already prepared 0.tmp; preparing 1.tmp (after the first cut) fails.
-    fs.Faults.Add(FailPreallocate "wal/1.tmp")
+    fs.Faults <- fs.Faults @ [ OnPath(PreallocateCall, "wal/1.tmp") ]
     let acknowledged, failure = saveUntilFailure wal
     Expect.isTrue failure.IsSome "a Save failed"
     Expect.equal failure.Value.Kind WalErrorKind.Io ""
@@ -124,7 +126,7 @@ let ``Io, then Failed: fdatasync of the new segment fails during a cut`` () =
     let wal = WriteAheadLog.Create(dir, mem "meta", options)
     // Not ".tmp": the first segment's open handle still carries the path Create opened it at,
     // "/data/wal.tmp/...", and the in-memory file system matches faults against that.
-    fs.Faults.Add(FailDataSync "wal/0.tmp")
+    fs.Faults <- fs.Faults @ [ OnPath(DataSyncCall, "wal/0.tmp") ]
     let acknowledged, failure = saveUntilFailure wal
     Expect.isTrue failure.IsSome "a Save failed"
     Expect.equal failure.Value.Kind WalErrorKind.Io ""
@@ -141,14 +143,14 @@ let ``Io: a segment name that cannot be opened as a file, and a ReadAll that can
     assertKind WalErrorKind.Io (fun () -> WriteAheadLog.OpenForRead(dir, Snapshot.Zero, options).Dispose())
 
     let fs, options = logWith 65536L 2UL
-    fs.Faults.Add(FailPreallocate firstSegment)
+    fs.Faults <- fs.Faults @ [ OnPath(PreallocateCall, firstSegment) ]
 
     do
         use wal = WriteAheadLog.Open(dir, Snapshot.Zero, options)
         assertKind WalErrorKind.Io (fun () -> wal.ReadAll() |> ignore)
         assertKind WalErrorKind.InvalidState (fun () -> wal.Save(state 3UL, [ entry 3UL ]))
 
-    fs.Faults.Clear()
+    fs.Faults <- []
     Expect.equal (readWrite options Snapshot.Zero |> entryList) (entriesFrom 1UL 2UL) ""
 
 let ``Io: Dispose whose final sync fails still closes the log`` () =
@@ -157,10 +159,10 @@ let ``Io: Dispose whose final sync fails still closes the log`` () =
     wal.Save(state 2UL, entriesFrom 1UL 2UL)
     // A commit-only change is buffered, not written, until a sync.
     wal.Save(state 3UL, List.empty<Entry>)
-    fs.Faults.Add(FailWrite firstSegment)
+    fs.Faults <- fs.Faults @ [ OnPath(WriteCall, firstSegment) ]
     assertKind WalErrorKind.Io (fun () -> wal.Dispose())
     assertKind WalErrorKind.Closed (fun () -> wal.Save(state 4UL, [ entry 3UL ]))
-    fs.Faults.Clear()
+    fs.Faults <- []
     // The lock was released.
     let r = readWrite options Snapshot.Zero
     Expect.equal (entryList r) (entriesFrom 1UL 2UL) ""

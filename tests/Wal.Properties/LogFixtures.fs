@@ -11,7 +11,7 @@ open Wal
 open Wal.Engine
 open Wal.Format
 open Wal.Storage
-open Wal.Properties.MemoryFileSystem
+open Wal.Simulation
 open Wal.Properties.Support
 
 let dir = "/data/wal"
@@ -34,7 +34,7 @@ let indexes (r: ReadAllResult) =
     r.Entries |> Seq.map (fun e -> e.Index) |> List.ofSeq
 
 /// The names of the segment files in the log's directory, in order.
-let segmentsOf (fs: MemoryFileSystem) =
+let segmentsOf (fs: SimulatedFileSystem) =
     fs.List dir |> List.filter (fun n -> n.EndsWith ".wal")
 
 /// A log at "/data/wal" holding entries 1..count, each saved (and synced) by its own Save.
@@ -80,14 +80,14 @@ let find (pattern: byte[]) (file: byte[]) =
     i
 
 /// Changes one byte of a file in the log's directory.
-let flipByte (fs: MemoryFileSystem) (path: string) (offset: int) =
+let flipByte (fs: SimulatedFileSystem) (path: string) (offset: int) =
     let file = fs.ReadAllBytes path
     file[offset] <- file[offset] ^^^ 0x20uy
     fs.WriteAllBytes(path, file)
 
 /// Writes a segment by hand with the engine's own encoder, so framing and CRC chain are valid.
 /// Returns the chain's value after the last record.
-let handBuild (fs: MemoryFileSystem) (name: string) (previousCrc: uint32) (write: Encoder -> unit) =
+let handBuild (fs: SimulatedFileSystem) (name: string) (previousCrc: uint32) (write: Encoder -> unit) =
     let ifs = fs :> IFileSystem
     ifs.CreateDirectory dir
     use file = ifs.OpenFile(at name, OpenMode.CreateTruncate)

@@ -12,7 +12,7 @@ open Wal.Properties.Support
 open Wal.Oracle.Scenarios
 
 /// Runs a scenario on the engine and the model; returns the first disagreement, if any.
-let runOn (fs: MemoryFileSystem.MemoryFileSystem, options: WalOptions) (scenario: Scenario) : string option =
+let runOn (fs: Wal.Simulation.SimulatedFileSystem, options: WalOptions) (scenario: Scenario) : string option =
     let dir = "/data/wal"
     let mutable wal: WriteAheadLog = null
     let mutable log = Log.empty

@@ -11,7 +11,7 @@ open Wal
 open Wal.Engine
 open Wal.Format
 open Wal.Storage
-open Wal.Properties.MemoryFileSystem
+open Wal.Simulation
 open Wal.Properties.Support
 open Wal.Properties.LogFixtures
 
@@ -202,7 +202,7 @@ let ``CorruptRecord: an entry record whose data is not a raftpb.Entry, with a va
     assertKind WalErrorKind.CorruptRecord (fun () -> readOnly options Snapshot.Zero |> ignore)
 
 /// Overwrites the record bytes (not the length word) of entry 2's frame with 0xFF.
-let private garbleEntry2 (fs: MemoryFileSystem) (path: string) =
+let private garbleEntry2 (fs: SimulatedFileSystem) (path: string) =
     let file = fs.ReadAllBytes path
     let offset = find (bytes "entry-0002-payload") file
 
@@ -253,8 +253,7 @@ let ``SnapshotMismatch: the snapshot's index is in the log with another term`` (
     assertKind WalErrorKind.SnapshotMismatch (fun () -> readWrite options (Snapshot(5UL, 3UL)) |> ignore)
     assertKind WalErrorKind.SnapshotMismatch (fun () -> readOnly options (Snapshot(5UL, 3UL)) |> ignore)
 
-    assertKind WalErrorKind.SnapshotMismatch (fun () ->
-        WalDirectory.Verify(dir, Snapshot(5UL, 3UL), options) |> ignore)
+    assertKind WalErrorKind.SnapshotMismatch (fun () -> WalDirectory.Verify(dir, Snapshot(5UL, 3UL), options) |> ignore)
 
     Expect.equal (fs.ReadAllBytes firstPath) before ""
     // With the right term the log opens there.
@@ -280,8 +279,7 @@ let ``SnapshotNotFound: the contents come with the error, and the log still appe
     Expect.equal ex.Kind WalErrorKind.SnapshotNotFound ""
     Expect.equal (entryList ex.Contents.Value) (entriesFrom 8UL 11UL) ""
 
-    assertKind WalErrorKind.SnapshotNotFound (fun () ->
-        WalDirectory.Verify(dir, Snapshot(7UL, 1UL), options) |> ignore)
+    assertKind WalErrorKind.SnapshotNotFound (fun () -> WalDirectory.Verify(dir, Snapshot(7UL, 1UL), options) |> ignore)
 
     let r = readWrite options Snapshot.Zero
     Expect.equal (entryList r) (entriesFrom 1UL 11UL) ""

@@ -6,11 +6,11 @@ open System
 open System.IO
 open Expecto
 open Wal
-open Wal.Properties.MemoryFileSystem
+open Wal.Simulation
 
 /// Options over a fresh in-memory file system, deterministic (no background preallocation).
 let memoryOptions (segmentSize: int64) =
-    let fs = MemoryFileSystem()
+    let fs = SimulatedFileSystem()
     fs, WalOptions(FileSystem = fs, SegmentSizeBytes = segmentSize, PrepareSegmentsInBackground = false)
 
 /// The kind of the WalException an action throws, or None when it returns.

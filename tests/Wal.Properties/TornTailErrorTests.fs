@@ -10,7 +10,7 @@ open Wal
 open Wal.Engine
 open Wal.Format
 open Wal.Storage
-open Wal.Properties.MemoryFileSystem
+open Wal.Simulation
 open Wal.Properties.Support
 open Wal.Properties.LogFixtures
 
@@ -49,7 +49,7 @@ let private zeroTailSector (file: byte[]) (last: Framed) =
     Array.fill copy sector 512 0uy
     copy
 
-let private checkTornAndRepair (fs: MemoryFileSystem) (options: WalOptions) =
+let private checkTornAndRepair (fs: SimulatedFileSystem) (options: WalOptions) =
     let damaged = fs.ReadAllBytes firstPath
     assertKind WalErrorKind.UnexpectedEof (fun () -> readWrite options Snapshot.Zero |> ignore)
     // The failed write-mode ReadAll did not touch the file.
@@ -122,7 +122,7 @@ let ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-onl
 // RecordTooLarge
 
 let private limitedOptions () =
-    let fs = MemoryFileSystem()
+    let fs = SimulatedFileSystem()
 
     fs,
     WalOptions(FileSystem = fs, SegmentSizeBytes = 65536L, MaxRecordBytes = 1024, PrepareSegmentsInBackground = false)

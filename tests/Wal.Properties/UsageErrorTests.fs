@@ -10,7 +10,7 @@ open Wal
 open Wal.Engine
 open Wal.Format
 open Wal.Storage
-open Wal.Properties.MemoryFileSystem
+open Wal.Simulation
 open Wal.Properties.Support
 open Wal.Properties.LogFixtures
 
@@ -131,7 +131,7 @@ let ``InvalidArgument: an empty, blank, root or NUL path; nothing is created`` (
     Expect.isFalse (WalDirectory.Exists(path, options)) ""
     Expect.equal (fs.List "/") List.empty<string> ""
 
-let private badOptions (fs: MemoryFileSystem) : (string * WalOptions) list =
+let private badOptions (fs: SimulatedFileSystem) : (string * WalOptions) list =
     let make segmentSize maxRecord =
         WalOptions(
             FileSystem = fs,
@@ -150,7 +150,7 @@ let private badOptions (fs: MemoryFileSystem) : (string * WalOptions) list =
     ]
 
 let ``InvalidArgument: Create with bad options creates nothing`` () =
-    let fs = MemoryFileSystem()
+    let fs = SimulatedFileSystem()
 
     for what, options in badOptions fs do
         Expect.equal
