@@ -144,17 +144,8 @@ let private validLog (payloads: byte[] list) =
             wal.Save(HardState(1UL, 1UL, e.Index), [| e |])
 
     let bytes = fs.ReadAllBytes("/w/" + firstSegment)
-    // Up to the end of the data (the first zero length word after it), for cheaper damage.
-    let rec dataEnd offset =
-        if offset + 8 > bytes.Length || BitConverter.ToUInt64(bytes, offset) = 0UL then
-            offset
-        else
-            dataEnd (
-                offset
-                + Frame.SizeOf(int (BitConverter.ToUInt64(bytes, offset) &&& 0xFFFFFFFFFFFFFFUL))
-            )
-
-    bytes[.. dataEnd 0 + 7], entries
+    // Up to the end of the data and its zero length word, for cheaper damage.
+    bytes[.. dataEndOf bytes + 7], entries
 
 type Damage =
     | Truncate of at: int
@@ -195,17 +186,7 @@ let ``a damaged log gives a typed error or a prefix of what was written, never a
 
 /// Where each frame of a segment's data ends, in order.
 let private frameEnds (bytes: byte[]) =
-    let rec go offset acc =
-        if offset + 8 > bytes.Length || BitConverter.ToUInt64(bytes, offset) = 0UL then
-            List.rev acc
-        else
-            let next =
-                offset
-                + Frame.SizeOf(int (BitConverter.ToUInt64(bytes, offset) &&& 0xFFFFFFFFFFFFFFUL))
-
-            go next (next :: acc)
-
-    go 0 []
+    framesOf bytes |> List.map (fun f -> f.Offset + f.Size)
 
 let ``truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail``
     (payloads: NonEmptyArray<byte[]>)

@@ -57,20 +57,6 @@ let readOnly (options: WalOptions) (snapshot: Snapshot) =
     use wal = WriteAheadLog.OpenForRead(dir, snapshot, options)
     wal.ReadAll()
 
-/// A frame found in a segment's bytes: where it starts, its whole size, and its record type.
-type Framed = { Offset: int; Size: int; Type: int }
-
-/// The whole frames of a segment, as the reference decoder (Wal.Model.Segments) reads them up to
-/// where its data ends (a torn frame is not listed).
-let framesOf (file: byte[]) =
-    (Wal.Model.Segments.decode [ "segment", file ]).Records
-    |> List.map (fun record ->
-        {
-            Offset = int record.Offset
-            Size = Frame.SizeOf(RecordCodec.RecordSize(record.Crc, record.Data.Length))
-            Type = int record.Type
-        })
-
 /// Where a byte pattern first occurs.
 let find (pattern: byte[]) (file: byte[]) =
     let i =

@@ -13,6 +13,26 @@ let memoryOptions (segmentSize: int64) =
     let fs = SimulatedFileSystem()
     fs, WalOptions(FileSystem = fs, SegmentSizeBytes = segmentSize, PrepareSegmentsInBackground = false)
 
+/// A frame found in a segment's bytes: where it starts, its whole size, and its record type.
+type Framed = { Offset: int; Size: int; Type: int }
+
+/// The whole frames of a segment, as the reference decoder (Wal.Model.Segments) reads them up to
+/// where its data ends (a torn frame is not listed).
+let framesOf (file: byte[]) =
+    (Wal.Model.Segments.decode [ "segment", file ]).Records
+    |> List.map (fun record ->
+        {
+            Offset = int record.Offset
+            Size = Wal.Format.Frame.SizeOf(Wal.Format.RecordCodec.RecordSize(record.Crc, record.Data.Length))
+            Type = int record.Type
+        })
+
+/// Where a segment's data ends: just past its last whole frame.
+let dataEndOf (file: byte[]) =
+    match List.tryLast (framesOf file) with
+    | Some last -> last.Offset + last.Size
+    | None -> 0
+
 /// The kind of the WalException an action throws, or None when it returns.
 let errorKind (action: unit -> unit) =
     try
