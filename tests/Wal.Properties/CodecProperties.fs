@@ -277,26 +277,15 @@ let tests =
                 (fsCheck 200 [])
                 "truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail"
                 ``truncated at any byte: a frame boundary reads exactly the records before it, anywhere else is a torn tail``
-            testCase
-                "a length word claiming more than the file holds allocates nothing like it(9 * 1024 * 1024)"
-                (fun () ->
-                    ``a length word claiming more than the file holds allocates nothing like it`` (9 * 1024 * 1024))
-            testCase
-                "a length word claiming more than the file holds allocates nothing like it(10 * 1024 * 1024 - 8)"
-                (fun () ->
-                    ``a length word claiming more than the file holds allocates nothing like it`` (
-                        10 * 1024 * 1024 - 8
-                    ))
-            testCase
-                "a length word claiming more than the file holds allocates nothing like it(10 * 1024 * 1024)"
-                (fun () ->
-                    ``a length word claiming more than the file holds allocates nothing like it`` (10 * 1024 * 1024))
-            testCase
-                "a length word claiming more than the file holds allocates nothing like it(64 * 1024 * 1024)"
-                (fun () ->
-                    ``a length word claiming more than the file holds allocates nothing like it`` (64 * 1024 * 1024))
-            testCase
-                "a length word claiming more than the file holds allocates nothing like it(1024 * 1024 * 1024)"
-                (fun () ->
-                    ``a length word claiming more than the file holds allocates nothing like it`` (1024 * 1024 * 1024))
+            testCases
+                "a length word claiming more than the file holds allocates nothing like it"
+                string
+                [
+                    9 * 1024 * 1024
+                    10 * 1024 * 1024 - 8
+                    10 * 1024 * 1024
+                    64 * 1024 * 1024
+                    1024 * 1024 * 1024
+                ]
+                ``a length word claiming more than the file holds allocates nothing like it``
         ]

@@ -4,13 +4,8 @@ module Wal.Properties.DirectoryQueryTests
 
 open Expecto
 open System
-open System.Buffers.Binary
-open System.IO
 open Wal
-open Wal.Engine
-open Wal.Format
 open Wal.Storage
-open Wal.Simulation
 open Wal.Properties.Support
 open Wal.Properties.LogFixtures
 

@@ -4,11 +4,8 @@ module Wal.Properties.IoErrorTests
 
 open Expecto
 open System
-open System.Buffers.Binary
 open System.IO
 open Wal
-open Wal.Engine
-open Wal.Format
 open Wal.Storage
 open Wal.Simulation
 open Wal.Properties.Support
@@ -173,18 +170,11 @@ let tests =
     testList
         "IoErrorTests"
         [
-            testCase
-                "Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged(\"fdatasync\")"
-                (fun () ->
-                    ``Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged`` (
-                        "fdatasync"
-                    ))
-            testCase
-                "Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged(\"write\")"
-                (fun () ->
-                    ``Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged`` (
-                        "write"
-                    ))
+            testCases
+                "Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged"
+                id
+                [ "fdatasync"; "write" ]
+                ``Io, then Failed: a Save whose write or fdatasync fails; reopening keeps what was acknowledged``
             testCase
                 "Io, then Failed: SaveSnapshot and Sync whose fdatasync fails"
                 ``Io, then Failed: SaveSnapshot and Sync whose fdatasync fails``

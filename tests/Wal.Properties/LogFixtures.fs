@@ -5,8 +5,6 @@ module Wal.Properties.LogFixtures
 
 open Expecto
 open System
-open System.Buffers.Binary
-open System.IO
 open Wal
 open Wal.Engine
 open Wal.Format

@@ -3,13 +3,8 @@ module Wal.Properties.RealDiskTests
 
 open Expecto
 open System
-open System.Buffers.Binary
 open System.IO
 open Wal
-open Wal.Engine
-open Wal.Format
-open Wal.Storage
-open Wal.Simulation
 open Wal.Properties.Support
 open Wal.Properties.LogFixtures
 

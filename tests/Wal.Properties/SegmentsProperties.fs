@@ -253,30 +253,18 @@ let tests =
                 "the two decoders agree on damaged logs"
                 ``the two decoders agree on damaged logs``
             testPropertyWithConfig (fsCheck 1000 []) "the two decoders agree on junk" ``the two decoders agree on junk``
-            testCase
-                "both decoders put the 10 MiB limit in the same place(0x00000000009FFFF8UL, \"UnexpectedEof\")"
-                (fun () ->
-                    ``both decoders put the 10 MiB limit in the same place`` (0x00000000009FFFF8UL, "UnexpectedEof"))
-            testCase
-                "both decoders put the 10 MiB limit in the same place(0x00000000009FFFFFUL, \"UnexpectedEof\")"
-                (fun () ->
-                    ``both decoders put the 10 MiB limit in the same place`` (0x00000000009FFFFFUL, "UnexpectedEof"))
-            testCase
-                "both decoders put the 10 MiB limit in the same place(0x8600000000A00000UL, \"RecordTooLarge\")"
-                (fun () ->
-                    ``both decoders put the 10 MiB limit in the same place`` (0x8600000000A00000UL, "RecordTooLarge"))
-            testCase
-                "both decoders put the 10 MiB limit in the same place(0x87000000009FFFF9UL, \"RecordTooLarge\")"
-                (fun () ->
-                    ``both decoders put the 10 MiB limit in the same place`` (0x87000000009FFFF9UL, "RecordTooLarge"))
-            testCase
-                "both decoders put the 10 MiB limit in the same place(0x87000000009FFFF8UL, \"UnexpectedEof\")"
-                (fun () ->
-                    ``both decoders put the 10 MiB limit in the same place`` (0x87000000009FFFF8UL, "UnexpectedEof"))
-            testCase
-                "both decoders put the 10 MiB limit in the same place(0x0000000000A00000UL, \"RecordTooLarge\")"
-                (fun () ->
-                    ``both decoders put the 10 MiB limit in the same place`` (0x0000000000A00000UL, "RecordTooLarge"))
+            testCases
+                "both decoders put the 10 MiB limit in the same place"
+                (fun (word, verdict) -> $"{hexWord word} {verdict}")
+                [
+                    0x00000000009FFFF8UL, "UnexpectedEof"
+                    0x00000000009FFFFFUL, "UnexpectedEof"
+                    0x8600000000A00000UL, "RecordTooLarge"
+                    0x87000000009FFFF9UL, "RecordTooLarge"
+                    0x87000000009FFFF8UL, "UnexpectedEof"
+                    0x0000000000A00000UL, "RecordTooLarge"
+                ]
+                ``both decoders put the 10 MiB limit in the same place``
             testPropertyWithConfig
                 (fsCheck 100 [ typeof<Scenarios.Clean> ])
                 "check-dir finds no broken invariant in a log the engine wrote for raft"

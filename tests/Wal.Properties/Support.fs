@@ -77,6 +77,14 @@ let expectWalError (action: unit -> unit) : WalException =
     | Some ex -> ex
     | None -> failtest "expected a WalException, but the call returned"
 
+/// One test per case, each named for its argument: a list of cases under one name, as Expecto
+/// groups what NUnit's [<TestCase>] listed.
+let testCases (name: string) (show: 'a -> string) (cases: 'a list) (test: 'a -> unit) =
+    testList name [ for case in cases -> testCase (show case) (fun () -> test case) ]
+
+/// A 64-bit length word as it reads in a hex dump.
+let hexWord (word: uint64) = $"0x{word:X16}"
+
 /// FsCheck's settings for one property: `tests` cases, sizes from 1 to 100 (FsCheck's defaults, as
 /// the suites always ran them), and the generators of these Arbitrary types.
 let fsCheck (tests: int) (arbitrary: Type list) : FsCheckConfig =

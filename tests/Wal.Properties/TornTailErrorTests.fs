@@ -5,11 +5,7 @@ module Wal.Properties.TornTailErrorTests
 open Expecto
 open System
 open System.Buffers.Binary
-open System.IO
 open Wal
-open Wal.Engine
-open Wal.Format
-open Wal.Storage
 open Wal.Simulation
 open Wal.Properties.Support
 open Wal.Properties.LogFixtures
@@ -167,42 +163,21 @@ let tests =
             testCase
                 "UnexpectedEof: the sector holding the last record's tail is zeroed; Repair cuts it off"
                 ``UnexpectedEof: the sector holding the last record's tail is zeroed; Repair cuts it off``
-            testCase
-                "UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)(0x0000000000100000UL)"
-                (fun () ->
-                    ``UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)`` (
-                        0x0000000000100000UL
-                    ))
-            testCase
-                "UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)(0x80000000009FFFF8UL)"
-                (fun () ->
-                    ``UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)`` (
-                        0x80000000009FFFF8UL
-                    ))
-            testCase
-                "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x0000000000A00000UL)"
-                (fun () ->
-                    ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (
-                        0x0000000000A00000UL
-                    ))
-            testCase
-                "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x0080000000000000UL)"
-                (fun () ->
-                    ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (
-                        0x0080000000000000UL
-                    ))
-            testCase
-                "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x00FFFFFFFFFFFFFFUL)"
-                (fun () ->
-                    ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (
-                        0x00FFFFFFFFFFFFFFUL
-                    ))
-            testCase
-                "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired(0x87FFFFFFFFFFFFFFUL)"
-                (fun () ->
-                    ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired`` (
-                        0x87FFFFFFFFFFFFFFUL
-                    ))
+            testCases
+                "UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)"
+                hexWord
+                [ 0x0000000000100000UL; 0x80000000009FFFF8UL ]
+                ``UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)``
+            testCases
+                "RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired"
+                hexWord
+                [
+                    0x0000000000A00000UL
+                    0x0080000000000000UL
+                    0x00FFFFFFFFFFFFFFUL
+                    0x87FFFFFFFFFFFFFFUL
+                ]
+                ``RecordTooLarge: a length word claiming 10 MiB or more is refused, read-only or not, and not repaired``
             testCase
                 "RecordTooLarge: an entry over MaxRecordBytes is refused and nothing of its Save is written"
                 ``RecordTooLarge: an entry over MaxRecordBytes is refused and nothing of its Save is written``

@@ -4,11 +4,7 @@ module Wal.Properties.UsageErrorTests
 
 open Expecto
 open System
-open System.Buffers.Binary
-open System.IO
 open Wal
-open Wal.Engine
-open Wal.Format
 open Wal.Storage
 open Wal.Simulation
 open Wal.Properties.Support
