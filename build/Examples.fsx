@@ -8,7 +8,8 @@ open System.IO
 open Shell
 
 /// This repository's packages, as scripts meet them from a feed.
-let packageIds = [ "Wal.Core"; "Wal.Model"; "Wal.Oracle"; "Wal.Simulation"; "Wal.Cli" ]
+let packageIds =
+    [ "Wal.Core"; "Wal.Model"; "Wal.Oracle"; "Wal.Simulation"; "Wal.Cli" ]
 
 /// Packs the packable projects into artifacts/ (after a build). Every build packs version
 /// 0.1.0 again, so the copies NuGet keeps of earlier packs are removed first, or scripts would

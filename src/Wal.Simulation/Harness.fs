@@ -201,7 +201,8 @@ let private runner (config: RunConfig) =
 
     /// The power goes: the disk keeps crash image `image` of what it held.
     let lose (image: int) (run: Run) =
-        let survivor = CrashImage.crash run.Fs.State (CrashImage.random run.Fs.State config.Garbage image)
+        let survivor =
+            CrashImage.crash run.Fs.State (CrashImage.random run.Fs.State config.Garbage image)
 
         { run with
             Fs = SimulatedFileSystem(survivor)
