@@ -553,7 +553,12 @@ type DriverAdapter(command: Command, root: string, timeout: TimeSpan) =
             Name = $"driver {command.Program} {String.Join(' ', command.Arguments)}"
             Reset =
                 fun () ->
-                    start () |> ignore
+                    // A breach raises at the run's first operation, where the oracle reports it.
+                    (try
+                        start () |> ignore
+                     with ProtocolBreach _ ->
+                         ())
+
                     dir <- Path.Combine(root, Guid.NewGuid().ToString("N"))
             Create = fun m -> call (Create m) |> ignore
             Save = fun s es -> call (Save(s, es)) |> ignore
