@@ -153,6 +153,16 @@ type Client private (proc: Process, timeout: TimeSpan) =
         broken <- Some breach
         Result.Error breach
 
+    // A driver that ended stdout has usually exited: let its last stderr lines arrive first.
+    let died request =
+        try
+            if proc.WaitForExit 500 then
+                proc.WaitForExit()
+        with _ ->
+            ()
+
+        fail (Died(request, said ()))
+
     /// Starts the driver. `timeout` bounds every answer.
     static member Start(command: Command, timeout: TimeSpan) : Result<Client, Breach> =
         let info = ProcessStartInfo(command.Program)
@@ -185,7 +195,7 @@ type Client private (proc: Process, timeout: TimeSpan) =
                 match pending with
                 | Text extra -> fail (AnsweredTwice(lastSaid, extra))
                 | TooLong -> fail (AnsweredTwice(lastSaid, "(a line too long)"))
-                | End -> fail (Died(request, said ()))
+                | End -> died request
             else
                 let sent =
                     try
@@ -197,7 +207,7 @@ type Client private (proc: Process, timeout: TimeSpan) =
                         false
 
                 if not sent then
-                    fail (Died(request, said ()))
+                    died request
                 else
                     let mutable answer = Unchecked.defaultof<Line>
 
@@ -205,7 +215,7 @@ type Client private (proc: Process, timeout: TimeSpan) =
                         fail (TimedOut(request, timeout.TotalSeconds, said ()))
                     else
                         match answer with
-                        | End -> fail (Died(request, said ()))
+                        | End -> died request
                         | TooLong -> fail (Malformed(request, "(a line)", $"longer than {maxLine} bytes"))
                         | Text line ->
                             lastSaid <- line

@@ -91,6 +91,29 @@ let tests =
                 passes (python "strings.py" [ "dotnet"; Path.Combine(testDirectory, "wal.dll"); "driver" ]) 10
             }
 
+            test "a driver that reads what was not written is falsified, with a trace" {
+                // The engine's driver behind a filter that makes every read's commit index 0.
+                let filter =
+                    "import re,subprocess,sys\n"
+                    + "p=subprocess.Popen(sys.argv[1:],stdin=subprocess.PIPE,stdout=subprocess.PIPE,text=True)\n"
+                    + "for l in sys.stdin:\n"
+                    + " p.stdin.write(l);p.stdin.flush()\n"
+                    + " sys.stdout.write(re.sub(r'\"commit\":\\d+','\"commit\":0',p.stdout.readline()));sys.stdout.flush()\n"
+
+                use dir = new TempDir()
+
+                let command =
+                    {
+                        Program = "python3"
+                        Arguments = [ "-c"; filter ] @ engine.Program :: engine.Arguments
+                    }
+
+                match Driver.check command dir.Root (TimeSpan.FromSeconds 20.0) (config 10) with
+                | Ok(Oracle.Falsified(_, c)) -> Expect.stringContains c.Trace "open" "the trace shows the read"
+                | Ok report -> failtest $"the wrong reads passed: {report}"
+                | Error breach -> failtest (Breach.describe breach)
+            }
+
             test "a driver that writes junk is Malformed, naming what it said" {
                 match breaks (shell "read l; echo 'this is not json'; cat >/dev/null") 10.0 10.0 with
                 | Malformed(_, line, _) -> Expect.equal line "this is not json" "the junk is named"
