@@ -8,6 +8,9 @@ open System
 open System.Diagnostics
 open System.IO
 open Expecto
+open FsCheck
+open FsCheck.FSharp
+open Wal.Model
 open Wal.Oracle
 open Wal.Oracle.Driver
 open Wal.Properties.Support
@@ -112,6 +115,35 @@ let tests =
                 | Ok(Oracle.Falsified(_, c)) -> Expect.stringContains c.Trace "open" "the trace shows the read"
                 | Ok report -> failtest $"the wrong reads passed: {report}"
                 | Error breach -> failtest (Breach.describe breach)
+            }
+
+            test "the generators ask only for what a driver supports" {
+                let none: Scenarios.Supports =
+                    {
+                        Overwrite = false
+                        Snapshot = false
+                        Release = false
+                        Sync = false
+                    }
+
+                for seed in 1..50 do
+                    let steps =
+                        (Gen.sampleWithSeed (Rnd(uint64 seed, 1UL)) 40 1 (Scenarios.stepsSupporting none false))[0]
+
+                    steps
+                    |> List.fold
+                        (fun last step ->
+                            match step with
+                            | Do(Save(_, (first :: _ as entries))) ->
+                                Expect.equal first.Index (last + 1UL) "no overwrite"
+                                (List.last entries).Index
+                            | Do(SaveSnapshot _ | Sync | ReleaseLockTo _) -> failtest $"asked for {step}"
+                            | Do(Open at) ->
+                                Expect.equal at Snapshot.zero "no open at a snapshot"
+                                last
+                            | _ -> last)
+                        0UL
+                    |> ignore
             }
 
             test "a driver that writes junk is Malformed, naming what it said" {
