@@ -12,6 +12,7 @@ open FsCheck
 open FsCheck.FSharp
 open Wal.Model
 open Wal.Oracle
+open Wal.Oracle.DriverProcess
 open Wal.Oracle.Driver
 open Wal.Properties.Support
 
