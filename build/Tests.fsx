@@ -5,6 +5,7 @@ module Tests
 #load "Shell.fsx"
 #load "Etcd.fsx"
 #load "Examples.fsx"
+#load "Drivers.fsx"
 
 open System
 open System.IO
@@ -106,6 +107,11 @@ let test () =
         match Etcd.buildPeer () with
         | Ok path -> Environment.SetEnvironmentVariable("WAL_ETCD_PEER", path)
         | Error reason -> fail $"{reason}; the Interop tests need the etcd peer (set WAL_ETCD=skip to leave them out)"
+
+    // The driver-protocol tests run the Python example driver (examples/drivers/naive.py).
+    match Drivers.installPython () with
+    | Ok() -> ()
+    | Error reason -> fail $"{reason}; the driver tests need python3"
 
     let filter = testFilter ()
 

@@ -12,6 +12,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Check_Trace of ParseResults<Traces.CheckTraceArgs>
     | [<CliPrefix(CliPrefix.None)>] Replay of ParseResults<Traces.ReplayArgs>
     | [<CliPrefix(CliPrefix.None)>] Explore of ParseResults<Explore.ExploreArgs>
+    | [<CliPrefix(CliPrefix.None)>] Driver of ParseResults<Driver.DriverArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -24,6 +25,7 @@ type Command =
             | Check_Trace _ -> "check a trace's observations against the model (docs/traces.md)."
             | Replay _ -> "run a trace against the engine on the simulated disk and judge it with the model."
             | Explore _ -> "explore crash states of the engine against the model (the main job)."
+            | Driver _ -> "serve the driver protocol (docs/driver-protocol.md) over the engine, on stdin/stdout."
 
 [<EntryPoint>]
 let main argv =
@@ -40,6 +42,7 @@ let main argv =
         | Check_Trace args -> Traces.checkTrace args
         | Replay args -> Traces.replay args
         | Explore args -> Explore.run args
+        | Driver args -> Driver.run args
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message

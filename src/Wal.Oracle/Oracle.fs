@@ -216,9 +216,8 @@ let private shrink (adapter: Adapter) (moves: Step list list) (firstFailure: str
 
     go moves firstFailure
 
-/// Drives the adapter through `config.Tests` generated sequences (with power cuts when it has a
-/// PowerCut) and judges every read against the model. Deterministic for a seed.
-let check (adapter: Adapter) (config: Config) : Report =
+/// `check` with sequences that ask only for what `supports` lists (a driver's `supports`).
+let checkSupporting (supports: Scenarios.Supports) (adapter: Adapter) (config: Config) : Report =
     let crashes = adapter.PowerCut.IsSome
 
     let sequence (i: int) =
@@ -232,7 +231,11 @@ let check (adapter: Adapter) (config: Config) : Report =
                 max 1 (config.MaxOperations - 2)
 
         let steps =
-            Gen.sampleWithSeed (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL)) size 1 (Scenarios.steps crashes)
+            Gen.sampleWithSeed
+                (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL))
+                size
+                1
+                (Scenarios.stepsSupporting supports crashes)
 
         seed, steps[0]
 
@@ -260,3 +263,8 @@ let check (adapter: Adapter) (config: Config) : Report =
                 )
 
     search 0
+
+/// Drives the adapter through `config.Tests` generated sequences (with power cuts when it has a
+/// PowerCut) and judges every read against the model. Deterministic for a seed.
+let check (adapter: Adapter) (config: Config) : Report =
+    checkSupporting Scenarios.Supports.all adapter config

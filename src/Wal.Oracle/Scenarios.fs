@@ -21,11 +21,36 @@ type Raft =
         Snapshots: Wal.Model.Snapshot list
     }
 
+/// The operations an implementation supports beyond create, save, close and open (a driver's
+/// `supports`, docs/driver-protocol.md); the generators ask only for these.
+type Supports =
+    {
+        /// A Save whose first entry index is at or below the last index replaces the suffix.
+        Overwrite: bool
+        /// Snapshot markers (SaveSnapshot, and opens at a snapshot).
+        Snapshot: bool
+        /// ReleaseLockTo.
+        Release: bool
+        /// Sync.
+        Sync: bool
+    }
+
+[<RequireQualifiedAccess>]
+module Supports =
+    /// Everything: what the engine supports and what the generators ask for by default.
+    let all =
+        {
+            Overwrite = true
+            Snapshot = true
+            Release = true
+            Sync = true
+        }
+
 let payload =
     Gen.frequency [ 6, Gen.choose (0, 64); 3, Gen.choose (65, 1500); 1, Gen.choose (1501, 9000) ]
     |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (0, 255) |> Gen.map byte))
 
-let save (raft: Raft) =
+let private saveSupporting (supports: Supports) (raft: Raft) =
     gen {
         let! newTerm =
             Gen.frequency [ 4, Gen.constant raft.Term; 1, Gen.constant (raft.Term + 1UL) ]
@@ -36,7 +61,12 @@ let save (raft: Raft) =
         let floor =
             max raft.Commit (raft.Snapshots |> List.fold (fun m s -> max m s.Index) 0UL)
 
-        let! first = Gen.choose (int floor + 1, int raft.LastIndex + 1) |> Gen.map uint64
+        let! first =
+            if supports.Overwrite then
+                Gen.choose (int floor + 1, int raft.LastIndex + 1) |> Gen.map uint64
+            else
+                Gen.constant (raft.LastIndex + 1UL)
+
         let! count = Gen.frequency [ 2, Gen.constant 0; 5, Gen.choose (1, 4) ]
         let! payloads = Gen.listOfLength count payload
 
@@ -89,11 +119,13 @@ let save (raft: Raft) =
             }
     }
 
-/// One move of a raft-like client: the steps it takes (a reopen is a close and an open; a
-/// crash, a power loss and the recovering open), and what the generator knows after it.
-let step (crashes: bool) (raft: Raft) =
+/// A Save raft would make next, and what the generator knows after it.
+let save (raft: Raft) = saveSupporting Supports.all raft
+
+/// One move of a raft-like client asking only for what `supports` lists.
+let stepSupporting (supports: Supports) (crashes: bool) (raft: Raft) =
     let snapshot =
-        if raft.Commit = 0UL then
+        if raft.Commit = 0UL || not supports.Snapshot then
             []
         else
             let lastSnap = raft.Snapshots |> List.fold (fun m s -> max m s.Index) 0UL
@@ -138,12 +170,22 @@ let step (crashes: bool) (raft: Raft) =
 
     Gen.frequency (
         [
-            10, save raft
+            10, saveSupporting supports raft
             1, Gen.constant ([ Do(Save(HardState.empty, [])) ], raft)
-            1, Gen.constant ([ Do Sync ], raft)
-            1,
-            Gen.choose (0, int raft.LastIndex + 1)
-            |> Gen.map (fun i -> [ Do(ReleaseLockTo(uint64 i)) ], raft)
+        ]
+        @ (if supports.Sync then
+               [ 1, Gen.constant ([ Do Sync ], raft) ]
+           else
+               [])
+        @ (if supports.Release then
+               [
+                   1,
+                   Gen.choose (0, int raft.LastIndex + 1)
+                   |> Gen.map (fun i -> [ Do(ReleaseLockTo(uint64 i)) ], raft)
+               ]
+           else
+               [])
+        @ [
             2, reopen
             1, reader
             // Repair of a cleanly closed log, which finds nothing to cut, then a read from the start.
@@ -164,14 +206,20 @@ let metadata =
             |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (1, 255) |> Gen.map byte))
         ]
 
-/// A run: Create, then up to 40 moves (power losses among them when `crashes`).
-let steps (crashes: bool) =
+/// One move of a raft-like client: the steps it takes (a reopen is a close and an open; a
+/// crash, a power loss and the recovering open), and what the generator knows after it.
+let step (crashes: bool) (raft: Raft) =
+    stepSupporting Supports.all crashes raft
+
+/// A run asking only for what `supports` lists: Create, then up to 40 moves (power losses
+/// among them when `crashes`).
+let stepsSupporting (supports: Supports) (crashes: bool) =
     Gen.sized (fun size ->
         let rec go n raft acc =
             if n = 0 then
                 Gen.constant (List.rev acc |> List.concat)
             else
-                step crashes raft
+                stepSupporting supports crashes raft
                 |> Gen.bind (fun (move, raft) -> go (n - 1) raft (move :: acc))
 
         let start =
@@ -185,6 +233,9 @@ let steps (crashes: bool) =
             }
 
         metadata |> Gen.bind (fun m -> go (min size 40) start [ [ Do(Create m) ] ]))
+
+/// A run: Create, then up to 40 moves (power losses among them when `crashes`).
+let steps (crashes: bool) = stepsSupporting Supports.all crashes
 
 /// A run cut into its moves: an open, and a repair, belong with the close or the power loss
 /// before them. Shrinking drops whole moves, so a shrunk run is still one a client could make.

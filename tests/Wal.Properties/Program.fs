@@ -34,6 +34,7 @@ let suites =
         None, CorpusTests.tests
         None, testSequenced CliTests.tests
         None, OracleTests.tests
+        None, DriverTests.tests
         None, SegmentsProperties.tests
     ]
 
