@@ -4,6 +4,7 @@ module Tests
 
 #load "Shell.fsx"
 #load "Etcd.fsx"
+#load "Strace.fsx"
 #load "Examples.fsx"
 
 open System
@@ -106,6 +107,11 @@ let test () =
         match Etcd.buildPeer () with
         | Ok path -> Environment.SetEnvironmentVariable("WAL_ETCD_PEER", path)
         | Error reason -> fail $"{reason}; the Interop tests need the etcd peer (set WAL_ETCD=skip to leave them out)"
+
+    // The replay tests record a real workload with strace.
+    match Strace.installStrace () with
+    | Ok() -> ()
+    | Error reason -> fail $"{reason}; the strace replay tests need it"
 
     let filter = testFilter ()
 

@@ -35,6 +35,7 @@ let suites =
         None, testSequenced CliTests.tests
         None, OracleTests.tests
         None, SegmentsProperties.tests
+        None, StraceReplayTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.
