@@ -72,6 +72,7 @@ type private ReplayState =
         NextTable: int
         Cwd: string
         Steps: ReplayStep list
+        StepCount: int
         Acks: Acknowledgement list
         /// Standard output's bytes since its last newline.
         Partial: byte[]
@@ -164,9 +165,10 @@ module Replay =
     let private step (line: StraceLine) (path: string) (disk: DiskState) (s: ReplayState) =
         { s with
             Disk = disk
+            StepCount = s.StepCount + 1
             Steps =
                 {
-                    Number = s.Steps.Length + 1
+                    Number = s.StepCount + 1
                     Line = line.Line
                     Call = line.Name
                     Path = path
@@ -436,7 +438,7 @@ module Replay =
                         else
                             let lines =
                                 (Text.Encoding.UTF8.GetString(text, 0, ends)).Split('\n')
-                                |> Array.map (fun l -> { Text = l; AfterStep = s.Steps.Length })
+                                |> Array.map (fun l -> { Text = l; AfterStep = s.StepCount })
                                 |> Array.rev
                                 |> List.ofArray
 
@@ -628,6 +630,31 @@ module Replay =
             | Some(_, _, { Path = Some _ }), s -> note "mmap(MAP_SHARED)" s
             | _, s -> s
         | "msync", _ -> note "msync" s
+        | "chdir", [ p ] ->
+            match path None p with
+            | Some real -> { s with Cwd = real }
+            | None -> s
+        | "fchdir", [ Descriptor(_, real) ] -> { s with Cwd = real }
+        | ("link" | "linkat" | "symlink" | "symlinkat"), args ->
+            let name =
+                match line.Name, args with
+                | ("link" | "symlink"), [ _; p ] -> path None p
+                | "linkat", [ _; _; d; p; _ ] -> path (Some d) p
+                | "symlinkat", [ _; d; p ] -> path (Some d) p
+                | _ -> None
+
+            if (sim name).IsSome then note line.Name s else s
+        | ("copy_file_range" | "sendfile" | "splice"), args ->
+            // Bytes moved by the kernel from another descriptor: not in the recording.
+            let target =
+                match line.Name, args with
+                | "sendfile", out :: _ -> Some out
+                | _, _ :: _ :: out :: _ -> Some out
+                | _ -> None
+
+            match target with
+            | Some(Descriptor(_, real)) when (simPath setup real).IsSome -> note line.Name s
+            | _ -> s
         | name, _ when name.StartsWith "io_uring" -> note name s
         | _ -> s
 
@@ -644,6 +671,7 @@ module Replay =
                 NextTable = 1
                 Cwd = setup.WorkingDirectory
                 Steps = []
+                StepCount = 0
                 Acks = []
                 Partial = [||]
                 Unmodelled = []

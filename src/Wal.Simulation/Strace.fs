@@ -93,6 +93,15 @@ module Strace =
             "io_uring_enter"
             "io_uring_register"
             "sync"
+            "chdir"
+            "fchdir"
+            "link"
+            "linkat"
+            "symlink"
+            "symlinkat"
+            "copy_file_range"
+            "sendfile"
+            "splice"
         ]
 
     /// The largest string strace is asked to print whole.
@@ -123,26 +132,23 @@ module Strace =
             output
         ]
 
-    let private hexByte: Parser<byte, unit> =
-        pstring "\\x" >>. hex .>>. hex
-        |>> fun (a, b) -> Convert.ToByte(String [| a; b |], 16)
-
-    let private escapedChar: Parser<byte, unit> =
-        pchar '\\' >>. anyOf "nrt\\\"'"
-        |>> fun c ->
-            match c with
-            | 'n' -> 10uy
-            | 'r' -> 13uy
-            | 't' -> 9uy
-            | c -> byte c
+    // A byte as one char (0-255): a run of them is a string, read back with Latin-1, so a 16 MiB
+    // write costs two bytes a byte while it is read, not a list cell.
+    let private escape: Parser<string, unit> =
+        pchar '\\'
+        >>. ((pchar 'x' >>. hex .>>. hex
+              |>> fun (a, b) -> string (char (Convert.ToInt32(String [| a; b |], 16))))
+             <|> (anyOf "nrt\\\"'"
+                  |>> fun c ->
+                      match c with
+                      | 'n' -> "\n"
+                      | 'r' -> "\r"
+                      | 't' -> "\t"
+                      | c -> string c))
 
     let private stringBody (stop: char) : Parser<byte[], unit> =
-        many (
-            attempt hexByte
-            <|> escapedChar
-            <|> (satisfy (fun c -> c <> stop && c <> '\\' && c < '\x80') |>> byte)
-        )
-        |>> Array.ofList
+        manyStrings (many1Satisfy (fun c -> c <> stop && c <> '\\' && c < '\x80') <|> escape)
+        |>> Encoding.Latin1.GetBytes
 
     let private text (bytes: byte[]) = Encoding.UTF8.GetString bytes
 

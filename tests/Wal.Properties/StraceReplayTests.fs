@@ -221,6 +221,25 @@ let private fixtureTests =
                 Expect.equal r.Acknowledgements.Length 1 "only the traced process's answers"
             }
 
+            test "chdir moves relative paths; links and kernel copies into the tree are reported" {
+                let r =
+                    replayText (
+                        "1 chdir(\"/tmp/sf/w\") = 0\n"
+                        + "1 mkdir(\"d\", 0777) = 0\n"
+                        + "1 fchdir(4</tmp/sf/w/d>) = 0\n"
+                        + "1 mkdir(\"e\", 0777) = 0\n"
+                        + "1 openat(-100</tmp/sf/w/d>, \"f\", 0x241, 0644) = 3</tmp/sf/w/d/f>\n"
+                        + "1 link(\"f\", \"g\") = 0\n"
+                        + "1 symlink(\"f\", \"/tmp/elsewhere\") = 0\n"
+                        + "1 copy_file_range(5</tmp/x>, NULL, 3</tmp/sf/w/d/f>, NULL, 10, 0) = 10\n"
+                        + "1 sendfile(6<pipe:[1]>, 3</tmp/sf/w/d/f>, NULL, 10) = 10\n"
+                    )
+
+                Expect.equal (directories r.Final) [ "/"; "/d"; "/d/e" ] "directories"
+                Expect.equal (current r.Final) [ "/d/f", "" ] "files"
+                Expect.equal r.Unmodelled [ "link"; "copy_file_range" ] "reported"
+            }
+
             test "a line split around another call is joined" {
                 let r =
                     replayText (
@@ -257,6 +276,15 @@ let private parseErrors =
             fails "binary" "\001\002\003(\255" 1
             fails "a bad second line" "100 close(3) = 0\n100 close(3) = zero\n" 2
             fails "an unclosed string" "100 write(1, \"abc, 3) = 3" 1
+            test "a 1 MiB write reads whole" {
+                let data = Array.init (1 <<< 20) byte
+                let hex = data |> Array.map (fun b -> $"\\x{b:x2}") |> String.concat ""
+
+                match Strace.parse $"1 write(3</tmp/sf/w/a>, \"{hex}\", {data.Length}) = {data.Length}\n" with
+                | Ok [ { Args = [ _; Bytes(read, false); _ ] } ] -> Expect.equal read data "the bytes"
+                | other -> failtest $"%A{other}"
+            }
+
             test "an empty recording is no calls" { Expect.equal (Strace.parse "") (Ok []) "empty" }
             test "signal and exit lines are skipped" {
                 let lines =
