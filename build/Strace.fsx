@@ -1,5 +1,6 @@
-/// strace (Debian's package), which the replay tests record real system calls with: installed
-/// with apt-get when missing, as Etcd.fsx installs Go.
+/// strace (Debian's package), which the replay tests record real system calls with, and python3,
+/// which their live workload is written in: installed with apt-get when missing, as Etcd.fsx
+/// installs Go.
 module Strace
 
 #load "Shell.fsx"
@@ -7,12 +8,17 @@ module Strace
 open System
 open Shell
 
-/// strace, from Debian, when missing: as root directly, otherwise through sudo.
+/// strace and python3, from Debian, when missing: as root directly, otherwise through sudo.
 let installStrace () =
-    if onPath "strace" then
+    let missing =
+        [ "strace", "strace"; "python3", "python3" ]
+        |> List.filter (fun (program, _) -> not (onPath program))
+        |> List.map snd
+
+    if missing.IsEmpty then
         Ok()
     elif not (onPath "apt-get") then
-        Error "strace is missing and there is no apt-get to install it"
+        Error $"""{String.Join(" and ", missing)} missing and there is no apt-get to install them"""
     else
         let sudo command args =
             if Environment.UserName = "root" then
@@ -26,8 +32,9 @@ let installStrace () =
 
         if
             sudo "env" (env @ [ "apt-get"; "update"; "-q" ]) = 0
-            && sudo "env" (env @ [ "apt-get"; "install"; "-y"; "-q"; "--no-install-recommends"; "strace" ]) = 0
+            && sudo "env" (env @ [ "apt-get"; "install"; "-y"; "-q"; "--no-install-recommends" ] @ missing) = 0
         then
             Ok()
         else
-            Error "installing strace with apt-get failed (root or passwordless sudo is needed)"
+            Error
+                $"""installing {String.Join(" and ", missing)} with apt-get failed (root or passwordless sudo is needed)"""

@@ -111,7 +111,7 @@ let test () =
     // The replay tests record a real workload with strace.
     match Strace.installStrace () with
     | Ok() -> ()
-    | Error reason -> fail $"{reason}; the strace replay tests need it"
+    | Error reason -> fail $"{reason}; the strace replay tests need strace and python3"
 
     let filter = testFilter ()
 

@@ -9,6 +9,7 @@ open System.IO
 open System.Text
 open Expecto
 open Wal.Simulation
+open Wal.Properties.Support
 
 let private fixtures = Path.Combine(AppContext.BaseDirectory, "strace")
 
@@ -305,6 +306,21 @@ let private crashImages =
                     Expect.equal after.PendingNamespace [] $"{Path.GetFileName file} step {s.Number}"
     }
 
+let private replayedFixtures =
+    lazy
+        (Directory.GetFiles(fixtures, "*.txt")
+         |> Array.sort
+         |> Array.map (File.ReadAllText >> replayText)
+         |> Array.filter (fun r -> not r.Steps.IsEmpty))
+
+let private ``a random crash image of any replayed state computes`` (pick: int) (at: int) (garbage: bool) (seed: int) =
+    let index n i = ((i % n) + n) % n
+    let all = replayedFixtures.Value
+    let steps = Array.ofList all[index all.Length pick].Steps
+    let state = steps[index steps.Length at].State
+    let after = CrashImage.crash state (CrashImage.random state garbage seed)
+    after.PendingNamespace = []
+
 /// Runs a small workload under real strace in a temporary directory and checks that its replay
 /// leaves exactly the files the real run left.
 let private live =
@@ -398,4 +414,16 @@ let private live =
             Directory.Delete(dir, true)
     }
 
-let tests = testList "StraceReplay" [ fixtureTests; parseErrors; crashImages; live ]
+let tests =
+    testList
+        "StraceReplay"
+        [
+            fixtureTests
+            parseErrors
+            crashImages
+            testPropertyWithConfig
+                (fsCheck 200 [])
+                "a random crash image of any replayed state computes"
+                ``a random crash image of any replayed state computes``
+            live
+        ]
