@@ -107,8 +107,10 @@ module Replay =
         else
             None
 
+    /// Not a file on a disk: devices, pipes, sockets, kernel interfaces, anonymous memory.
     let private isStd (path: string) =
-        path.StartsWith "/dev/" || path.StartsWith "pipe:" || path.StartsWith "socket:"
+        [ "/dev/"; "/proc/"; "/sys/"; "/memfd:"; "pipe:"; "socket:"; "anon_inode:" ]
+        |> List.exists (fun prefix -> path.StartsWith(prefix, StringComparison.Ordinal))
 
     let private resolve (basePath: string) (path: string) =
         Path.GetFullPath(

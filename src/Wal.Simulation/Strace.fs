@@ -168,7 +168,11 @@ module Strace =
         attempt (opt (pchar '-') .>>. digits |>> fun (sign, v) -> if sign.IsSome then -v else v)
 
     let private numberOrDescriptor: Parser<StraceValue, unit> =
-        number .>>. opt (between (pchar '<') (pchar '>') (stringBody '>'))
+        number
+        .>>. opt (
+            between (pchar '<') (pchar '>') (stringBody '>')
+            .>> optional (pstring "(deleted)")
+        )
         |>> fun (n, path) ->
             match path with
             | Some p -> Descriptor(n, text p)
@@ -205,7 +209,8 @@ module Strace =
     // Flags strace could not name stay as `A|B`, and expressions as `a*b`; kept as words.
     do
         valueRef.Value <-
-            term .>>. many (anyOf "|*" >>. term)
+            // `in => out`: what the kernel changed in a struct; the value passed in is kept.
+            term .>>. many (anyOf "|*" >>. term) .>> opt (attempt (pstring " => " >>. term))
             |>> fun (first, rest) ->
                 match rest with
                 | [] -> first
@@ -256,6 +261,8 @@ module Strace =
 
                     if marker >= 0 && resumed > marker then
                         match waiting.TryFind pid with
+                        // A call cut short again (the process exited in it) never returned.
+                        | Some _ when line.Contains "<unfinished ...>" -> go (waiting.Remove pid) acc rest
                         | Some start ->
                             go
                                 (waiting.Remove pid)

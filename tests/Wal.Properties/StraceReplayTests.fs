@@ -241,6 +241,21 @@ let private fixtureTests =
                 Expect.equal r.Unmodelled [ "link"; "copy_file_range" ] "reported"
             }
 
+            test "what a .NET process's recording holds reads, and is not reported" {
+                let r =
+                    replayText (
+                        "1 clone3({flags=0x3d0f00, stack_size=0x7fff80} => {parent_tid=[2]}, 88) = 2\n"
+                        + "1 ftruncate(8</memfd:doublemapper>(deleted), 4096) = 0\n"
+                        + "2 read(3</tmp/sf/w/a>,  <unfinished ...>\n"
+                        + "2 <... read resumed> <unfinished ...>) = ?\n"
+                        + "1 write(4</proc/1/task/2/comm>, \"x\", 1) = 1\n"
+                        + "1 write(5<anon_inode:[eventfd]>, \"x\", 1) = 1\n"
+                    )
+
+                Expect.equal r.Unmodelled [] "nothing reported"
+                Expect.isEmpty r.Steps "nothing changed"
+            }
+
             test "a line split around another call is joined" {
                 let r =
                     replayText (
