@@ -4,6 +4,7 @@
 module Etcd
 
 #load "Shell.fsx"
+#load "Debian.fsx"
 
 open System
 open System.Diagnostics
@@ -17,33 +18,13 @@ let etcdWalSource = "/usr/share/gocode/src/go.etcd.io/etcd/wal/wal.go"
 
 /// Go and etcd's source, from Debian, when missing: as root directly, otherwise through sudo.
 let installGoAndEtcd () =
-    let packages = [ "golang-go"; "golang-etcd-server-dev" ]
-
-    if onPath "go" && File.Exists etcdWalSource then
-        Ok()
-    elif not (onPath "apt-get") then
-        Error "Go and etcd's source are missing and there is no apt-get to install golang-go and golang-etcd-server-dev"
-    else
-        let asRoot = Environment.UserName = "root"
-
-        let sudo command args =
-            if asRoot then
-                exec command args
-            elif onPath "sudo" then
-                exec "sudo" ("-n" :: command :: args)
-            else
-                1
-
-        let env = [ "DEBIAN_FRONTEND=noninteractive" ]
-
-        if
-            sudo "env" (env @ [ "apt-get"; "update"; "-q" ]) = 0
-            && sudo "env" (env @ [ "apt-get"; "install"; "-y"; "-q"; "--no-install-recommends" ] @ packages) = 0
-        then
-            Ok()
-        else
-            Error
-                "installing golang-go and golang-etcd-server-dev with apt-get failed (root or passwordless sudo is needed)"
+    Debian.ensure
+        [
+            if not (onPath "go") then
+                "golang-go"
+            if not (File.Exists etcdWalSource) then
+                "golang-etcd-server-dev"
+        ]
 
 /// Builds interop/etcd/peer in GOPATH mode against Debian's etcd source (no download).
 let buildPeer () =

@@ -5,7 +5,7 @@ module Tests
 #load "Shell.fsx"
 #load "Etcd.fsx"
 #load "Examples.fsx"
-#load "Drivers.fsx"
+#load "Debian.fsx"
 
 open System
 open System.IO
@@ -108,10 +108,18 @@ let test () =
         | Ok path -> Environment.SetEnvironmentVariable("WAL_ETCD_PEER", path)
         | Error reason -> fail $"{reason}; the Interop tests need the etcd peer (set WAL_ETCD=skip to leave them out)"
 
-    // The driver-protocol tests run the Python example driver (examples/drivers/naive.py).
-    match Drivers.installPython () with
+    // The driver tests run examples/drivers/*.py; the replay tests record a live workload with strace.
+    match
+        Debian.ensure
+            [
+                if not (onPath "python3") then
+                    "python3"
+                if not (onPath "strace") then
+                    "strace"
+            ]
+    with
     | Ok() -> ()
-    | Error reason -> fail $"{reason}; the driver tests need python3"
+    | Error reason -> fail $"{reason}; the driver and strace replay tests need them"
 
     let filter = testFilter ()
 

@@ -36,6 +36,7 @@ let suites =
         None, OracleTests.tests
         None, DriverTests.tests
         None, SegmentsProperties.tests
+        None, StraceReplayTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.
