@@ -103,7 +103,8 @@ type Report =
 
     override this.ToString() = this.Summary
 
-let private observe (adapter: Adapter) (at: Snapshot) =
+/// What an open of the log at `at` observed: the outcome, or the error it raised.
+let observe (adapter: Adapter) (at: Snapshot) =
     try
         Saw(adapter.OpenAndReadAll at)
     with
@@ -111,7 +112,7 @@ let private observe (adapter: Adapter) (at: Snapshot) =
     | ex -> SawError(ex.GetType().Name + ": " + ex.Message.Replace('\n', ' '))
 
 /// What running one step on the adapter observed: for an open, what it read.
-let private perform (adapter: Adapter) (step: Step) : Observation option =
+let perform (adapter: Adapter) (step: Step) : Observation option =
     match step with
     | Do(Create m) ->
         adapter.Create m
@@ -216,25 +217,27 @@ let private shrink (adapter: Adapter) (moves: Step list list) (firstFailure: str
 
     go moves firstFailure
 
+/// The `i`th generated sequence of a run (with power cuts when `crashes`), and its seed: from
+/// the seed alone, so that a report's seed with Tests = 1 replays it.
+let sequence (config: Config) (crashes: bool) (i: int) =
+    let seed = config.Seed + i
+
+    let size =
+        3
+        + (seed * 7919 % max 1 (config.MaxOperations - 2)
+           + max 1 (config.MaxOperations - 2))
+            %
+            max 1 (config.MaxOperations - 2)
+
+    let steps =
+        Gen.sampleWithSeed (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL)) size 1 (Scenarios.steps crashes)
+
+    seed, steps[0]
+
 /// Drives the adapter through `config.Tests` generated sequences (with power cuts when it has a
 /// PowerCut) and judges every read against the model. Deterministic for a seed.
 let check (adapter: Adapter) (config: Config) : Report =
-    let crashes = adapter.PowerCut.IsSome
-
-    let sequence (i: int) =
-        let seed = config.Seed + i
-        // From the seed alone, so that a report's seed with Tests = 1 replays the sequence.
-        let size =
-            3
-            + (seed * 7919 % max 1 (config.MaxOperations - 2)
-               + max 1 (config.MaxOperations - 2))
-                %
-                max 1 (config.MaxOperations - 2)
-
-        let steps =
-            Gen.sampleWithSeed (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL)) size 1 (Scenarios.steps crashes)
-
-        seed, steps[0]
+    let sequence = sequence config adapter.PowerCut.IsSome
 
     let rec search i =
         if i >= config.Tests then
