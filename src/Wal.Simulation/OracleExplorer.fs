@@ -187,7 +187,7 @@ let private judgeImage
     let allowed = Durability.allowedAfterCrash Snapshot.zero captured.Model
 
     let disallowed (l: Line) observed allowed =
-        describe (Violated(Disallowed(l.Number, observed, allowed)))
+        ReadDiff.explain l.Number observed allowed
 
     match observed with
     | Saw outcome when List.contains outcome allowed ->
@@ -280,50 +280,37 @@ let exploreWithin (bounds: Bounds) (storage: SimulatedStorage) (adapter: Oracle.
 
             match found with
             | None -> search (i + 1)
-            | Some failure ->
-                let moves = Scenarios.moves steps
+            | Some failure -> i + 1, Some(seed, steps, failure)
 
-                // Drops one move (never the Create) at a time while some crash state still diverges.
-                let rec shrink (moves: Step list list) failure =
-                    let smaller =
-                        match moves with
-                        | create :: rest ->
-                            seq {
-                                for j in rest.Length - 1 .. -1 .. 0 do
-                                    create :: List.removeAt j rest
-                            }
-                        | [] -> Seq.empty
+    let sequences, found = search 0
+    // The figures are the search's; shrinking explores again, and is not counted.
+    let elapsed = clock.Elapsed
 
-                    match
-                        smaller
-                        |> Seq.tryPick (fun candidate ->
-                            exploreSteps bounds storage adapter seed (List.concat candidate)
-                            |> snd
-                            |> Option.map (fun f -> candidate, f))
-                    with
-                    | Some(candidate, f) -> shrink candidate f
-                    | None -> moves, failure
+    let counterexample =
+        found
+        |> Option.map (fun (seed, steps, failure) ->
+            let moves = Scenarios.moves steps
 
-                let shrunk, (reason, trace) = shrink moves failure
+            // Drops moves, then shortens payloads, while some crash state still diverges.
+            let shrunk, (reason, trace) =
+                Oracle.shrinkWith (exploreSteps bounds storage adapter seed >> snd) moves failure
 
-                let counterexample: Oracle.Counterexample =
-                    {
-                        Trace = trace
-                        Reason = reason
-                        Seed = seed
-                        Original = moves.Length
-                        Shrunk = shrunk.Length
-                    }
+            let c: Oracle.Counterexample =
+                {
+                    Trace = trace
+                    Reason = reason
+                    Seed = seed
+                    Original = moves.Length
+                    Shrunk = shrunk.Length
+                }
 
-                i + 1, Some counterexample
-
-    let sequences, counterexample = search 0
+            c)
 
     {
         Adapter = adapter.Name
         Sequences = sequences
         CrashStates = states
-        Elapsed = clock.Elapsed
+        Elapsed = elapsed
         Counterexample = counterexample
     }
 

@@ -11,34 +11,67 @@ open Wal.Oracle.Trace
 open Wal.Storage
 open Wal.Simulation
 
+/// A record as a line of the naive WAL's file.
+let private lineOf (record: Record) =
+    match record with
+    | Metadata m -> $"M {Convert.ToHexString m}"
+    | EntryRecord e -> $"E {e.Term} {e.Index} {e.Kind} {Convert.ToHexString e.Data}"
+    | State s -> $"S {s.Term} {s.Vote} {s.Commit}"
+    | SnapshotRecord s -> $"P {s.Index} {s.Term}"
+
+/// The records of the naive WAL's file; a line cut short by a crash ends them.
+let private recordsOf (text: string) =
+    let lines = text.Split('\n')
+
+    lines
+    |> Array.truncate (lines.Length - 1)
+    |> Array.toList
+    |> List.map (fun line ->
+        match line.Split(' ') with
+        | [| "M"; m |] -> Metadata(Convert.FromHexString m)
+        | [| "E"; t; i; k; d |] ->
+            EntryRecord
+                {
+                    Term = uint64 t
+                    Index = uint64 i
+                    Kind = int k
+                    Data = Convert.FromHexString d
+                }
+        | [| "S"; t; v; c |] ->
+            State
+                {
+                    Term = uint64 t
+                    Vote = uint64 v
+                    Commit = uint64 c
+                }
+        | [| "P"; i; t |] -> SnapshotRecord { Index = uint64 i; Term = uint64 t }
+        | _ -> failwith $"a corrupt line: {line}")
+
 /// A naive WAL on the simulated disk: records stay in memory until every third Save (or a sync,
-/// a snapshot, a close), whatever etcd's MustSync says; then it writes how many records are
-/// durable to its file and fdatasyncs it. (The records themselves stay in process memory, as a
-/// shorthand for their bytes: what a power cut decides is the count on the disk.) It keeps the
-/// file system it was given once, as users do.
+/// a snapshot, a close), whatever etcd's MustSync says; then they are appended to its file as
+/// text lines and fdatasynced. It keeps the file system it was given once, as users do.
 let naiveOnDisk (storage: SimulatedStorage) : Oracle.Adapter =
     let files = storage.FileSystem :> IFileSystem
     let path = "/naive/log"
-    let mutable history: Record list = []
-    let mutable flushed = 0
+    let mutable buffer: Record list = []
     let mutable saves = 0
 
     let flush () =
         use file = files.OpenFile(path, OpenMode.ReadWrite)
-        file.Write(0L, ReadOnlySpan(BitConverter.GetBytes(int64 history.Length)))
+        let text = buffer |> List.map (fun r -> lineOf r + "\n") |> String.concat ""
+        file.Write(file.Length, ReadOnlySpan(Text.Encoding.ASCII.GetBytes text))
         file.DataSync()
-        flushed <- history.Length
+        buffer <- []
 
     {
         Name = "a naive WAL on the simulated disk"
         Reset =
             fun () ->
                 storage.Reset()
-                history <- []
-                flushed <- 0
+                buffer <- []
         Create =
             fun m ->
-                history <- [ Metadata m; SnapshotRecord Snapshot.zero ]
+                buffer <- [ Metadata m; SnapshotRecord Snapshot.zero ]
                 files.CreateDirectory "/naive"
                 files.SyncDirectory "/"
                 (files.OpenFile(path, OpenMode.CreateTruncate)).Dispose()
@@ -46,34 +79,36 @@ let naiveOnDisk (storage: SimulatedStorage) : Oracle.Adapter =
                 flush ()
         Save =
             fun state entries ->
-                history <- history @ (entries |> List.map EntryRecord) @ [ State state ]
+                buffer <- buffer @ (entries |> List.map EntryRecord) @ [ State state ]
                 saves <- saves + 1
 
                 if saves % 3 = 0 then
                     flush ()
         SaveSnapshot =
             fun s ->
-                history <- history @ [ SnapshotRecord s ]
+                buffer <- buffer @ [ SnapshotRecord s ]
                 flush ()
         Sync = flush
         ReleaseLockTo = ignore
         Close = flush
         OpenAndReadAll =
             fun at ->
+                buffer <- []
+
                 if not (files.FileExists path) then
                     NoLog
                 else
-                    let count = Array.zeroCreate<byte> 8
+                    let records =
+                        use file = files.OpenFile(path, OpenMode.Read)
+                        let bytes = Array.zeroCreate<byte>(int file.Length)
+                        file.Read(0L, Span bytes) |> ignore
+                        recordsOf (Text.Encoding.ASCII.GetString bytes)
 
-                    (use file = files.OpenFile(path, OpenMode.Read)
-                     file.Read(0L, Span count) |> ignore)
-
-                    history <- history |> List.truncate (int (BitConverter.ToInt64 count))
                     let mutable state = HardState.empty
                     let mutable entries: Entry list = []
                     let mutable found = false
 
-                    for r in history do
+                    for r in records do
                         match r with
                         | EntryRecord e when e.Index > at.Index ->
                             entries <- (entries |> List.filter (fun x -> x.Index < e.Index)) @ [ e ]
@@ -81,24 +116,27 @@ let naiveOnDisk (storage: SimulatedStorage) : Oracle.Adapter =
                         | SnapshotRecord s when s = at -> found <- true
                         | _ -> ()
 
-                    let contents =
-                        {
-                            Metadata =
-                                history
-                                |> List.tryPick (function
-                                    | Metadata m -> Some m
-                                    | _ -> None)
-                                |> Option.defaultValue [||]
-                            State = state
-                            Entries = entries
-                        }
+                    match
+                        records
+                        |> List.tryPick (function
+                            | Metadata m -> Some m
+                            | _ -> None)
+                    with
+                    | None -> NoLog
+                    | Some metadata ->
+                        let contents =
+                            {
+                                Metadata = metadata
+                                State = state
+                                Entries = entries
+                            }
 
-                    if found then Read contents else NotFound contents
+                        if found then Read contents else NotFound contents
         // The memory is gone; what the disk kept is read back at the next open.
         PowerCut =
             Some(fun image ->
                 storage.PowerCut image
-                flushed <- 0)
+                buffer <- [])
     }
 
 /// The counterexample is a trace: it parses, and the model rejects it at its last line.
@@ -150,6 +188,8 @@ let ``the oracle's explorer catches the naive WAL, with a shrunk trace`` () =
 
     let report =
         OracleExplorer.explore storage (naiveOnDisk storage) Oracle.Config.standard
+
+    printfn "%s" report.Summary
 
     match report.Counterexample with
     | None -> failtest $"the naive WAL passed: {report.Summary}"
