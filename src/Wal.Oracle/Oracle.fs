@@ -103,7 +103,8 @@ type Report =
 
     override this.ToString() = this.Summary
 
-let private observe (adapter: Adapter) (at: Snapshot) =
+/// What an open of the log at `at` observed: the outcome, or the error it raised.
+let observe (adapter: Adapter) (at: Snapshot) =
     try
         Saw(adapter.OpenAndReadAll at)
     with
@@ -111,7 +112,7 @@ let private observe (adapter: Adapter) (at: Snapshot) =
     | ex -> SawError(ex.GetType().Name + ": " + ex.Message.Replace('\n', ' '))
 
 /// What running one step on the adapter observed: for an open, what it read.
-let private perform (adapter: Adapter) (step: Step) : Observation option =
+let perform (adapter: Adapter) (step: Step) : Observation option =
     match step with
     | Do(Create m) ->
         adapter.Create m
@@ -192,52 +193,90 @@ let judge (adapter: Adapter) (steps: Step list) : (string * string) option =
 
             let shown = lines |> List.filter (fun l -> l.Number <= upTo) |> printLines
 
-            Some(describe (Violated violation), shown)
+            let reason =
+                match violation with
+                | Disallowed(line, observed, allowed) -> ReadDiff.explain line observed allowed
+                | Misplaced _ -> describe (Violated violation)
 
-/// Drops one move (never the Create) at a time, as long as the run still fails.
-let private shrink (adapter: Adapter) (moves: Step list list) (firstFailure: string * string) =
+            Some(reason, shown)
+
+/// Smaller payloads for one step: the metadata or one entry's data emptied, or halved.
+let private smallerPayloads (step: Step) : Step seq =
+    let shorter (bytes: byte[]) =
+        if bytes.Length = 0 then []
+        elif bytes.Length = 1 then [ [||] ]
+        else [ [||]; bytes[.. bytes.Length / 2 - 1] ]
+
+    match step with
+    | Do(Create m) -> shorter m |> Seq.map (Create >> Do)
+    | Do(Save(state, entries)) ->
+        seq {
+            for i, e in List.indexed entries do
+                for data in shorter e.Data do
+                    Do(Save(state, List.updateAt i { e with Data = data } entries))
+        }
+    | _ -> Seq.empty
+
+/// The candidates one shrinking step tries: each move (never the Create) dropped, last first;
+/// then each payload shortened.
+let shrinkCandidates (moves: Step list list) : Step list list seq =
+    match moves with
+    | create :: rest ->
+        seq {
+            for i in rest.Length - 1 .. -1 .. 0 do
+                create :: List.removeAt i rest
+
+            for m, move in List.indexed moves do
+                for s, step in List.indexed move do
+                    for smaller in smallerPayloads step do
+                        List.updateAt m (List.updateAt s smaller move) moves
+        }
+    | [] -> Seq.empty
+
+/// Shrinks while `fails` still finds a failure: moves dropped, then payloads shortened.
+let shrinkWith (fails: Step list -> 'failure option) (moves: Step list list) (firstFailure: 'failure) =
     let rec go (moves: Step list list) failure =
-        let smaller =
-            match moves with
-            | create :: rest ->
-                seq {
-                    for i in rest.Length - 1 .. -1 .. 0 do
-                        create :: List.removeAt i rest
-                }
-            | [] -> Seq.empty
-
         match
-            smaller
-            |> Seq.tryPick (fun candidate ->
-                judge adapter (List.concat candidate) |> Option.map (fun f -> candidate, f))
+            shrinkCandidates moves
+            |> Seq.tryPick (fun candidate -> fails (List.concat candidate) |> Option.map (fun f -> candidate, f))
         with
         | Some(candidate, f) -> go candidate f
         | None -> moves, failure
 
     go moves firstFailure
 
+let private shrink (adapter: Adapter) (moves: Step list list) (firstFailure: string * string) =
+    shrinkWith (judge adapter) moves firstFailure
+
+/// The `i`th generated sequence of a run (with power cuts when `crashes`), asking only for what
+/// `supports` lists, and its seed: from the seed alone, so that a report's seed with Tests = 1
+/// replays it.
+let sequenceSupporting (supports: Scenarios.Supports) (config: Config) (crashes: bool) (i: int) =
+    let seed = config.Seed + i
+
+    let size =
+        3
+        + (seed * 7919 % max 1 (config.MaxOperations - 2)
+           + max 1 (config.MaxOperations - 2))
+            %
+            max 1 (config.MaxOperations - 2)
+
+    let steps =
+        Gen.sampleWithSeed
+            (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL))
+            size
+            1
+            (Scenarios.stepsSupporting supports crashes)
+
+    seed, steps[0]
+
+/// The `i`th generated sequence of a run that may ask for everything; see `sequenceSupporting`.
+let sequence (config: Config) (crashes: bool) (i: int) =
+    sequenceSupporting Scenarios.Supports.all config crashes i
+
 /// `check` with sequences that ask only for what `supports` lists (a driver's `supports`).
 let checkSupporting (supports: Scenarios.Supports) (adapter: Adapter) (config: Config) : Report =
-    let crashes = adapter.PowerCut.IsSome
-
-    let sequence (i: int) =
-        let seed = config.Seed + i
-        // From the seed alone, so that a report's seed with Tests = 1 replays the sequence.
-        let size =
-            3
-            + (seed * 7919 % max 1 (config.MaxOperations - 2)
-               + max 1 (config.MaxOperations - 2))
-                %
-                max 1 (config.MaxOperations - 2)
-
-        let steps =
-            Gen.sampleWithSeed
-                (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL))
-                size
-                1
-                (Scenarios.stepsSupporting supports crashes)
-
-        seed, steps[0]
+    let sequence = sequenceSupporting supports config adapter.PowerCut.IsSome
 
     let rec search i =
         if i >= config.Tests then

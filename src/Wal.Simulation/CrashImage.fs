@@ -100,7 +100,8 @@ module CrashImage =
                 let whole = pending |> List.take kept |> List.fold Content.apply inode.Durable
 
                 match pending |> List.skip kept with
-                | Write(offset, data) :: later ->
+                // A zero-length write has no sector to tear: it is kept or not like a resize.
+                | Write(offset, data) :: later when data.Length > 0 ->
                     let sectors = sectorsOf offset data.Length
                     let firstSector = List.head sectors
                     let keep (s: int64) = s - firstSector < int64 torn

@@ -89,16 +89,20 @@ module Content =
         n
 
     /// The contents with `data` written at `offset`, growing the file when it ends later.
+    /// Writing no bytes changes nothing, past the end too (as pwrite of 0 bytes).
     let write (c: Content) (offset: int64) (data: ReadOnlySpan<byte>) =
-        let ending = offset + int64 data.Length
-        let bytes = Array.zeroCreate<byte>(int (max (int64 c.Bytes.Length) ending))
-        Array.blit c.Bytes 0 bytes 0 c.Bytes.Length
-        data.CopyTo(Span<byte>(bytes, int offset, data.Length))
+        if data.IsEmpty then
+            c
+        else
+            let ending = offset + int64 data.Length
+            let bytes = Array.zeroCreate<byte>(int (max (int64 c.Bytes.Length) ending))
+            Array.blit c.Bytes 0 bytes 0 c.Bytes.Length
+            data.CopyTo(Span<byte>(bytes, int offset, data.Length))
 
-        {
-            Bytes = bytes
-            Length = max c.Length ending
-        }
+            {
+                Bytes = bytes
+                Length = max c.Length ending
+            }
 
     /// The contents cut or extended (with zeros) to `length`.
     let resize (c: Content) (length: int64) =

@@ -43,12 +43,11 @@ let private adapter name (handle: Handle) reset create openAndReadAll powerCut :
         PowerCut = powerCut
     }
 
-/// The engine on a fresh simulated disk per run, with `segmentSize`-byte segments; a power cut
+/// The engine on `storage`, a fresh simulated disk per run, with `segmentSize`-byte segments; a power cut
 /// keeps what the simulated disk's crash image `image` keeps (lost sectors read as zeros or old
 /// contents, never garbage); recovery is etcd's server's (Repair once on a torn tail).
-let simulated (segmentSize: int64) : Oracle.Adapter =
+let simulatedOn (storage: SimulatedStorage) (segmentSize: int64) : Oracle.Adapter =
     let handle = Handle()
-    let storage = SimulatedStorage()
 
     let options () =
         optionsFor storage.FileSystem segmentSize
@@ -67,6 +66,10 @@ let simulated (segmentSize: int64) : Oracle.Adapter =
         (Some(fun image ->
             storage.PowerCut image
             handle.Log <- None))
+
+/// The engine on a fresh simulated disk per run (`simulatedOn` a storage of its own).
+let simulated (segmentSize: int64) : Oracle.Adapter =
+    simulatedOn (SimulatedStorage()) segmentSize
 
 /// The engine on the real file system, in a fresh directory under `root` per run; no power cuts.
 let onDisk (root: string) (segmentSize: int64) : Oracle.Adapter =

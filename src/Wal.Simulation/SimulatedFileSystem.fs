@@ -37,6 +37,8 @@ type SimulatedFileSystem(initial: DiskState) =
     let mutable mutations = 0
     let mutable syncs = 0
     let mutable dead = false
+    // Bumped by Restore: a handle opened on an earlier disk refuses every call.
+    let mutable generation = 0
     let locks = Dictionary<int, obj>()
     let callCounts = Dictionary<FaultCall, int>()
 
@@ -64,6 +66,16 @@ type SimulatedFileSystem(initial: DiskState) =
     /// their old contents).
     member _.AfterPowerCut(seed: int) =
         SimulatedFileSystem(CrashImage.crash state (CrashImage.random state false seed))
+
+    /// Puts another disk under this same file system, as a reboot after a power cut does: the
+    /// power is on again, locks are gone, and every file handle opened before refuses further
+    /// calls with PowerLoss (a process does not keep its descriptors across a reboot). An
+    /// implementation that kept this file system sees the new disk.
+    member _.Restore(next: DiskState) =
+        state <- next
+        dead <- false
+        locks.Clear()
+        generation <- generation + 1
 
     /// The bytes of a file as a reader sees them now.
     member _.ReadAllBytes(path: string) : byte[] =
@@ -132,6 +144,10 @@ type SimulatedFileSystem(initial: DiskState) =
 
     member private this.Alive() =
         if dead then
+            raise PowerLoss
+
+    member private this.AliveSince(born: int) =
+        if dead || born <> generation then
             raise PowerLoss
 
     member private this.Fault(call: FaultCall, path: string, what: string) =
@@ -203,18 +219,19 @@ type SimulatedFileSystem(initial: DiskState) =
     member private this.Handle(path: string, id: int, writable: bool) =
         let owner = obj ()
         let mutable closed = false
+        let born = generation
 
         { new IStorageFile with
             member _.Length =
-                this.Alive()
+                this.AliveSince born
                 state.Inodes[id].Current.Length
 
             member _.Read(offset, buffer) =
-                this.Alive()
+                this.AliveSince born
                 Content.read state.Inodes[id].Current offset buffer
 
             member _.Write(offset, data) =
-                this.Alive()
+                this.AliveSince born
 
                 if not writable then
                     raise (IOException($"write {path}: bad file descriptor"))
@@ -223,28 +240,28 @@ type SimulatedFileSystem(initial: DiskState) =
                 this.Data(id, Write(offset, data.ToArray()))
 
             member _.DataSync() =
-                this.Alive()
+                this.AliveSince born
                 this.Fault(DataSyncCall, path, "fdatasync")
                 this.SyncFile id
 
             member _.Sync() =
-                this.Alive()
+                this.AliveSince born
                 this.Fault(DataSyncCall, path, "fsync")
                 this.SyncFile id
 
             member _.Truncate(length) =
-                this.Alive()
+                this.AliveSince born
                 this.Data(id, Resize length)
 
             member _.Preallocate(length) =
-                this.Alive()
+                this.AliveSince born
                 this.Fault(PreallocateCall, path, "fallocate")
 
                 if length > state.Inodes[id].Current.Length then
                     this.Data(id, Resize length)
 
             member _.TryLock() =
-                this.Alive()
+                this.AliveSince born
 
                 match locks.TryGetValue id with
                 | true, o when not (obj.ReferenceEquals(o, owner)) -> false
@@ -256,9 +273,11 @@ type SimulatedFileSystem(initial: DiskState) =
                 if not closed then
                     closed <- true
 
-                    match locks.TryGetValue id with
-                    | true, o when obj.ReferenceEquals(o, owner) -> locks.Remove id |> ignore
-                    | _ -> ()
+                    // A handle from before a Restore holds no lock on the new disk.
+                    if born = generation then
+                        match locks.TryGetValue id with
+                        | true, o when obj.ReferenceEquals(o, owner) -> locks.Remove id |> ignore
+                        | _ -> ()
         }
 
     interface IFileSystem with
@@ -377,15 +396,23 @@ type SimulatedFileSystem(initial: DiskState) =
 
 /// The storage hook for Oracle adapters: a simulated disk for an implementation that does its
 /// I/O through Wal.Storage.IFileSystem, with the Reset and PowerCut an Oracle.Adapter asks for.
-/// After either, hand the implementation `FileSystem` again (a power cut is a new disk state).
+/// `FileSystem` is one object for the storage's life: Reset and PowerCut put another disk under
+/// it, so an implementation may keep the reference it got once; file handles opened before a
+/// power cut refuse every call after it (PowerLoss), as descriptors do not survive a reboot.
 type SimulatedStorage() =
-    let mutable fs = SimulatedFileSystem()
+    let fs = SimulatedFileSystem()
 
-    /// The disk as it is now.
+    /// The file system, the same object across Reset and PowerCut.
     member _.FileSystem: SimulatedFileSystem = fs
 
     /// A fresh, empty disk.
-    member _.Reset() = fs <- SimulatedFileSystem()
+    member _.Reset() = fs.Restore DiskState.empty
 
     /// Cuts the power: what was not durable may be lost, `image` choosing what survives.
-    member _.PowerCut(image: int) = fs <- fs.AfterPowerCut image
+    member _.PowerCut(image: int) =
+        let state = fs.State
+        fs.Restore(CrashImage.crash state (CrashImage.random state false image))
+
+    /// Puts this disk under the file system, as after a power cut (the crash-state explorer
+    /// restores the crash images it enumerates with it).
+    member _.Restore(state: DiskState) = fs.Restore state

@@ -109,6 +109,8 @@ let ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trac
     | Oracle.Falsified(_, c) ->
         Expect.isLessThanOrEqual c.Shrunk c.Original ""
         Expect.stringContains c.Trace "crash" ""
+        // The read is explained field by field against the closest allowed one.
+        Expect.stringContains c.Reason "against the closest allowed read" c.Reason
         // The counterexample is a trace: it parses, and the model rejects it at its last line.
         match Trace.parse c.Trace with
         | Error e -> failtest $"the counterexample does not parse: {e}\n{c.Trace}"
@@ -116,6 +118,15 @@ let ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trac
             match Trace.check lines with
             | Violated(Disallowed(line, _, _)) -> Expect.equal line ((List.last lines).Number) ""
             | other -> failtest $"the counterexample checks as {other}"
+
+            // The naive WAL loses saves whatever they hold: every payload shrinks to (almost) nothing.
+            for line in lines do
+                match line.Step with
+                | Do(Create m) -> Expect.isLessThanOrEqual m.Length 1 $"shrunk metadata\n{c.Trace}"
+                | Do(Save(_, entries)) ->
+                    for e in entries do
+                        Expect.isEmpty e.Data $"shrunk entry data\n{c.Trace}"
+                | _ -> ()
         // Its seed reruns it.
         match
             Oracle.check

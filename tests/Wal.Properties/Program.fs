@@ -30,11 +30,13 @@ let suites =
         None, WriterProperties.tests
         None, ModelProperties.tests
         None, CrashProperties.tests
+        None, DiskProperties.tests
         Some Interop, testSequenced InteropProperties.tests
         None, CorpusTests.tests
         None, testSequenced CliTests.tests
         None, OracleTests.tests
         None, DriverTests.tests
+        None, OracleExploreTests.tests
         None, SegmentsProperties.tests
         None, StraceReplayTests.tests
     ]
