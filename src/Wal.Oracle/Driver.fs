@@ -109,38 +109,6 @@ let parseRead (at: Snapshot) (read: JsonElement) : Result<ReadAllJson.Dump, stri
     | Field reason -> Result.Error reason
     | :? InvalidOperationException as e -> Result.Error e.Message
 
-/// A dump as the model's outcome: None for an error kind the model does not know.
-let outcome (dump: ReadAllJson.Dump) : Result<ReadOutcome, string> =
-    let contents () =
-        {
-            Metadata = dump.Metadata
-            State =
-                {
-                    Term = dump.Term
-                    Vote = dump.Vote
-                    Commit = dump.Commit
-                }
-            Entries =
-                [
-                    for e in dump.Entries ->
-                        {
-                            Term = e.Term
-                            Index = e.Index
-                            Kind = e.Type
-                            Data = e.Data
-                        }
-                ]
-        }
-
-    match dump.Error with
-    | None -> Result.Ok(Read(contents ()))
-    | Some "SnapshotNotFound" -> Result.Ok(NotFound(contents ()))
-    | Some "NoLog" -> Result.Ok NoLog
-    | Some "SnapshotMismatch" -> Result.Ok(Failed SnapshotMismatch)
-    | Some "MetadataConflict" -> Result.Ok(Failed MetadataConflict)
-    | Some "SliceOutOfRange" -> Result.Ok(Failed SliceOutOfRange)
-    | Some other -> Result.Error other
-
 /// One request line for an operation (open needs the directory; create too).
 let request (dir: string) (operation: Operation) : string =
     use stream = new MemoryStream()
@@ -329,7 +297,7 @@ type DriverAdapter(command: Command, root: string, timeout: TimeSpan) =
                 fun at ->
                     match call (Open at) with
                     | Some dump ->
-                        match outcome dump with
+                        match ReadAllJson.toOutcome dump with
                         | Result.Ok o -> o
                         | Result.Error kind -> raise (Oracle.ReadFailed kind)
                     | None -> invalidOp "an open without a read"

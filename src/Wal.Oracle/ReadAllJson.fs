@@ -13,6 +13,7 @@ open System
 open System.IO
 open System.Text
 open System.Text.Json
+open Wal.Model
 
 /// An entry as the schema holds it; `Type` is raftpb.EntryType's number.
 type DumpEntry =
@@ -124,3 +125,36 @@ let parse (json: string) : Result<Dump, string> =
     | :? Collections.Generic.KeyNotFoundException as e -> Error $"a field is missing: {e.Message}"
     | :? InvalidOperationException as e -> Error $"a field has the wrong type: {e.Message}"
     | :? FormatException as e -> Error $"a field is malformed: {e.Message}"
+
+/// A dump as the model's outcome, or the name of an error kind the model does not know
+/// (corruption, a torn tail, I/O).
+let toOutcome (dump: Dump) : Result<ReadOutcome, string> =
+    let contents () =
+        {
+            Metadata = dump.Metadata
+            State =
+                {
+                    Term = dump.Term
+                    Vote = dump.Vote
+                    Commit = dump.Commit
+                }
+            Entries =
+                [
+                    for e in dump.Entries ->
+                        {
+                            Term = e.Term
+                            Index = e.Index
+                            Kind = e.Type
+                            Data = e.Data
+                        }
+                ]
+        }
+
+    match dump.Error with
+    | None -> Result.Ok(Read(contents ()))
+    | Some "SnapshotNotFound" -> Result.Ok(NotFound(contents ()))
+    | Some "NoLog" -> Result.Ok NoLog
+    | Some "SnapshotMismatch" -> Result.Ok(Failed SnapshotMismatch)
+    | Some "MetadataConflict" -> Result.Ok(Failed MetadataConflict)
+    | Some "SliceOutOfRange" -> Result.Ok(Failed SliceOutOfRange)
+    | Some other -> Result.Error other

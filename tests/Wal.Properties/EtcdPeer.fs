@@ -195,37 +195,6 @@ let engineWrite (dir: string) (scenario: Scenario) =
     wal.Dispose()
     List.ofSeq reads
 
-/// The model's view of a dump: an outcome it knows, or an error kind it does not.
-let toOutcome (dump: ReadAllJson.Dump) : Result<ReadOutcome, string> =
-    let contents () =
-        {
-            Metadata = dump.Metadata
-            State =
-                {
-                    Term = dump.Term
-                    Vote = dump.Vote
-                    Commit = dump.Commit
-                }
-            Entries =
-                [
-                    for e in dump.Entries ->
-                        {
-                            Term = e.Term
-                            Index = e.Index
-                            Kind = e.Type
-                            Data = e.Data
-                        }
-                ]
-        }
-
-    match dump.Error with
-    | None -> Ok(Read(contents ()))
-    | Some "SnapshotNotFound" -> Ok(NotFound(contents ()))
-    | Some "SnapshotMismatch" -> Ok(Failed SnapshotMismatch)
-    | Some "MetadataConflict" -> Ok(Failed MetadataConflict)
-    | Some "SliceOutOfRange" -> Ok(Failed SliceOutOfRange)
-    | Some other -> Error other
-
 /// gogo-protobuf's walpb.Record.Unmarshal over each input, as the peer reports it:
 /// "ok TYPE CRC DATAHEX", "truncated" or "invalid".
 let records (inputs: byte[] list) =

@@ -87,7 +87,7 @@ let ``the engine writes, etcd reads what the model says, at every snapshot`` (sc
         scenario.Steps |> List.choose Step.operation |> List.fold Log.apply Log.empty
 
     for at in readPoints scenario do
-        let etcd = EtcdPeer.read tmp.Path at false |> EtcdPeer.toOutcome
+        let etcd = EtcdPeer.read tmp.Path at false |> ReadAllJson.toOutcome
 
         agree $"etcd's ReadAll at {at.Index}:{at.Term}" (Ok(Log.readAll at log)) etcd
 
