@@ -302,19 +302,7 @@ let parse (text: string) : Result<Line list, ParseError> =
         match runParserOnString traceP () "trace" text with
         | Success(lines, _, _) -> Result.Ok lines
         | Failure(_, error, _) ->
-            // FParsec's message: a position line, the input line, a caret, then what was expected.
-            let expected =
-                let lines = (string error).Split('\n')
-
-                let caret =
-                    lines
-                    |> Array.tryFindIndex (fun l -> l.Trim().StartsWith "^")
-                    |> Option.defaultValue 0
-
-                lines[caret + 1 ..]
-                |> Array.map (fun l -> l.Trim())
-                |> Array.filter (fun l -> l <> "")
-                |> String.concat " "
+            let expected = ParserMessage.expected error
 
             Result.Error
                 {

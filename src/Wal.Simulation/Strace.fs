@@ -321,19 +321,7 @@ module Strace =
                              :: acc)
                             rest
                     | Failure(_, error, _) ->
-                        // FParsec's message: a position line, the input line, a caret, then what was expected.
-                        let expected =
-                            let parts = (string error).Split('\n')
-
-                            let caret =
-                                parts
-                                |> Array.tryFindIndex (fun l -> l.Trim().StartsWith "^")
-                                |> Option.defaultValue 0
-
-                            parts[caret + 1 ..]
-                            |> Array.map (fun l -> l.Trim())
-                            |> Array.filter (fun l -> l <> "")
-                            |> String.concat " "
+                        let expected = Wal.Oracle.ParserMessage.expected error
 
                         Result.Error
                             {
