@@ -91,7 +91,7 @@ let report = Oracle.check (naive ()) Oracle.Config.standard
 printfn "%O\n" report
 
 let engine =
-    Oracle.check (Wal.Simulation.EngineAdapter.simulated 512L) Oracle.Config.standard
+    Oracle.check (Wal.Simulation.EngineAdapter.simulated 512L) Oracle.Config.etcdExact
 
 printfn "%O" engine
 
@@ -103,7 +103,7 @@ let explored =
     Wal.Simulation.OracleExplorer.explore
         storage
         (Wal.Simulation.EngineAdapter.simulatedOn storage 512L)
-        { Oracle.Config.standard with
+        { Oracle.Config.etcdExact with
             Tests = 20
         }
 

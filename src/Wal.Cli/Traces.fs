@@ -11,11 +11,14 @@ open Wal.Cli.Commands
 
 type CheckTraceArgs =
     | [<MainCommand; ExactlyOnce>] File of file: string
+    | Etcd_Exact
 
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | File _ -> "the trace: operations and what an implementation returned (docs/traces.md)."
+            | Etcd_Exact ->
+                "judge durability by etcd 3.4's exact rule (the first Save after every open is durable), not raft's contract."
 
 type ReplayArgs =
     | [<MainCommand; ExactlyOnce>] File of file: string
@@ -47,7 +50,14 @@ let private load (file: string) =
 let checkTrace (args: ParseResults<CheckTraceArgs>) =
     let file = args.GetResult CheckTraceArgs.File
     let _, lines = load file
-    let verdict = Trace.check lines
+
+    let rule =
+        if args.Contains Etcd_Exact then
+            DurabilityRule.EtcdExact
+        else
+            DurabilityRule.RaftContract
+
+    let verdict = Trace.checkWith rule lines
     printfn "%s" (Trace.describe verdict)
 
     match verdict with
@@ -92,7 +102,7 @@ let replay (args: ParseResults<ReplayArgs>) =
         printfn "%s" message
         Exit.walProblem
     | None ->
-        let verdict = Trace.check ran
+        let verdict = Trace.checkWith DurabilityRule.EtcdExact ran
         printfn "model: %s" (Trace.describe verdict)
 
         match verdict with

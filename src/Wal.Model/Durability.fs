@@ -1,6 +1,20 @@
 /// Durability: what may survive a crash, given what was acknowledged and what was in flight.
 namespace Wal.Model
 
+/// Which Saves must be durable when they return.
+///
+/// Both rules make a Save durable when it carries entries or changes the term or the vote; they
+/// differ in the hard state the change is measured against after the log is opened.
+[<RequireQualifiedAccess>]
+type DurabilityRule =
+    /// Raft's contract: against the last hard state the implementation knows, saved or read back
+    /// by recovery. A Save that repeats the term and vote it read need not be synced.
+    | RaftContract
+    /// etcd 3.4's exact rule: against the last hard state saved since the log was opened. etcd's
+    /// ReadAll never sets the state MustSync compares with, so the first Save with a non-empty
+    /// hard state after every open is durable.
+    | EtcdExact
+
 /// What a crash may keep: the records on disk are one of `Bases` (after earlier crashes, more
 /// than one can explain what was read) followed by a prefix of `Session` that holds at least the
 /// first `Durable` records (those acknowledged as durable) and at most all of them (everything
@@ -10,23 +24,30 @@ type DurableLog =
         Bases: Record list list
         Session: Record list
         Durable: int
-        /// The last non-empty hard state saved since the log was opened: etcd's MustSync compares with it.
+        /// The hard state MustSync compares with: the last non-empty one saved since the log was
+        /// opened, or (under the raft contract) the one recovery read back.
         SessionState: HardState
         /// Whether Create was acknowledged.
         Created: bool
+        /// Which Saves must be durable.
+        Rule: DurabilityRule
     }
 
 [<RequireQualifiedAccess>]
 module Durability =
-    /// Before Create.
-    let none: DurableLog =
+    /// Before Create, judged by `rule`.
+    let empty (rule: DurabilityRule) : DurableLog =
         {
             Bases = [ [] ]
             Session = []
             Durable = 0
             SessionState = HardState.empty
             Created = false
+            Rule = rule
         }
+
+    /// Before Create, judged by etcd's exact rule: the engine's own suites hold it to that.
+    let none: DurableLog = empty DurabilityRule.EtcdExact
 
     /// Everything written is durable now (a sync, a snapshot, a clean close).
     let synced (log: DurableLog) =
@@ -49,7 +70,7 @@ module Durability =
     let acknowledged (log: DurableLog) (operation: Operation) =
         match operation with
         | Create m ->
-            { none with
+            { empty log.Rule with
                 Bases = [ Stream.create m ]
                 Created = true
             }
@@ -108,15 +129,23 @@ module Durability =
                     Stream.readAll at records = observed)
             |> List.distinct
 
+        // etcd's ReadAll leaves the state MustSync compares with empty; raft's contract lets the
+        // implementation compare with what it read back.
+        let known =
+            match log.Rule, observed with
+            | DurabilityRule.RaftContract, (Read c | NotFound c) -> c.State
+            | _ -> HardState.empty
+
         match explaining, observed with
         | [], _ -> None
-        | _, NoLog -> Some none
+        | _, NoLog -> Some(empty log.Rule)
         | bases, _ ->
             Some
                 {
                     Bases = bases |> List.filter (fun r -> not r.IsEmpty)
                     Session = []
                     Durable = 0
-                    SessionState = HardState.empty
+                    SessionState = known
                     Created = true
+                    Rule = log.Rule
                 }

@@ -55,16 +55,25 @@ type Config =
         /// Moves per sequence, at most (a move is an operation, or a close or power loss with
         /// the open after it).
         MaxOperations: int
+        /// Which Saves must be durable: raft's contract unless the implementation promises etcd's exact rule.
+        Rule: DurabilityRule
     }
 
 [<RequireQualifiedAccess>]
 module Config =
-    /// 100 sequences of up to 40 operations, from seed 1.
+    /// 100 sequences of up to 40 operations, from seed 1, judged by raft's contract.
     let standard =
         {
             Tests = 100
             Seed = 1
             MaxOperations = 40
+            Rule = DurabilityRule.RaftContract
+        }
+
+    /// `standard` judged by etcd 3.4's exact durability rule, as the engine's own suites are.
+    let etcdExact =
+        { standard with
+            Rule = DurabilityRule.EtcdExact
         }
 
 /// A failure, shrunk: the trace of what the implementation was asked and returned, up to the
@@ -176,14 +185,14 @@ let stepsFor (steps: Step list) =
     (steps |> List.filter holds) @ [ Do Close; Do(Open Snapshot.zero) ]
 
 /// Runs the steps and judges them: None, or why the model rejects what was observed (and the trace).
-let judge (adapter: Adapter) (steps: Step list) : (string * string) option =
+let judge (rule: DurabilityRule) (adapter: Adapter) (steps: Step list) : (string * string) option =
     let lines, failure = run adapter (stepsFor steps)
     let trace = printLines lines
 
     match failure with
     | Some message -> Some(message, trace)
     | None ->
-        match check lines with
+        match checkWith rule lines with
         | Allowed _ -> None
         | Violated violation ->
             let upTo =
@@ -245,8 +254,8 @@ let shrinkWith (fails: Step list -> 'failure option) (moves: Step list list) (fi
 
     go moves firstFailure
 
-let private shrink (adapter: Adapter) (moves: Step list list) (firstFailure: string * string) =
-    shrinkWith (judge adapter) moves firstFailure
+let private shrink rule (adapter: Adapter) (moves: Step list list) (firstFailure: string * string) =
+    shrinkWith (judge rule adapter) moves firstFailure
 
 /// The `i`th generated sequence of a run (with power cuts when `crashes`), asking only for what
 /// `supports` lists, and its seed: from the seed alone, so that a report's seed with Tests = 1
@@ -262,11 +271,7 @@ let sequenceSupporting (supports: Scenarios.Supports) (config: Config) (crashes:
             max 1 (config.MaxOperations - 2)
 
     let steps =
-        Gen.sampleWithSeed
-            (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL))
-            size
-            1
-            (Scenarios.stepsSupporting supports crashes)
+        Gen.sampleWithSeed (Rnd(uint64 seed, 0x9E3779B97F4A7C15UL)) size 1 (Scenarios.stepsSupporting supports crashes)
 
     seed, steps[0]
 
@@ -284,11 +289,11 @@ let checkSupporting (supports: Scenarios.Supports) (adapter: Adapter) (config: C
         else
             let seed, steps = sequence i
 
-            match judge adapter steps with
+            match judge config.Rule adapter steps with
             | None -> search (i + 1)
             | Some failure ->
                 let moves = Scenarios.moves steps
-                let shrunk, (reason, trace) = shrink adapter moves failure
+                let shrunk, (reason, trace) = shrink config.Rule adapter moves failure
 
                 Falsified(
                     adapter.Name,

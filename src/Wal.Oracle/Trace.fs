@@ -313,19 +313,36 @@ let parse (text: string) : Result<Line list, ParseError> =
 
 // ---- checking
 
-/// After an open whose result is not recorded: any candidate may be what the disk held.
-let private unobserved (log: DurableLog) =
+/// After an open at `at` whose result is not recorded: any candidate may be what the disk held.
+/// Under the raft contract the implementation knows the hard state it read, which is known here
+/// only when every candidate reads the same one; otherwise the model compares with the empty
+/// state, the stricter choice.
+let private unobserved (at: Snapshot) (log: DurableLog) =
     let bases =
         Durability.candidates log
         |> List.filter (fun r -> not r.IsEmpty)
         |> List.distinct
 
     if bases.IsEmpty then
-        Durability.none
+        Durability.empty log.Rule
     else
-        { Durability.none with
+        let known =
+            match
+                bases
+                |> List.map (fun records ->
+                    match Stream.readAll at records with
+                    | Read c
+                    | NotFound c -> Some c.State
+                    | _ -> None)
+                |> List.distinct
+            with
+            | [ Some state ] when log.Rule = DurabilityRule.RaftContract -> state
+            | _ -> HardState.empty
+
+        { Durability.empty log.Rule with
             Bases = bases
             Created = true
+            SessionState = known
         }
 
 type private State =
@@ -336,8 +353,9 @@ type private State =
     }
 
 /// Replays a trace on the model: every recorded observation must be one the model allows given
-/// what was acknowledged before it (and, after a crash, anything a crash may keep).
-let check (lines: Line list) : Verdict =
+/// what was acknowledged before it (and, after a crash, anything a crash may keep), with `rule`
+/// saying which Saves must be durable.
+let checkWith (rule: DurabilityRule) (lines: Line list) : Verdict =
     let rec go (state: State) (lines: Line list) =
         match lines with
         | [] -> Allowed state.Observations
@@ -372,10 +390,10 @@ let check (lines: Line list) : Verdict =
                     rest
             | Happen(PowerLoss _), _ -> go { state with IsOpen = false } rest
             | Do(Open _), _ when state.IsOpen -> misplaced "open of a log that is already open (close it first)"
-            | Do(Open _), None ->
+            | Do(Open at), None ->
                 go
                     { state with
-                        Log = unobserved state.Log
+                        Log = unobserved at state.Log
                         IsOpen = state.Log.Created
                     }
                     rest
@@ -398,11 +416,16 @@ let check (lines: Line list) : Verdict =
 
     go
         {
-            Log = Durability.none
+            Log = Durability.empty rule
             IsOpen = false
             Observations = 0
         }
         lines
+
+/// `checkWith` under raft's contract, the default for any implementation: a Save must be durable
+/// when it has entries or changes the term or vote against the last hard state saved or read.
+let check (lines: Line list) : Verdict =
+    checkWith DurabilityRule.RaftContract lines
 
 /// A verdict as a person reads it.
 let describe (verdict: Verdict) =

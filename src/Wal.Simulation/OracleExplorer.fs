@@ -77,11 +77,11 @@ let private next (model: DurableLog) (step: Step) (observed: Observation option)
     | Happen _, _ -> model
 
 /// Runs the steps once from fresh storage, capturing the disk after every mutating call.
-let private capture (storage: SimulatedStorage) (adapter: Oracle.Adapter) (steps: Step list) =
+let private capture rule (storage: SimulatedStorage) (adapter: Oracle.Adapter) (steps: Step list) =
     let states = ResizeArray<Captured>()
     let lines = ResizeArray<Line>()
-    let mutable model = Durability.none
-    let mutable inFlight = (Durability.none, Happen(PowerLoss None))
+    let mutable model = Durability.empty rule
+    let mutable inFlight = (Durability.empty rule, Happen(PowerLoss None))
 
     adapter.Reset()
 
@@ -224,11 +224,11 @@ let private judgeImage
 
 /// Explores every captured crash state of one sequence; returns how many images were judged
 /// and the first divergence (why, and the trace).
-let private exploreSteps (bounds: Bounds) (storage: SimulatedStorage) (adapter: Oracle.Adapter) (seed: int) steps =
-    match Oracle.judge adapter steps with
+let private exploreSteps rule (bounds: Bounds) (storage: SimulatedStorage) (adapter: Oracle.Adapter) (seed: int) steps =
+    match Oracle.judge rule adapter steps with
     | Some failure -> 0, Some failure
     | None ->
-        let states, lines = capture storage adapter (Oracle.stepsFor steps)
+        let states, lines = capture rule storage adapter (Oracle.stepsFor steps)
         let mutable judged = 0
         let mutable found = None
 
@@ -275,7 +275,7 @@ let exploreWithin (bounds: Bounds) (storage: SimulatedStorage) (adapter: Oracle.
             i, None
         else
             let seed, steps = Oracle.sequence config true i
-            let judged, found = exploreSteps bounds storage adapter seed steps
+            let judged, found = exploreSteps config.Rule bounds storage adapter seed steps
             states <- states + judged
 
             match found with
@@ -293,7 +293,7 @@ let exploreWithin (bounds: Bounds) (storage: SimulatedStorage) (adapter: Oracle.
 
             // Drops moves, then shortens payloads, while some crash state still diverges.
             let shrunk, (reason, trace) =
-                Oracle.shrinkWith (exploreSteps bounds storage adapter seed >> snd) moves failure
+                Oracle.shrinkWith (exploreSteps config.Rule bounds storage adapter seed >> snd) moves failure
 
             let c: Oracle.Counterexample =
                 {

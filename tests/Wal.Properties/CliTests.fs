@@ -202,6 +202,18 @@ let ``check-trace: the example traces get their verdicts, junk gets exit code 2`
     oneLine err
     Expect.stringContains err ":1:1:" ""
 
+let ``check-trace judges by raft's contract, and by etcd's exact rule on request`` () =
+    let trace = repoFile [ "examples"; "traces"; "reread-state.trace" ]
+    let code, out, _ = wal [ "check-trace"; trace ]
+    Expect.equal (code, out.Trim()) (0, "ok: all 2 observations are allowed by the model") ""
+    let code, out, _ = wal [ "check-trace"; "--etcd-exact"; trace ]
+    Expect.equal code 1 out
+    Expect.stringStarts out "line 11: the model does not allow" ""
+    // A Save that changes the term after the open must be durable under both rules.
+    let lost = repoFile [ "examples"; "traces"; "lost-save.trace" ]
+    Expect.equal (wal [ "check-trace"; lost ] |> fun (c, _, _) -> c) 1 ""
+    Expect.equal (wal [ "check-trace"; "--etcd-exact"; lost ] |> fun (c, _, _) -> c) 1 ""
+
 let ``replay runs a trace against the engine and judges the engine's run`` () =
     let code, out, _ =
         wal [ "replay"; repoFile [ "examples"; "traces"; "lost-save.trace" ] ]
@@ -267,6 +279,9 @@ let tests =
             testCase
                 "check-trace: the example traces get their verdicts, junk gets exit code 2"
                 ``check-trace: the example traces get their verdicts, junk gets exit code 2``
+            testCase
+                "check-trace judges by raft's contract, and by etcd's exact rule on request"
+                ``check-trace judges by raft's contract, and by etcd's exact rule on request``
             testCase
                 "replay runs a trace against the engine and judges the engine's run"
                 ``replay runs a trace against the engine and judges the engine's run``

@@ -174,7 +174,7 @@ let ``the engine passes the oracle's explorer with no divergence`` () =
         OracleExplorer.explore
             storage
             (EngineAdapter.simulatedOn storage 512L)
-            { Oracle.Config.standard with
+            { Oracle.Config.etcdExact with
                 Tests = 40
             }
 

@@ -83,7 +83,7 @@ let ``the engine on the simulated disk passes the oracle, power cuts included`` 
     match
         Oracle.check
             (Wal.Simulation.EngineAdapter.simulated 512L)
-            { Oracle.Config.standard with
+            { Oracle.Config.etcdExact with
                 Tests = 300
             }
     with
@@ -96,7 +96,7 @@ let ``the engine on the real disk passes the oracle`` () =
     match
         Oracle.check
             (Wal.Simulation.EngineAdapter.onDisk tmp.Root 1024L)
-            { Oracle.Config.standard with
+            { Oracle.Config.etcdExact with
                 Tests = 40
             }
     with
