@@ -29,6 +29,7 @@ let suites =
         None, LockTests.tests
         None, WriterProperties.tests
         None, ModelProperties.tests
+        None, DurabilityProperties.tests
         None, CrashProperties.tests
         None, DiskProperties.tests
         Some Interop, testSequenced InteropProperties.tests
