@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"go.etcd.io/etcd/raft/raftpb"
 	"go.etcd.io/etcd/wal"
@@ -344,7 +345,7 @@ func serve(in io.Reader, out *os.File) {
 		quit := false
 		var r request
 		if err := json.Unmarshal(line, &r); err != nil || r == nil {
-			reply = failureOf(badRequest("not a JSON object: %s", string(line)))
+			reply = failureOf(badRequest("not a JSON object: %s", strings.TrimSpace(string(line))))
 		} else {
 			var err error
 			if reply, quit, err = d.answer(r); err != nil {
