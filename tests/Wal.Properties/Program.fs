@@ -37,6 +37,7 @@ let suites =
         None, testSequenced CliTests.tests
         None, OracleTests.tests
         None, DriverTests.tests
+        Some Interop, testSequenced DriverTests.interop
         None, OracleExploreTests.tests
         None, SegmentsProperties.tests
         None, StraceReplayTests.tests

@@ -11,6 +11,9 @@
 //	etcd-peer snapshots DIR          wal.ValidSnapshotEntries as JSON
 //	etcd-peer bench DIR PER SAVES    Create, 50 warm-up Saves, then SAVES timed Saves of PER 100-byte
 //	                                 entries (each fdatasynced, as MustSync says): {"seconds":...}
+//	etcd-peer driver [SEGMENT_BYTES] the driver protocol (docs/driver-protocol.md) on stdin/stdout:
+//	                                 create, save, snapshot, sync, release, close, and open as
+//	                                 etcd's server recovers (Open, ReadAll, Repair once on a torn tail)
 //	etcd-peer records -              for each line of hex on stdin, walpb.Record.Unmarshal's verdict:
 //	                                 "ok TYPE CRC DATAHEX", "truncated" (io.ErrUnexpectedEOF) or "invalid"
 //
@@ -92,6 +95,8 @@ func kind(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case isFailure(err):
+		return err.(*failure).Kind
 	case err == wal.ErrSnapshotNotFound:
 		return "SnapshotNotFound"
 	case err == wal.ErrSnapshotMismatch:
@@ -120,6 +125,11 @@ func kind(err error) string {
 		fmt.Fprintf(os.Stderr, "etcd-peer: unclassified error: %v\n", err)
 		return "Failed"
 	}
+}
+
+func isFailure(err error) bool {
+	_, ok := err.(*failure)
+	return ok
 }
 
 func errorField(err error) *string {
@@ -404,8 +414,22 @@ func bench(dir string, per, saves int) float64 {
 }
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "driver" {
+		if len(os.Args) > 3 {
+			fail("usage: etcd-peer driver [SEGMENT_BYTES]")
+		}
+		if len(os.Args) == 3 {
+			size, err := strconv.ParseInt(os.Args[2], 10, 64)
+			if err != nil || size < 1 {
+				fail("driver: SEGMENT_BYTES must be a positive number")
+			}
+			wal.SegmentSizeBytes = size
+		}
+		serve(os.Stdin, os.Stdout)
+		return
+	}
 	if len(os.Args) < 3 {
-		fail("usage: etcd-peer write|read|repair|verify|snapshots DIR [...]")
+		fail("usage: etcd-peer write|read|repair|verify|snapshots|bench DIR [...], records -, or driver [SEGMENT_BYTES]")
 	}
 	cmd, dir, rest := os.Args[1], os.Args[2], os.Args[3:]
 	snap := walpb.Snapshot{}
