@@ -2,6 +2,7 @@
 /// reference decoder (independent of the engine's).
 module Wal.Cli.CheckDir
 
+open System
 open System.IO
 open Argu
 open Wal.Model
@@ -19,15 +20,45 @@ type CheckDirArgs =
 let run (args: ParseResults<CheckDirArgs>) =
     let dir = args.GetResult Dir
     checkDirectory dir
-    let names = Directory.GetFiles dir |> Array.map Path.GetFileName |> List.ofArray
+    let fs = Wal.Storage.LinuxFileSystem.Instance
+
+    // Every entry, directories and links included; the log's files are opened as the engine
+    // opens them (never through a link, never a FIFO or device), and read no further than
+    // their real size.
+    let entries =
+        Directory.GetFileSystemEntries dir
+        |> Array.map (fun path ->
+            let name = Path.GetFileName path
+
+            let kind =
+                if name.EndsWith ".wal" then
+                    try
+                        use _ = fs.OpenFile(path, Wal.Storage.OpenMode.Read)
+                        DirectoryCheck.RegularFile
+                    with :? Wal.Storage.NotRegularFileException as e ->
+                        DirectoryCheck.NotRegular e.What
+                else
+                    DirectoryCheck.RegularFile
+
+            name, kind)
+        |> List.ofArray
+
+    let names = entries |> List.map fst
 
     let size name =
-        FileInfo(Path.Combine(dir, name)).Length
+        use file = fs.OpenFile(Path.Combine(dir, name), Wal.Storage.OpenMode.Read)
+        file.Length
 
     let read name =
-        File.ReadAllBytes(Path.Combine(dir, name))
+        use file = fs.OpenFile(Path.Combine(dir, name), Wal.Storage.OpenMode.Read)
 
-    let problems = DirectoryCheck.check names size read
+        let bytes =
+            Array.zeroCreate<byte>(int (min file.Length DirectoryCheck.maxSegmentBytes))
+
+        let n = file.Read(0L, bytes.AsSpan())
+        if n = bytes.Length then bytes else bytes[.. n - 1]
+
+    let problems = DirectoryCheck.checkEntries entries size read
     let errors = problems |> List.filter (DirectoryCheck.isWarning >> not)
 
     for p in problems do

@@ -8,8 +8,16 @@ open System.Buffers.Binary
 open System.Numerics
 open Wal.Model.Segments
 
+/// What a directory entry is: the WAL reads only regular files.
+type EntryKind =
+    | RegularFile
+    /// A symbolic link, FIFO, device, socket or directory; `what` names it ("a FIFO").
+    | NotRegular of what: string
+
 /// Something wrong, or odd, in a WAL directory, and where it stands.
 type Problem =
+    /// A name the WAL takes for a segment, on something that is not a regular file.
+    | NotRegularFile of name: string * what: string
     /// The directory holds no segment file.
     | NoSegments
     /// A file that is not a segment (a warning: the WAL ignores it).
@@ -57,6 +65,7 @@ let isWarning (problem: Problem) =
 /// One line per problem.
 let describe (problem: Problem) =
     match problem with
+    | NotRegularFile(name, what) -> $"{name}: {what}, not a regular file; the WAL refuses to open it"
     | NoSegments -> "no segment files (%016x-%016x.wal): not a WAL directory"
     | ForeignFile name -> $"{name}: not a segment; the WAL ignores it"
     | LeftByRepair name -> $"{name}: a copy a Repair kept of a segment it cut"
@@ -295,3 +304,22 @@ let check (names: string list) (size: string -> int64) (read: string -> byte[]) 
             | TooLarge(s, o) -> [ ImpossibleLength(s, o) ]
 
         files @ gaps @ List.rev walked.Problems @ stop
+
+/// `check` over a directory's entries as they are: a name the WAL takes for a segment that is
+/// not a regular file is an error (the WAL refuses to open it), and is neither sized nor read.
+let checkEntries (entries: (string * EntryKind) list) (size: string -> int64) (read: string -> byte[]) =
+    let irregular =
+        entries
+        |> List.choose (fun (n, kind) ->
+            match kind, tryName n with
+            | NotRegular what, Some _ -> Some(NotRegularFile(n, what))
+            | _ -> None)
+
+    let readable =
+        entries
+        |> List.choose (fun (n, kind) ->
+            match kind, tryName n with
+            | NotRegular _, Some _ -> None
+            | _ -> Some n)
+
+    irregular @ check readable size read

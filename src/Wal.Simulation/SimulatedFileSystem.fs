@@ -285,7 +285,7 @@ type SimulatedFileSystem(initial: DiskState) =
             this.Alive()
 
             match state.Current.TryFind path, mode with
-            | Some DirNode, _ -> raise (IOException($"open {path}: is a directory"))
+            | Some DirNode, _ -> raise (NotRegularFileException(path, "a directory"))
             | _ when state.Current.TryFind(DiskPath.parent path) <> Some DirNode ->
                 raise (DirectoryNotFoundException($"open {path}: no such directory"))
             | Some(FileNode id), OpenMode.CreateTruncate ->

@@ -133,11 +133,12 @@ let ``Io, then Failed: fdatasync of the new segment fails during a cut`` () =
     assertFailedClosed fs wal
     reopenHolds options acknowledged
 
-let ``Io: a segment name that cannot be opened as a file, and a ReadAll that cannot preallocate`` () =
+let ``a segment name on a directory is NotRegularFile; a ReadAll that cannot preallocate is Io`` () =
     let fs, options = memoryOptions 65536L
     (fs :> IFileSystem).CreateDirectory firstPath
-    assertKind WalErrorKind.Io (fun () -> WriteAheadLog.Open(dir, Snapshot.Zero, options).Dispose())
-    assertKind WalErrorKind.Io (fun () -> WriteAheadLog.OpenForRead(dir, Snapshot.Zero, options).Dispose())
+    assertKind WalErrorKind.NotRegularFile (fun () -> WriteAheadLog.Open(dir, Snapshot.Zero, options).Dispose())
+
+    assertKind WalErrorKind.NotRegularFile (fun () -> WriteAheadLog.OpenForRead(dir, Snapshot.Zero, options).Dispose())
 
     let fs, options = logWith 65536L 2UL
     fs.Faults <- fs.Faults @ [ OnPath(PreallocateCall, firstSegment) ]
@@ -185,8 +186,8 @@ let tests =
                 "Io, then Failed: fdatasync of the new segment fails during a cut"
                 ``Io, then Failed: fdatasync of the new segment fails during a cut``
             testCase
-                "Io: a segment name that cannot be opened as a file, and a ReadAll that cannot preallocate"
-                ``Io: a segment name that cannot be opened as a file, and a ReadAll that cannot preallocate``
+                "a segment name on a directory is NotRegularFile; a ReadAll that cannot preallocate is Io"
+                ``a segment name on a directory is NotRegularFile; a ReadAll that cannot preallocate is Io``
             testCase
                 "Io: Dispose whose final sync fails still closes the log"
                 ``Io: Dispose whose final sync fails still closes the log``

@@ -35,6 +35,7 @@ let suites =
         Some Interop, testSequenced InteropProperties.tests
         None, CorpusTests.tests
         None, testSequenced CliTests.tests
+        None, testSequenced HostileDirectoryTests.tests
         None, OracleTests.tests
         None, DriverTests.tests
         Some Interop, testSequenced DriverTests.interop

@@ -79,6 +79,9 @@ public sealed partial class WriteAheadLog : IDisposable
             throw new WalException(WalErrorKind.RecordTooLarge,
                 $"Metadata of {metadata.Length} bytes exceeds the record limit of {options.MaxRecordBytes} bytes.");
         var fs = options.FileSystem;
+        // A link to a directory (or to where one is to be) means the directory it leads to:
+        // rename(2) would not replace the link with the new log, and DIR.tmp would be left behind.
+        dir = fs.ResolveLinks(dir);
         if (fs.FileExists(dir))
             throw new WalException(WalErrorKind.AlreadyExists, $"{dir} exists and is a file.");
         if (fs.DirectoryExists(dir) && fs.ListDirectory(dir).Count > 0)
@@ -86,11 +89,13 @@ public sealed partial class WriteAheadLog : IDisposable
 
         string tmp = dir + Layout.TempExtension;
         IStorageFile? file = null;
+        bool madeTmp = false;
         try
         {
             if (fs.DirectoryExists(tmp))
                 fs.RemoveDirectoryRecursive(tmp);
             fs.CreateDirectory(tmp);
+            madeTmp = true;
             file = fs.OpenFile(Path.Combine(tmp, new SegmentName(0, 0).ToString()), OpenMode.CreateTruncate);
             if (!file.TryLock())
                 throw new WalException(WalErrorKind.Locked, $"{tmp} is being created by another process.");
@@ -103,6 +108,7 @@ public sealed partial class WriteAheadLog : IDisposable
             // entry may not survive the rename's crash window, so the log would vanish.
             fs.SyncDirectory(tmp);
             fs.Rename(tmp, dir);
+            madeTmp = false;
             fs.SyncDirectory(ParentOf(dir));
 
             var wal = new WriteAheadLog(dir, options) { _writer = writer };
@@ -112,6 +118,9 @@ public sealed partial class WriteAheadLog : IDisposable
         catch (Exception ex)
         {
             file?.Dispose();
+            // A failed Create leaves no DIR.tmp behind, unless another creator holds it.
+            if (madeTmp && ex is not WalException { Kind: WalErrorKind.Locked })
+                RemoveQuietly(fs, tmp);
             if (ex is WalException)
                 throw;
             throw WalException.Io($"creating the WAL in {dir}", ex);
@@ -172,4 +181,16 @@ public sealed partial class WriteAheadLog : IDisposable
     }
 
     private static string ParentOf(string dir) => Path.GetDirectoryName(dir) ?? "/";
+
+    private static void RemoveQuietly(IFileSystem fs, string dir)
+    {
+        try
+        {
+            fs.RemoveDirectoryRecursive(dir);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The error that made Create fail is the one to report.
+        }
+    }
 }

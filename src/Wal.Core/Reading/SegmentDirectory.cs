@@ -102,6 +102,8 @@ internal static class SegmentDirectory
                 throw;
             if (ex is FileNotFoundException)
                 throw new WalException(WalErrorKind.FileNotFound, ex.Message, ex);
+            if (ex is NotRegularFileException)
+                throw new WalException(WalErrorKind.NotRegularFile, $"{ex.Message}: a segment must be one", ex);
             throw WalException.Io($"opening the segments of {dir}", ex);
         }
     }

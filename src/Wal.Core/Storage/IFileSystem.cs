@@ -50,6 +50,14 @@ public interface IFileSystem
     /// <param name="to">The new path.</param>
     void Rename(string from, string to);
 
+    /// <summary>
+    /// The path with its final symbolic links followed, even to a target that does not exist
+    /// yet; the path itself when it is not a link. File systems without links return the path.
+    /// </summary>
+    /// <param name="path">A full path.</param>
+    /// <returns>The path the links lead to.</returns>
+    string ResolveLinks(string path) => path;
+
     /// <summary>Makes a directory's entries (creates, renames, removes) durable: fsync on the directory.</summary>
     /// <param name="path">The directory.</param>
     void SyncDirectory(string path);

@@ -18,9 +18,19 @@ public sealed class LinuxFileSystem : IFileSystem
     public static LinuxFileSystem Instance { get; } = new();
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Only regular files are opened, and a final symbolic link is never followed: the path's
+    /// type is checked before the open (so a device is never opened at all), the open uses
+    /// O_NOFOLLOW and O_NONBLOCK (so a FIFO swapped in meanwhile cannot block it), and the
+    /// descriptor's type is checked again after it. Anything else is a
+    /// <see cref="NotRegularFileException"/>. etcd follows links and would block on a FIFO.
+    /// </remarks>
     public IStorageFile OpenFile(string path, OpenMode mode)
     {
-        int flags = Libc.O_CLOEXEC | mode switch
+        int before = Libc.TypeOf(path);
+        if (before >= 0 && before != Libc.S_IFREG)
+            throw new NotRegularFileException(path, Libc.Describe(before));
+        int flags = Libc.O_CLOEXEC | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | mode switch
         {
             OpenMode.Read => Libc.O_RDONLY,
             OpenMode.ReadWrite => Libc.O_RDWR,
@@ -29,14 +39,35 @@ public sealed class LinuxFileSystem : IFileSystem
         };
         int fd = Libc.Open(path, flags, PrivateFileMode);
         if (fd < 0)
-            throw Libc.Error("open", path);
-        var file = new LinuxFile(path, new SafeFileHandle(fd, ownsHandle: true));
-        if (Directory.Exists(path))
         {
+            if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Libc.ELOOP)
+                throw new NotRegularFileException(path, "a symbolic link");
+            throw Libc.Error("open", path);
+        }
+        var file = new LinuxFile(path, new SafeFileHandle(fd, ownsHandle: true));
+        int after = Libc.TypeOf(fd);
+        if (after != Libc.S_IFREG)
+        {
+            var error = after < 0 ? Libc.Error("statx", path) : new NotRegularFileException(path, Libc.Describe(after));
             file.Dispose();
-            throw new IOException($"open {path}: is a directory");
+            throw error;
         }
         return file;
+    }
+
+    /// <inheritdoc/>
+    public string ResolveLinks(string path)
+    {
+        // A dangling link resolves to where it points, so that Create makes the log there.
+        var seen = 0;
+        while (Libc.TypeOf(path) == 0xA000 && seen++ < 40)
+        {
+            var target = new FileInfo(path).LinkTarget;
+            if (target is null)
+                break;
+            path = Path.GetFullPath(target, Path.GetDirectoryName(path) ?? "/");
+        }
+        return path;
     }
 
     /// <inheritdoc/>

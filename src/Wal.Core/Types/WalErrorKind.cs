@@ -53,4 +53,10 @@ public enum WalErrorKind
 
     /// <summary>An earlier write or fdatasync failed, so the log refuses every further write (it fails closed).</summary>
     Failed,
+
+    /// <summary>
+    /// A path named like one of the log's files is not a regular file: a symbolic link, a FIFO, a
+    /// device, a socket or a directory. The log neither follows nor opens it.
+    /// </summary>
+    NotRegularFile,
 }

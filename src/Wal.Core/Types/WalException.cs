@@ -24,5 +24,6 @@ public sealed class WalException : Exception
     internal static WalException InvalidState(string message) => new(WalErrorKind.InvalidState, message);
 
     internal static WalException Io(string what, Exception inner) =>
-        new(WalErrorKind.Io, $"{what}: {inner.Message}", inner);
+        new(inner is Storage.NotRegularFileException ? WalErrorKind.NotRegularFile : WalErrorKind.Io,
+            $"{what}: {inner.Message}", inner);
 }
