@@ -107,6 +107,10 @@ let tests =
                 passes (interopDriver "faster" "faster-driver.dll") 30
             }
 
+            test "the DotNext WriteAheadLog driver passes Oracle.check through the protocol" {
+                passes (interopDriver "dotnext" "dotnext-driver.dll") 30
+            }
+
             test "numbers written as decimal strings are accepted" {
                 passes (python "strings.py" [ "dotnet"; Path.Combine(testDirectory, "wal.dll"); "driver" ]) 10
             }
