@@ -1,7 +1,8 @@
 /// The driver protocol (docs/driver-protocol.md) from the checker's side: the engine's driver
-/// (`wal driver`) and the Python example (examples/drivers/naive.py) pass Oracle.check through
-/// it, and drivers that break it (junk, death, a hang, two answers) give a typed breach within
-/// the timeout, never a hang; numbers written as decimal strings are accepted.
+/// (`wal driver`), the Python example (examples/drivers/naive.py) and the library drivers under
+/// interop/ (FasterLog, DotNext) pass Oracle.check through it, and drivers that break it (junk,
+/// death, a hang, two answers) give a typed breach within the timeout, never a hang; numbers
+/// written as decimal strings are accepted.
 module Wal.Properties.DriverTests
 
 open System
@@ -43,6 +44,17 @@ let private etcd (segmentBytes: int64 option) =
     {
         Program = EtcdPeer.path.Value
         Arguments = "driver" :: (segmentBytes |> Option.map string |> Option.toList)
+    }
+
+/// A library driver under interop/ (FasterLog, DotNext), as built by `build.fsx build` in the
+/// test program's configuration: `dotnet interop/NAME/bin/CONFIG/net10.0/DLL`.
+let interopDriver (name: string) (dll: string) =
+    let configuration = DirectoryInfo(testDirectory).Parent.Name
+    let root = repository.Value
+
+    {
+        Program = "dotnet"
+        Arguments = [ Path.Combine(root, "interop", name, "bin", configuration, "net10.0", dll) ]
     }
 
 let private python (script: string) (args: string list) =
@@ -168,6 +180,14 @@ let tests =
 
             test "naive.py with its bug passes without power cuts (crash-test is what catches it)" {
                 passes (python "naive.py" [ "--bug"; "no-fsync-on-term-change" ]) 10
+            }
+
+            test "the FasterLog driver passes Oracle.check through the protocol" {
+                passes (interopDriver "faster" "faster-driver.dll") 30
+            }
+
+            test "the DotNext WriteAheadLog driver passes Oracle.check through the protocol" {
+                passes (interopDriver "dotnext" "dotnext-driver.dll") 30
             }
 
             test "numbers written as decimal strings are accepted" {
