@@ -76,6 +76,9 @@ type private ReplayState =
         Acks: Acknowledgement list
         /// Standard output's bytes since its last newline.
         Partial: byte[]
+        /// The description of the traced process's descriptor 1, once seen: its answers may be
+        /// written through a dup of it (.NET's Console writes to a dup'ed descriptor).
+        Stdout: int option
         Unmodelled: string list
     }
 
@@ -366,6 +369,11 @@ module Replay =
                     { s with
                         NextDescription = d + 1
                         Descriptions = s.Descriptions.Add(d, desc)
+                        Stdout =
+                            if fd = 1L && s.Stdout.IsNone && fst (tableOf line.Pid s) = 0 then
+                                Some d
+                            else
+                                s.Stdout
                     }
                     |> bind line.Pid fd d
 
@@ -431,7 +439,7 @@ module Replay =
 
                     // Only the traced process's own answers (and its threads'): a child's
                     // standard output is often a pipe back to it.
-                    if fd = 1L && fst (tableOf line.Pid s) = 0 then
+                    if (fd = 1L || s.Stdout = Some d) && fst (tableOf line.Pid s) = 0 then
                         let text = Array.append s.Partial data
                         let ends = Array.LastIndexOf(text, 10uy)
 
@@ -676,6 +684,7 @@ module Replay =
                 StepCount = 0
                 Acks = []
                 Partial = [||]
+                Stdout = None
                 Unmodelled = []
             }
 

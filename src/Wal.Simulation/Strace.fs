@@ -274,6 +274,38 @@ module Strace =
 
         go Map.empty [] lines
 
+    /// A recording with the `read` calls on descriptors outside `root` blanked, line numbers
+    /// kept: the bytes a program reads at start-up (libraries, its own code) are most of a
+    /// recording, and the replay needs read positions only for files in the watched tree.
+    let pruneReads (root: string) (recording: string) =
+        let mark =
+            Encoding.UTF8.GetBytes(root.TrimEnd '/')
+            |> Array.map (fun b -> $"\\x{b:x2}")
+            |> String.concat ""
+
+        let dropped = Collections.Generic.HashSet<string>()
+
+        recording.Split('\n')
+        |> Array.map (fun line ->
+            let space = line.IndexOf ' '
+
+            let pid, body =
+                if space > 0 && Char.IsDigit line[0] then
+                    line.Substring(0, space), line.Substring(space).TrimStart()
+                else
+                    "", line
+
+            if body.StartsWith("read(", StringComparison.Ordinal) && not (line.Contains mark) then
+                if line.EndsWith("<unfinished ...>", StringComparison.Ordinal) then
+                    dropped.Add pid |> ignore
+
+                ""
+            elif body.StartsWith("<... read resumed>", StringComparison.Ordinal) && dropped.Remove pid then
+                ""
+            else
+                line)
+        |> String.concat "\n"
+
     /// Reads a recording. Lines strace writes about signals and exits (`---`, `+++`) are skipped;
     /// any other line that is not a call is an error with its line and column.
     let parse (recording: string) : Result<StraceLine list, StraceError> =
