@@ -17,6 +17,7 @@ type CrashTestArgs =
     | [<Unique>] Timeout of seconds: float
     | [<Unique>] Images_Per_State of count: int
     | [<Unique>] Work of dir: string
+    | Keep
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -30,6 +31,7 @@ type CrashTestArgs =
             | Timeout _ -> "seconds the driver may take over one answer (default 10)."
             | Images_Per_State _ -> "crash images per disk state, at most (default 24)."
             | Work _ -> "directory for recordings, the drivers' logs and crash images (default: the temp directory)."
+            | Keep -> "leave each sequence's strace recording (run-*.strace) and the driver's directory in the work directory."
 
 /// The usage line for the part after `--`.
 let commandUsage = "wal crash-test [options] -- CMD [ARGS...]"
@@ -63,6 +65,7 @@ let run (args: ParseResults<CrashTestArgs>) (command: string list) =
                 Timeout = TimeSpan.FromSeconds(args.GetResult(Timeout, defaultValue = defaults.Timeout.TotalSeconds))
                 ImagesPerState = args.GetResult(Images_Per_State, defaultValue = defaults.ImagesPerState)
                 Work = args.GetResult(Work, defaultValue = defaults.Work)
+                Keep = args.Contains Keep
             }
 
         if settings.Sequences < 1 || settings.States < 0 || settings.ImagesPerState < 1 || settings.Timeout <= TimeSpan.Zero then

@@ -36,6 +36,8 @@ type Settings =
         Work: string
         /// Crash images per disk state, at most.
         ImagesPerState: int
+        /// Leave the recordings and the drivers' directories in `Work` (for a person to read).
+        Keep: bool
     }
 
 /// The settings `wal crash-test` starts from.
@@ -51,6 +53,7 @@ let defaults (driver: Command) =
         Timeout = TimeSpan.FromSeconds 10.0
         Work = Path.GetTempPath()
         ImagesPerState = 24
+        Keep = false
     }
 
 /// A divergence, shrunk: what the implementation was asked and did, where the power went, what
@@ -268,8 +271,9 @@ let private record (settings: Settings) (steps: Step list) (injection: Injection
                 Root = root
             }
     finally
-        remove root
-        remove recording
+        if not settings.Keep then
+            remove root
+            remove recording
 
 /// Whether every directory above `path` is there: a durable entry in a directory whose own
 /// entry was lost is out of reach after the crash, as on a real disk.
@@ -575,6 +579,8 @@ type private Found =
         Trace: string
         CrashPoint: string
         Image: string
+        /// Operations of the sequence that lead to it (those after cannot matter).
+        Ops: int
     }
 
 let private joinTrace (parts: string list) =
@@ -629,6 +635,7 @@ let private judgeAnswers (rule: DurabilityRule) (injection: Injection option) (e
                     Trace = shown upTo
                     CrashPoint = noCrash "the read was taken without a power cut"
                     Image = "  (the disk as the driver left it)"
+                    Ops = upTo
                 }
 
     match verdict, failure, injection with
@@ -641,6 +648,7 @@ let private judgeAnswers (rule: DurabilityRule) (injection: Injection option) (e
                 Trace = shown line.Number
                 CrashPoint = noCrash "the driver refused what raft asks of it"
                 Image = "  (none)"
+                Ops = line.Number
             }
     | None, Some(line, _), Some injected ->
         let acknowledged =
@@ -659,6 +667,7 @@ let private judgeAnswers (rule: DurabilityRule) (injection: Injection option) (e
                 Trace = shown late.Number
                 CrashPoint = $"none: strace failed {injected.Target}"
                 Image = "  (none)"
+                Ops = late.Number
             })
     | None, Some _, None -> None
 
@@ -718,6 +727,7 @@ let private examine settings (recovery: Recovery) seed budget (injection: Inject
                                                 ]
                                         CrashPoint = call + fault
                                         Image = describeImage point.Step.State crashed
+                                        Ops = point.Before.Length + 1
                                     }
 
         judged, found, recorded
@@ -850,7 +860,26 @@ let run (settings: Settings) : Report =
                             with DriverBreach _ ->
                                 None
 
-                        Oracle.shrinkWith fails moves found
+                        // The moves after the operation in flight cannot matter: start from
+                        // the prefix that reaches it when it still diverges.
+                        let prefix =
+                            moves
+                            |> List.mapFold
+                                (fun before move -> (before, move), before + (move |> List.filter holds |> List.length))
+                                0
+                            |> fst
+                            |> List.takeWhile (fun (before, _) -> before < found.Ops)
+                            |> List.map snd
+
+                        let start, first =
+                            if prefix.Length < moves.Length then
+                                match fails (List.concat prefix) with
+                                | Some f -> prefix, f
+                                | None -> moves, found
+                            else
+                                moves, found
+
+                        Oracle.shrinkWith fails start first
 
                 Diverged
                     {

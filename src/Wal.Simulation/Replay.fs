@@ -136,11 +136,22 @@ module Replay =
     let private tableOf (pid: int) (s: ReplayState) =
         match s.TableOf.TryFind pid with
         | Some t -> t, s
-        | None ->
-            // A pid first seen without its clone (the traced process itself): table 0.
+        | None when s.TableOf.IsEmpty ->
+            // The first pid of the recording is the traced process itself: table 0.
             0,
             { s with
                 TableOf = s.TableOf.Add(pid, 0)
+            }
+        | None ->
+            // A child that ran before strace printed its parent's clone returning: a table of its
+            // own until the clone says what it shares (see the clone case).
+            let t = s.NextTable
+
+            t,
+            { s with
+                NextTable = t + 1
+                TableOf = s.TableOf.Add(pid, t)
+                Tables = s.Tables.Add(t, Map.empty)
             }
 
     let private lookup (pid: int) (fd: int64) (s: ReplayState) =
@@ -620,9 +631,21 @@ module Replay =
 
                 let flags = args |> List.tryPick flagsOf |> Option.defaultValue 0L
                 let t, s = tableOf line.Pid s
+                let parent = s.Tables |> Map.tryFind t |> Option.defaultValue Map.empty
+
+                // What the child did before this line was printed, in the table it was given then.
+                let early =
+                    s.TableOf
+                    |> Map.tryFind (int child)
+                    |> Option.bind (fun o -> s.Tables |> Map.tryFind o)
+                    |> Option.defaultValue Map.empty
+
+                let overlay (table: Map<int64, int>) =
+                    early |> Map.fold (fun (acc: Map<int64, int>) fd d -> acc.Add(fd, d)) table
 
                 if flags &&& CloneFiles <> 0L then
                     { s with
+                        Tables = s.Tables.Add(t, overlay parent)
                         TableOf = s.TableOf.Add(int child, t)
                     }
                 else
@@ -630,7 +653,7 @@ module Replay =
 
                     { s with
                         NextTable = copy + 1
-                        Tables = s.Tables.Add(copy, s.Tables |> Map.tryFind t |> Option.defaultValue Map.empty)
+                        Tables = s.Tables.Add(copy, overlay parent)
                         TableOf = s.TableOf.Add(int child, copy)
                     }
             | _ -> s
