@@ -229,6 +229,10 @@ let private record (settings: Settings) (steps: Step list) (injection: Injection
                     | op :: rest ->
                         let reply =
                             match Driver.send client dir op with
+                            // Under an injected fault an open may fail as any request may: its
+                            // read's error is the failure, and the log is then not open.
+                            | Result.Ok(Some dump) when injection.IsSome && (observation dump).IsSawError ->
+                                Failed(defaultArg dump.Error "", "recovery failed under the injected fault")
                             | Result.Ok dump -> Acked(dump |> Option.map observation)
                             | Result.Error(Choice1Of2 b) -> raise (DriverBreach b)
                             | Result.Error(Choice2Of2(kind, message)) -> Failed(kind, message)
@@ -633,7 +637,10 @@ let private judgeAnswers (rule: DurabilityRule) (injection: Injection option) (e
                 {
                     Reason = reason
                     Trace = shown upTo
-                    CrashPoint = noCrash "the read was taken without a power cut"
+                    CrashPoint =
+                        match injection with
+                        | Some i -> $"none: the read was taken without a power cut, after strace failed {i.Target}"
+                        | None -> noCrash "the read was taken without a power cut"
                     Image = "  (the disk as the driver left it)"
                     Ops = upTo
                 }
@@ -847,39 +854,39 @@ let run (settings: Settings) : Report =
                 let moves = Scenarios.moves steps
                 let budget = max 1 (settings.States / max 1 settings.Sequences)
 
+                let fails candidate =
+                    try
+                        let _, f, _ = examine settings recovery seed budget injection candidate
+                        f
+                    with DriverBreach _ ->
+                        None
+
+                // The moves after the operation in flight cannot matter: start from the prefix
+                // that reaches it when it still diverges. An injected fault counts the calls
+                // before it, which a prefix keeps as they were.
+                let prefix =
+                    moves
+                    |> List.mapFold
+                        (fun before move -> (before, move), before + (move |> List.filter holds |> List.length))
+                        0
+                    |> fst
+                    |> List.takeWhile (fun (before, _) -> before < found.Ops)
+                    |> List.map snd
+
+                let start, first =
+                    if prefix.Length < moves.Length then
+                        match fails (List.concat prefix) with
+                        | Some f -> prefix, f
+                        | None -> moves, found
+                    else
+                        moves, found
+
                 let shrunk, found =
                     match injection with
-                    // The injected call is counted in the recording of this sequence; a shorter
-                    // one counts differently, so a fault's counterexample is not shrunk.
-                    | Some _ -> moves, found
-                    | None ->
-                        let fails candidate =
-                            try
-                                let _, f, _ = examine settings recovery seed budget None candidate
-                                f
-                            with DriverBreach _ ->
-                                None
-
-                        // The moves after the operation in flight cannot matter: start from
-                        // the prefix that reaches it when it still diverges.
-                        let prefix =
-                            moves
-                            |> List.mapFold
-                                (fun before move -> (before, move), before + (move |> List.filter holds |> List.length))
-                                0
-                            |> fst
-                            |> List.takeWhile (fun (before, _) -> before < found.Ops)
-                            |> List.map snd
-
-                        let start, first =
-                            if prefix.Length < moves.Length then
-                                match fails (List.concat prefix) with
-                                | Some f -> prefix, f
-                                | None -> moves, found
-                            else
-                                moves, found
-
-                        Oracle.shrinkWith fails start first
+                    // Dropping a move or shortening a payload would move the injected call to
+                    // another one, so a fault's counterexample is only cut to its prefix.
+                    | Some _ -> start, first
+                    | None -> Oracle.shrinkWith fails start first
 
                 Diverged
                     {
