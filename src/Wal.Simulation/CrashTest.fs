@@ -252,7 +252,8 @@ let private record (settings: Settings) (steps: Step list) (injection: Injection
 
                 { Op = None; Reply = Acked None } :: go false [] ops
             finally
-                client.Quit(TimeSpan.FromSeconds 30.0) |> ignore
+                // A broken driver is not waited for; a working one is let finish (strace with it).
+                client.Quit(TimeSpan.FromSeconds(if client.Broken.IsSome then 1.0 else 30.0)) |> ignore
                 client.Dispose()
 
         let text = File.ReadAllText recording |> Strace.pruneReads root

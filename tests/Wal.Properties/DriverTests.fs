@@ -24,7 +24,7 @@ let engine =
     }
 
 /// The repository's examples/drivers, found upwards from the test program.
-let private examples =
+let examples =
     let rec up (dir: DirectoryInfo) =
         if isNull dir then
             failwith "examples/drivers not found above the test program"
@@ -38,7 +38,7 @@ let private examples =
 
     lazy (up (DirectoryInfo testDirectory))
 
-let private python (script: string) (args: string list) =
+let python (script: string) (args: string list) =
     {
         Program = "python3"
         Arguments = Path.Combine(examples.Value, script) :: args
