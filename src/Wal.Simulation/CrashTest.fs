@@ -81,7 +81,7 @@ type Divergence =
             [
                 $"seed {this.Seed}, shrunk from {this.Original} to {this.Shrunk} moves"
                 "workload (trace language):"
-                this.Trace
+                this.Trace.TrimEnd('\n')
                 $"crash point: {this.CrashPoint}"
                 "image:"
                 this.Image
