@@ -56,7 +56,11 @@ let drivers =
         row "naive.py" 0 [] naive
         row "naive.py, injected faults" 0 [ "--faults" ] naive
         row "naive.py --bug no-fsync-on-term-change" 1 [] (naive @ [ "--bug"; "no-fsync-on-term-change" ])
-        row "naive.py --bug ack-after-fsync-error" 1 [ "--faults"; "--sequences"; "8" ] (naive @ [ "--bug"; "ack-after-fsync-error" ])
+        row
+            "naive.py --bug ack-after-fsync-error"
+            1
+            [ "--faults"; "--sequences"; "8" ]
+            (naive @ [ "--bug"; "ack-after-fsync-error" ])
     ]
 
 /// What one row printed and did.
@@ -72,7 +76,9 @@ type Outcome =
 let private runRow (r: Row) =
     let args = [ wal; "crash-test" ] @ budgetFor r @ r.Options @ [ "--" ] @ r.Command
     printfn "> dotnet %s" (args |> List.map quote |> String.concat " ")
-    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, UseShellExecute = false)
+
+    let info =
+        ProcessStartInfo("dotnet", RedirectStandardOutput = true, UseShellExecute = false)
 
     for a in args do
         info.ArgumentList.Add a
@@ -113,9 +119,17 @@ let crashTests () =
     printfn "  %-45s %6s %12s %8s  %s" "driver" "exit" "crash states" "states/s" "wall"
 
     for o in outcomes do
-        let verdict = if o.Code = o.Row.Expect then "" else $"  FAILED: expected exit {o.Row.Expect}"
+        let verdict =
+            if o.Code = o.Row.Expect then
+                ""
+            else
+                $"  FAILED: expected exit {o.Row.Expect}"
+
         printfn "  %-45s %6d %12s %8s  %.0f s%s" o.Row.Name o.Code o.States o.PerSecond o.Seconds verdict
 
     printfn "  the crash-test target took %.0f s" clock.Elapsed.TotalSeconds
-    let failed = outcomes |> List.filter (fun o -> o.Code <> o.Row.Expect) |> List.length
+
+    let failed =
+        outcomes |> List.filter (fun o -> o.Code <> o.Row.Expect) |> List.length
+
     outcomes.Length - failed, failed

@@ -31,7 +31,8 @@ type CrashTestArgs =
             | Timeout _ -> "seconds the driver may take over one answer (default 10)."
             | Images_Per_State _ -> "crash images per disk state, at most (default 24)."
             | Work _ -> "directory for recordings, the drivers' logs and crash images (default: the temp directory)."
-            | Keep -> "leave each sequence's strace recording (run-*.strace) and the driver's directory in the work directory."
+            | Keep ->
+                "leave each sequence's strace recording (run-*.strace) and the driver's directory in the work directory."
 
 /// The usage line for the part after `--`.
 let commandUsage = "wal crash-test [options] -- CMD [ARGS...]"
@@ -68,8 +69,15 @@ let run (args: ParseResults<CrashTestArgs>) (command: string list) =
                 Keep = args.Contains Keep
             }
 
-        if settings.Sequences < 1 || settings.States < 0 || settings.ImagesPerState < 1 || settings.Timeout <= TimeSpan.Zero then
-            eprintfn "wal crash-test: --sequences, --images-per-state and --timeout must be positive, --states not negative"
+        if
+            settings.Sequences < 1
+            || settings.States < 0
+            || settings.ImagesPerState < 1
+            || settings.Timeout <= TimeSpan.Zero
+        then
+            eprintfn
+                "wal crash-test: --sequences, --images-per-state and --timeout must be positive, --states not negative"
+
             Commands.Exit.usage
         else
             printfn
@@ -78,7 +86,10 @@ let run (args: ParseResults<CrashTestArgs>) (command: string list) =
                 settings.Sequences
                 settings.States
                 settings.Seed
-                (if settings.Rule = DurabilityRule.EtcdExact then "etcd's exact" else "raft's")
+                (if settings.Rule = DurabilityRule.EtcdExact then
+                     "etcd's exact"
+                 else
+                     "raft's")
                 (if settings.Faults then ", with injected faults" else "")
 
             let report = CrashTest.run settings

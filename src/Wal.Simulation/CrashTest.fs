@@ -171,8 +171,10 @@ let private walDir (root: string) = Path.Combine(root, "wal")
 
 let private remove (path: string) =
     try
-        if Directory.Exists path then Directory.Delete(path, true)
-        elif File.Exists path then File.Delete path
+        if Directory.Exists path then
+            Directory.Delete(path, true)
+        elif File.Exists path then
+            File.Delete path
     with _ ->
         ()
 
@@ -253,14 +255,18 @@ let private record (settings: Settings) (steps: Step list) (injection: Injection
                 { Op = None; Reply = Acked None } :: go false [] ops
             finally
                 // A broken driver is not waited for; a working one is let finish (strace with it).
-                client.Quit(TimeSpan.FromSeconds(if client.Broken.IsSome then 1.0 else 30.0)) |> ignore
+                client.Quit(TimeSpan.FromSeconds(if client.Broken.IsSome then 1.0 else 30.0))
+                |> ignore
+
                 client.Dispose()
 
         let text = File.ReadAllText recording |> Strace.pruneReads root
 
         let parsed = Strace.parse text
+
         match parsed with
-        | Result.Error e -> failwith $"strace's recording does not read at line {e.Line}, column {e.Column}: {e.Message}"
+        | Result.Error e ->
+            failwith $"strace's recording does not read at line {e.Line}, column {e.Column}: {e.Message}"
         | Result.Ok lines ->
             {
                 Exchanges = exchanges
@@ -314,7 +320,10 @@ let materialize (disk: DiskState) (target: string) =
 /// What a crash image kept, file by file, against the disk a process saw when the power went.
 let describeImage (before: DiskState) (after: DiskState) =
     let find (disk: DiskState) path =
-        if reachable disk path then disk.Current.TryFind path else None
+        if reachable disk path then
+            disk.Current.TryFind path
+        else
+            None
 
     let size (disk: DiskState) path =
         match find disk path with
@@ -334,7 +343,8 @@ let describeImage (before: DiskState) (after: DiskState) =
             | Some DirNode, None -> $"  {p}/: lost (its directory entry was not durable)"
             | None, Some DirNode -> $"  {p}/: back (its removal was not durable)"
             | Some(FileNode _), None -> $"  {p}: lost (its directory entry was not durable)"
-            | None, Some(FileNode _) -> $"  {p}: {size after p |> Option.defaultValue 0L} bytes, back (its removal or rename was not durable)"
+            | None, Some(FileNode _) ->
+                $"  {p}: {size after p |> Option.defaultValue 0L} bytes, back (its removal or rename was not durable)"
             | _ ->
                 let was = size before p |> Option.defaultValue 0L
                 let kept = size after p |> Option.defaultValue 0L
@@ -344,17 +354,21 @@ let describeImage (before: DiskState) (after: DiskState) =
                     | Some(FileNode a), Some(FileNode b) ->
                         let x = before.Inodes[a].Current
                         let y = after.Inodes[b].Current
+
                         x.Length = y.Length
-                        && (let bx = Array.zeroCreate<byte> (int x.Length)
-                            let by = Array.zeroCreate<byte> (int y.Length)
+                        && (let bx = Array.zeroCreate<byte>(int x.Length)
+                            let by = Array.zeroCreate<byte>(int y.Length)
                             Content.read x 0L (Span bx) |> ignore
                             Content.read y 0L (Span by) |> ignore
                             bx = by)
                     | _ -> false
 
-                if same then $"  {p}: {kept} bytes, all kept"
-                elif kept = was then $"  {p}: {kept} bytes, some of the last writes lost or torn"
-                else $"  {p}: {kept} of {was} bytes"
+                if same then
+                    $"  {p}: {kept} bytes, all kept"
+                elif kept = was then
+                    $"  {p}: {kept} bytes, some of the last writes lost or torn"
+                else
+                    $"  {p}: {kept} of {was} bytes"
     ]
     |> String.concat "\n"
 
@@ -368,8 +382,7 @@ let private imagesOf (disk: DiskState) (bound: int) (seed: int) =
             Lost = OldContents
         }
 
-    let rest =
-        CrashImage.enumerate disk 1 bound seed |> List.filter ((<>) harshest)
+    let rest = CrashImage.enumerate disk 1 bound seed |> List.filter ((<>) harshest)
 
     harshest :: rest |> List.truncate bound
 
@@ -494,10 +507,12 @@ let private judgeImage (settings: Settings) (recovery: Recovery) (point: Point) 
 
                 let refused =
                     match recovery.Send dir (Save(state, entries)) with
-                    | Result.Error(kind, message) -> Some $"after recovering, saving entry {(List.head entries).Index} failed: {kind}: {message}"
+                    | Result.Error(kind, message) ->
+                        Some $"after recovering, saving entry {(List.head entries).Index} failed: {kind}: {message}"
                     | Result.Ok _ ->
                         match recovery.Send dir Close with
-                        | Result.Error(kind, message) -> Some $"after recovering and saving, close failed: {kind}: {message}"
+                        | Result.Error(kind, message) ->
+                            Some $"after recovering and saving, close failed: {kind}: {message}"
                         | Result.Ok _ -> None
 
                 match refused with
@@ -614,8 +629,7 @@ let private judgeAnswers (rule: DurabilityRule) (injection: Injection option) (e
     let lines = opLines exchanges
     let firstFailure = lines |> List.tryFindIndex (fun (_, r) -> r.IsFailed)
 
-    let noCrash why =
-        $"none: {why}"
+    let noCrash why = $"none: {why}"
 
     let answered, failure =
         match firstFailure with
@@ -692,9 +706,12 @@ let private examine settings (recovery: Recovery) seed budget (injection: Inject
         let n = points.Length
 
         let chosen, perState =
-            if n = 0 || budget <= 0 then [||], 0
-            elif budget >= n then points, min settings.ImagesPerState (budget / n)
-            else Array.init budget (fun k -> points[k * n / budget]), 1
+            if n = 0 || budget <= 0 then
+                [||], 0
+            elif budget >= n then
+                points, min settings.ImagesPerState (budget / n)
+            else
+                Array.init budget (fun k -> points[k * n / budget]), 1
 
         let mutable judged = 0
         let mutable found = None
@@ -751,7 +768,13 @@ let private chooseInjection (recorded: Recorded) (seed: int) =
         [
             for line in recorded.Lines do
                 let key = struct (line.Pid, line.Name)
-                let ordinal = (match counts.TryGetValue key with | true, c -> c | _ -> 0) + 1
+
+                let ordinal =
+                    (match counts.TryGetValue key with
+                     | true, c -> c
+                     | _ -> 0)
+                    + 1
+
                 counts[key] <- ordinal
 
                 match line.Name, line.Args, line.Result with

@@ -300,7 +300,10 @@ module Strace =
                     dropped.Add pid |> ignore
 
                 ""
-            elif body.StartsWith("<... read resumed>", StringComparison.Ordinal) && dropped.Remove pid then
+            elif
+                body.StartsWith("<... read resumed>", StringComparison.Ordinal)
+                && dropped.Remove pid
+            then
                 ""
             else
                 line)

@@ -84,7 +84,10 @@ let tests =
 
             test "naive.py's missing fsync on a term change is caught, in at most 6 operations at a recorded call" {
                 use work = new TempDir()
-                let d = diverges (settings (python "naive.py" [ "--bug"; "no-fsync-on-term-change" ]) work 10 1000)
+
+                let d =
+                    diverges (settings (python "naive.py" [ "--bug"; "no-fsync-on-term-change" ]) work 10 1000)
+
                 Expect.isLessThanOrEqual d.Shrunk 6 $"shrunk to at most 6 moves:\n{d.Summary}"
                 Expect.stringContains d.CrashPoint "system call" "the crash point is a recorded system call"
                 Expect.stringContains d.Trace "crash" "the trace shows the crash"

@@ -81,12 +81,35 @@ let private fixtureTests =
                 Expect.equal (calls r) [ "creat"; "open"; "write" ] "calls"
             }
 
-            test "pwrite64, writev, pwritev, pwritev2 (RWF_DSYNC durable)" {
+            test "pwrite64, writev, pwritev, pwritev2 (RWF_DSYNC durable: its own range)" {
                 let r = replay "pwrite_writev"
                 Expect.equal (current r.Final) [ "/p", "q1ab45mnP9XYZ" ] "pwrite keeps the position"
                 Expect.equal (calls r) [ "openat"; "pwrite64"; "pwritev"; "pwritev2"; "write"; "writev" ] "calls"
                 let afterDsync = r.Steps |> List.findBack (fun s -> s.Call = "pwritev2")
-                Expect.equal (durable afterDsync.State) [ "/p", "q1ab45mn89XYZ" ] "RWF_DSYNC is durable"
+
+                Expect.equal
+                    (durable afterDsync.State)
+                    [ "/p", "q" ]
+                    "RWF_DSYNC makes its own write durable, not the unsynced writes before it"
+
+                let crashed (kept: Inode -> int) =
+                    let state = afterDsync.State
+
+                    CrashImage.crash
+                        state
+                        {
+                            NamespaceKept = state.PendingNamespace.Length
+                            Files = CrashImage.undecided state |> Map.map (fun _ i -> KeptPrefix(kept i, 0))
+                            Lost = OldContents
+                        }
+                    |> current
+
+                Expect.equal (crashed (fun _ -> 0)) [ "/p", "q" ] "everything unsynced lost: the synced write stays"
+
+                Expect.equal
+                    (crashed _.Pending.Length)
+                    [ "/p", "q1ab45mn89XYZ" ]
+                    "everything kept: the earlier writes do not overwrite the synced one"
             }
 
             test "lseek and read set the position a write lands at" {
