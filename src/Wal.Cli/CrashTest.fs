@@ -92,23 +92,35 @@ let run (args: ParseResults<CrashTestArgs>) (command: string list) =
                      "raft's")
                 (if settings.Faults then ", with injected faults" else "")
 
-            let report = CrashTest.run settings
-            printfn "sequences:     %d" report.Sequences
+            let report =
+                try
+                    Ok(CrashTest.run settings)
+                with ex ->
+                    // The checker's own trouble (a recording that does not read, a full disk):
+                    // not a verdict on the driver.
+                    Error ex.Message
 
-            if settings.Faults then
-                printfn "fault runs:    %d" report.FaultRuns
+            match report with
+            | Error message ->
+                eprintfn "wal crash-test: %s" message
+                Commands.Exit.usage
+            | Ok report ->
+                printfn "sequences:     %d" report.Sequences
 
-            printfn "crash states:  %d" report.CrashStates
-            printfn "states/second: %.0f" report.StatesPerSecond
-            printfn "elapsed:       %.1f s" report.Elapsed.TotalSeconds
-            printfn "divergences:   %d" report.Divergences
+                if settings.Faults then
+                    printfn "fault runs:    %d" report.FaultRuns
 
-            if not report.Unmodelled.IsEmpty then
-                printfn "not modelled:  %s" (String.Join(", ", report.Unmodelled))
+                printfn "crash states:  %d" report.CrashStates
+                printfn "states/second: %.0f" report.StatesPerSecond
+                printfn "elapsed:       %.1f s" report.Elapsed.TotalSeconds
+                printfn "divergences:   %d" report.Divergences
 
-            match report.Verdict with
-            | CrashTest.Passed -> ()
-            | CrashTest.Diverged d -> printfn "\nDIVERGENCE (reproduce with --seed %d)\n%s" d.Seed d.Summary
-            | CrashTest.Breached b -> printfn "\nPROTOCOL BREACH\n%s" (Breach.describe b)
+                if not report.Unmodelled.IsEmpty then
+                    printfn "not modelled:  %s" (String.Join(", ", report.Unmodelled))
 
-            report.ExitCode
+                match report.Verdict with
+                | CrashTest.Passed -> ()
+                | CrashTest.Diverged d -> printfn "\nDIVERGENCE (reproduce with --seed %d)\n%s" d.Seed d.Summary
+                | CrashTest.Breached b -> printfn "\nPROTOCOL BREACH\n%s" (Breach.describe b)
+
+                report.ExitCode
