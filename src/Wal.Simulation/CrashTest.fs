@@ -260,7 +260,7 @@ let private record (settings: Settings) (steps: Step list) (injection: Injection
 
                 client.Dispose()
 
-        let text = File.ReadAllText recording |> Strace.pruneReads root
+        let text = File.ReadAllText recording |> Strace.pruneOutside root
 
         let parsed = Strace.parse text
 

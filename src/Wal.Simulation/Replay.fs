@@ -541,7 +541,13 @@ module Replay =
                 Descriptions = Map.empty
                 NextDescription = 0
                 Tables = Map.empty
-                TableOf = Map.empty
+                // The traced process is the pid of the recording's first line (the first call
+                // replayed may be a child's, when its parent's unfinished clone is joined later).
+                TableOf =
+                    lines
+                    |> List.tryHead
+                    |> Option.map (fun _ -> Map [ (lines |> List.minBy _.Line).Pid, 0 ])
+                    |> Option.defaultValue Map.empty
                 NextTable = 1
                 Cwd = setup.WorkingDirectory
                 Steps = []

@@ -7,6 +7,7 @@ module Wal.Properties.CrashTestTests
 
 open System
 open System.Diagnostics
+open System.IO
 open Expecto
 open Wal.Model
 open Wal.Oracle.DriverProcess
@@ -59,10 +60,39 @@ let private shell (script: string) =
         Arguments = [ "-c"; script ]
     }
 
+/// Every recorded fixture (tests/Wal.Properties/strace) replays the same after
+/// `Strace.pruneOutside` blanked what names nothing under its tree.
+let private pruningChangesNoReplay =
+    test "pruning the calls that name nothing under the tree changes no replay" {
+        let setup: ReplaySetup =
+            {
+                Root = "/tmp/sf/w"
+                WorkingDirectory = "/tmp/sf"
+            }
+
+        let replay text =
+            match Replay.ofText setup DiskState.empty text with
+            | Ok r ->
+                (r.Steps |> List.map (fun s -> s.Number, s.Call, s.Path, s.State)), r.Acknowledgements, r.Unmodelled
+            | Error e -> failwith $"line {e.Line}: {e.Message}"
+
+        let fixtures =
+            Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "strace"), "*.txt")
+
+        Expect.isGreaterThan fixtures.Length 10 "the fixtures are there"
+
+        for file in fixtures do
+            let text = File.ReadAllText file
+            let pruned = Strace.pruneOutside setup.Root text
+            Expect.equal (pruned.Split('\n').Length) (text.Split('\n').Length) "line numbers are kept"
+            Expect.equal (replay pruned) (replay text) $"{Path.GetFileName file} replays the same"
+    }
+
 let tests =
     testList
         "CrashTestTests"
         [
+            pruningChangesNoReplay
             test "the engine's driver: no divergence under raft's contract" {
                 use work = new TempDir()
                 passes (settings engine work 2 60)

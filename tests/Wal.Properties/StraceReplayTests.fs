@@ -214,6 +214,33 @@ let private fixtureTests =
                 Expect.equal r.Unmodelled [] "stdout is not outside the tree"
             }
 
+            test "answers written through a dup of stdout count (as .NET's Console writes them)" {
+                let r =
+                    replayText (
+                        "1 dup(1<pipe:[7]>) = 63<pipe:[7]>\n"
+                        + "1 openat(-100</tmp/sf>, \"w/a\", 0x241, 0644) = 3</tmp/sf/w/a>\n"
+                        + "1 write(3</tmp/sf/w/a>, \"x\", 1) = 1\n"
+                        + "1 write(63<pipe:[7]>, \"ok\\n\", 3) = 3\n"
+                    )
+
+                Expect.equal (r.Acknowledgements |> List.map (fun a -> a.Text, a.AfterStep)) [ "ok", 2 ] "answers"
+            }
+
+            test "a child seen before its parent's clone returns does not answer for the parent" {
+                // pyenv's shim: a subshell writes the cwd into a pipe on its fd 1 before strace
+                // prints the clone that made it.
+                let r =
+                    replayText (
+                        "1 clone(child_stack=NULL, flags=0x1200011 <unfinished ...>\n"
+                        + "2 dup2(4<pipe:[9]>, 1) = 1<pipe:[9]>\n"
+                        + "2 write(1<pipe:[9]>, \"/tmp/sf\\n\", 8) = 8\n"
+                        + "1 <... clone resumed>) = 2\n"
+                        + "1 write(1<pipe:[7]>, \"ok\\n\", 3) = 3\n"
+                    )
+
+                Expect.equal (r.Acknowledgements |> List.map _.Text) [ "ok" ] "only the traced process's answer"
+            }
+
             test "close forgets a descriptor; a failed call changes nothing" {
                 let r =
                     replayText (
