@@ -169,12 +169,21 @@ let private observation (dump: ReadAllJson.Dump) =
 
 let private walDir (root: string) = Path.Combine(root, "wal")
 
+/// Deletes a directory or file, trying again a few times: a driver may still be making a file
+/// in it in the background (etcd-style logs prepare their next segment ahead of time).
 let private remove (path: string) =
+    let rec attempt n =
+        try
+            if Directory.Exists path then
+                Directory.Delete(path, true)
+            elif File.Exists path then
+                File.Delete path
+        with _ when n > 0 ->
+            Threading.Thread.Sleep 20
+            attempt (n - 1)
+
     try
-        if Directory.Exists path then
-            Directory.Delete(path, true)
-        elif File.Exists path then
-            File.Delete path
+        attempt 5
     with _ ->
         ()
 
