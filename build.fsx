@@ -2,7 +2,8 @@
 // Plain F# on the .NET base library (no FAKE), so a machine with the .NET SDK needs nothing else.
 // The targets are a table over the files in build/: Shell (running programs), Feed (the NuGet
 // feed, restore, build), Etcd (the etcd peer and corpus), Examples (pack, example scripts),
-// Tests (the Expecto suites and the summary line), Explore (the main job), ClassicBugs, Bench, Format.
+// Tests (the Expecto suites and the summary line), CrashTest (`wal crash-test` on a table of
+// drivers), Explore (the main job), ClassicBugs, Bench, Format.
 
 #load "build/Shell.fsx"
 #load "build/Feed.fsx"
@@ -13,6 +14,7 @@
 #load "build/ClassicBugs.fsx"
 #load "build/Bench.fsx"
 #load "build/Format.fsx"
+#load "build/CrashTest.fsx"
 
 open Feed
 
@@ -35,10 +37,17 @@ let targets =
         "build the etcd peer (interop/etcd/peer), installing Go and etcd's source from Debian if missing",
         Etcd.peer
         "test",
-        "build, run the Expecto suites (WAL_TEST_FILTER: Expecto filter options; WAL_ETCD=skip leaves out Interop) and every example",
+        "build, run the Expecto suites (WAL_TEST_FILTER: Expecto filter options; WAL_ETCD=skip leaves out Interop), every example and the crash-test table",
         (fun () ->
             build ()
             Tests.test ())
+        "crash-test",
+        "build, then `wal crash-test` with a bounded budget on each driver of build/CrashTest.fsx",
+        (fun () ->
+            build ()
+
+            if snd (CrashTest.crashTests ()) > 0 then
+                Shell.fail "a driver did not give the exit code its row expects")
         "examples",
         "build, then run every examples/*.fsx",
         (fun () ->

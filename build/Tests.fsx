@@ -1,4 +1,5 @@
-/// Every test: the Expecto suites of tests/Wal.Properties, then the examples, closing on one
+/// Every test: the Expecto suites of tests/Wal.Properties, then the examples and the crash-test
+/// table (build/CrashTest.fsx, each driver counted as one test), closing on one
 /// `tests: N passed, N failed` line.
 module Tests
 
@@ -6,6 +7,7 @@ module Tests
 #load "Etcd.fsx"
 #load "Examples.fsx"
 #load "Debian.fsx"
+#load "CrashTest.fsx"
 
 open System
 open System.IO
@@ -131,9 +133,16 @@ let test () =
 
     let exampleCounts =
         if filter.IsNone then
-            exampleTests ()
+            let examples = exampleTests ()
+            let passed, failed = CrashTest.crashTests ()
+
+            examples
+            + { Counts.Zero with
+                  Passed = passed
+                  Failed = failed
+              }
         else
-            printfn "WAL_TEST_FILTER is set, so the examples are not run"
+            printfn "WAL_TEST_FILTER is set, so the examples and the crash-test table are not run"
             Counts.Zero
 
     let noUnitTests = units.Passed + units.Failed = 0

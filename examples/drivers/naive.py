@@ -10,8 +10,13 @@ one that is incomplete or fails its CRC (a torn tail) and cuts the file there; R
 
     python3 naive.py                               # the correct log
     python3 naive.py --bug no-fsync-on-term-change # does not fsync a Save that only changes term/vote
+    python3 naive.py --bug ack-after-fsync-error   # goes on acknowledging after a failed write or fsync
 
-The bug loses an acknowledged hard state on power loss; without power cuts it is invisible.
+The first bug loses an acknowledged hard state on power loss; without power cuts it is invisible.
+After a failed write or fsync the correct log fails closed: it refuses every later request until
+the log is opened again, since the kernel may have dropped the pages the failed fsync was to make
+durable (a second fsync would succeed without writing them). The second bug forgets that, which
+`wal crash-test --faults` catches.
 Standard library only.
 """
 
@@ -23,7 +28,7 @@ import sys
 import zlib
 
 METADATA, ENTRY, STATE, SNAPSHOT = 1, 2, 3, 4
-BUGS = ("no-fsync-on-term-change",)
+BUGS = ("no-fsync-on-term-change", "ack-after-fsync-error")
 
 
 class Refused(Exception):
@@ -127,8 +132,11 @@ class Log:
         self.bug = bug
         self.file = None
         self.known = (0, 0)  # term and vote of the last hard state saved since the open
+        self.failed = False  # a write or fsync failed: refuse everything until the next open
 
     def current(self):
+        if self.failed:
+            raise Refused("Failed", "an earlier write or fsync failed; open the log again")
         if self.file is None:
             raise Refused("NotOpen", "no log is open")
         return self.file
@@ -141,6 +149,9 @@ class Log:
             os.fsync(f.fileno())
 
     def close(self):
+        if self.failed and self.file is not None:
+            self.drop()  # nothing more may be claimed durable
+            raise Refused("Failed", "an earlier write or fsync failed; open the log again")
         if self.file is not None:
             self.file.flush()
             os.fsync(self.file.fileno())
@@ -148,7 +159,7 @@ class Log:
             self.file = None
 
     def create(self, directory, metadata):
-        self.close()
+        self.discard()
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, "log")
         if os.path.exists(path):
@@ -164,6 +175,23 @@ class Log:
         fsync_dir(os.path.dirname(os.path.abspath(directory)))
         self.file = open(path, "ab")
         self.known = (0, 0)
+
+    def discard(self):
+        """Before a create or an open: close what is open; after a failure, without a claim."""
+        if self.failed:
+            self.drop()
+            self.failed = False
+        else:
+            self.close()
+
+    def drop(self):
+        """Lets go of the file without flushing or syncing it."""
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:
+                pass
+            self.file = None
 
     def save(self, term, vote, commit, entries):
         payloads = [entry_record(*e) for e in entries]
@@ -185,7 +213,7 @@ class Log:
         os.fsync(self.current().fileno())
 
     def open(self, directory, snap_index, snap_term):
-        self.close()
+        self.discard()
         path = os.path.join(directory, "log")
         if not os.path.exists(path):
             return read_object(snap_index, snap_term, "NoLog", None)
@@ -260,6 +288,8 @@ def main(argv):
             reply = {"ok": False, "error": "BadRequest", "message": f"{type(e).__name__}: {e}"}
         except OSError as e:
             reply = {"ok": False, "error": "IoError", "message": str(e)}
+            if log.bug != "ack-after-fsync-error":
+                log.failed = True
         sys.stdout.write(json.dumps(reply, separators=(",", ":")) + "\n")
         sys.stdout.flush()
     log.close()

@@ -13,6 +13,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Replay of ParseResults<Traces.ReplayArgs>
     | [<CliPrefix(CliPrefix.None)>] Explore of ParseResults<Explore.ExploreArgs>
     | [<CliPrefix(CliPrefix.None)>] Driver of ParseResults<Driver.DriverArgs>
+    | [<CliPrefix(CliPrefix.None)>] Crash_Test of ParseResults<CrashTest.CrashTestArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -26,10 +27,18 @@ type Command =
             | Replay _ -> "run a trace against the engine on the simulated disk and judge it with the model."
             | Explore _ -> "explore crash states of the engine against the model (the main job)."
             | Driver _ -> "serve the driver protocol (docs/driver-protocol.md) over the engine, on stdin/stdout."
+            | Crash_Test _ ->
+                "crash-test any WAL behind a driver (docs/crash-test.md): wal crash-test [options] -- CMD [ARGS...]."
 
 [<EntryPoint>]
 let main argv =
     let parser = ArgumentParser.Create<Command>(programName = "wal")
+
+    // crash-test takes the driver's command after `--`, which Argu would read as its own.
+    let argv, command =
+        match Array.tryFindIndex ((=) "--") argv with
+        | Some i when argv.Length > 0 && argv[0] = "crash-test" -> argv[.. i - 1], List.ofArray argv[i + 1 ..]
+        | _ -> argv, []
 
     try
         let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
@@ -43,6 +52,7 @@ let main argv =
         | Replay args -> Traces.replay args
         | Explore args -> Explore.run args
         | Driver args -> Driver.run args
+        | Crash_Test args -> CrashTest.run args command
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message

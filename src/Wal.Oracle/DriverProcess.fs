@@ -236,6 +236,21 @@ type Client private (proc: Process, timeout: TimeSpan) =
     member _.Reject(request: string, reason: string) =
         fail (Malformed(request, lastSaid, reason))
 
+    /// Sends quit, closes stdin and waits up to `wait` for the process to exit (a tracer such as
+    /// strace must be let finish its recording); true when it exited. Dispose still follows.
+    member _.Quit(wait: TimeSpan) =
+        try
+            if not proc.HasExited then
+                if broken.IsNone then
+                    proc.StandardInput.Write("{\"op\":\"quit\"}\n")
+                    proc.StandardInput.Flush()
+
+                proc.StandardInput.Close()
+
+            proc.WaitForExit wait
+        with _ ->
+            proc.HasExited
+
     /// Sends quit (without waiting long) and kills the process if it is still running.
     member _.Dispose() =
         try

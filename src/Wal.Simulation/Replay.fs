@@ -1,83 +1,12 @@
 // A recording replayed into the simulated disk: the calls, in order, applied to a DiskState as
 // ALICE replays a trace, with the descriptor tables (per process, shared by threads and by dup'ed
 // descriptors' file positions) kept as the kernel keeps them. The disk after every mutating call
-// is kept, so crash images (CrashImage.fs) of any point can be enumerated later.
+// is kept, so crash images (CrashImage.fs) of any point can be enumerated later. The descriptor
+// tables, positions, steps and answers are ReplayState.fs; this file applies the calls.
 namespace Wal.Simulation
 
 open System
 open System.IO
-
-/// Where a recording was made: the directory tree it watches (mapped to the simulated disk's
-/// root) and the working directory of the recorded process when it started.
-type ReplaySetup =
-    {
-        Root: string
-        WorkingDirectory: string
-    }
-
-/// The disk after one mutating call.
-type ReplayStep =
-    {
-        /// From 1, in the order of the recording.
-        Number: int
-        /// The call as recorded: its line and name.
-        Line: int
-        Call: string
-        /// The path it changed, on the simulated disk.
-        Path: string
-        State: DiskState
-    }
-
-/// A line the process wrote to its standard output: an answer it acknowledged.
-type Acknowledgement =
-    {
-        /// The line, without its newline (UTF-8).
-        Text: string
-        /// How many mutating calls (steps) came before the write that ended the line.
-        AfterStep: int
-    }
-
-/// A recording replayed.
-type Replayed =
-    {
-        Steps: ReplayStep list
-        /// The lines of standard output, in order; an unfinished last line is left out.
-        Acknowledgements: Acknowledgement list
-        /// The calls the simulated disk cannot model, each named once, in order of first sight.
-        Unmodelled: string list
-        Final: DiskState
-    }
-
-/// An open file description: what dup'ed descriptors share.
-type private Description =
-    {
-        /// The path on the simulated disk, or None outside the watched tree.
-        Path: string option
-        RealPath: string
-        Inode: int option
-        Append: bool
-        Synchronous: bool
-        Position: int64
-    }
-
-type private ReplayState =
-    {
-        Disk: DiskState
-        Descriptions: Map<int, Description>
-        NextDescription: int
-        /// Descriptor tables, by table; each maps a descriptor to its description.
-        Tables: Map<int, Map<int64, int>>
-        /// The table each pid uses (threads share one).
-        TableOf: Map<int, int>
-        NextTable: int
-        Cwd: string
-        Steps: ReplayStep list
-        StepCount: int
-        Acks: Acknowledgement list
-        /// Standard output's bytes since its last newline.
-        Partial: byte[]
-        Unmodelled: string list
-    }
 
 /// Replaying recordings.
 [<RequireQualifiedAccess>]
@@ -97,21 +26,6 @@ module Replay =
     let private FallocKeepSize = 1L
     let private FallocPunchHole = 2L
 
-    let private simPath (setup: ReplaySetup) (real: string) =
-        let root = setup.Root.TrimEnd '/'
-
-        if real = root then
-            Some "/"
-        elif real.StartsWith(root + "/", StringComparison.Ordinal) then
-            Some(real.Substring root.Length)
-        else
-            None
-
-    /// Not a file on a disk: devices, pipes, sockets, kernel interfaces, anonymous memory.
-    let private isStd (path: string) =
-        [ "/dev/"; "/proc/"; "/sys/"; "/memfd:"; "pipe:"; "socket:"; "anon_inode:" ]
-        |> List.exists (fun prefix -> path.StartsWith(prefix, StringComparison.Ordinal))
-
     let private resolve (basePath: string) (path: string) =
         Path.GetFullPath(
             if path.StartsWith "/" then
@@ -121,63 +35,6 @@ module Replay =
         )
 
     let private text (b: byte[]) = Text.Encoding.UTF8.GetString b
-
-    let private note (name: string) (s: ReplayState) =
-        if List.contains name s.Unmodelled then
-            s
-        else
-            { s with
-                Unmodelled = s.Unmodelled @ [ name ]
-            }
-
-    let private tableOf (pid: int) (s: ReplayState) =
-        match s.TableOf.TryFind pid with
-        | Some t -> t, s
-        | None ->
-            // A pid first seen without its clone (the traced process itself): table 0.
-            0,
-            { s with
-                TableOf = s.TableOf.Add(pid, 0)
-            }
-
-    let private lookup (pid: int) (fd: int64) (s: ReplayState) =
-        let t, s = tableOf pid s
-
-        s.Tables
-        |> Map.tryFind t
-        |> Option.bind (Map.tryFind fd)
-        |> Option.map (fun d -> d, s.Descriptions[d])
-
-    let private bind (pid: int) (fd: int64) (description: int) (s: ReplayState) =
-        let t, s = tableOf pid s
-        let table = s.Tables |> Map.tryFind t |> Option.defaultValue Map.empty
-
-        { s with
-            Tables = s.Tables.Add(t, table.Add(fd, description))
-        }
-
-    let private unbind (pid: int) (fd: int64) (s: ReplayState) =
-        let t, s = tableOf pid s
-        let table = s.Tables |> Map.tryFind t |> Option.defaultValue Map.empty
-
-        { s with
-            Tables = s.Tables.Add(t, table.Remove fd)
-        }
-
-    let private step (line: StraceLine) (path: string) (disk: DiskState) (s: ReplayState) =
-        { s with
-            Disk = disk
-            StepCount = s.StepCount + 1
-            Steps =
-                {
-                    Number = s.StepCount + 1
-                    Line = line.Line
-                    Call = line.Name
-                    Path = path
-                    State = disk
-                }
-                :: s.Steps
-        }
 
     let private namespaceOp (op: NamespaceOp) (disk: DiskState) =
         { disk with
@@ -212,6 +69,45 @@ module Replay =
                     }
                 )
         }
+
+    /// A write on a synchronous descriptor (`O_SYNC`, `O_DSYNC`, `RWF_*SYNC`), which `dataOp`
+    /// just made the file's newest pending change: durable when it returns, with the size it
+    /// needs, and only it. The file's earlier pending changes stay pending, cut around its range:
+    /// they came before it, so whatever of them survives, that range reads as it wrote it.
+    let private syncWrite (inode: int) (offset: int64) (data: byte[]) (disk: DiskState) =
+        let i = disk.Inodes[inode]
+        let ending = offset + int64 data.Length
+
+        match i.Pending with
+        | [ _ ]
+        | [] -> syncInode inode disk
+        | _ :: older ->
+            let around =
+                older
+                |> List.collect (fun op ->
+                    match op with
+                    | Write(o, d) ->
+                        let e = o + int64 d.Length
+
+                        [
+                            if o < offset then
+                                Write(o, d[.. int (min e offset - o) - 1])
+                            if e > ending then
+                                Write(max o ending, d[int (max o ending - o) ..])
+                        ]
+                    // A shorter length set before the write cannot cut what it made durable.
+                    | Resize length -> [ Resize(max length ending) ])
+
+            { disk with
+                Inodes =
+                    disk.Inodes.Add(
+                        inode,
+                        { i with
+                            Durable = Content.write i.Durable offset (ReadOnlySpan data)
+                            Pending = around
+                        }
+                    )
+            }
 
     let private syncDirectory (path: string) (disk: DiskState) =
         let committed, rest =
@@ -289,7 +185,7 @@ module Replay =
         match resultFd line with
         | None -> s
         | Some fd ->
-            let path = simPath setup real
+            let path = ReplayState.simPath setup real
 
             let inode, disk, changed =
                 match path with
@@ -307,11 +203,15 @@ module Replay =
 
             let s =
                 if path.IsSome && flags &&& OTmpFile = OTmpFile then
-                    note "openat(O_TMPFILE)" s
+                    ReplayState.note "openat(O_TMPFILE)" s
                 else
                     s
 
-            let s = if changed then step line path.Value disk s else s
+            let s =
+                if changed then
+                    ReplayState.step line path.Value disk s
+                else
+                    s
 
             let d = s.NextDescription
 
@@ -330,74 +230,23 @@ module Replay =
                         }
                     )
             }
-            |> bind line.Pid fd d
-
-    /// The description a descriptor names: from the table, or (opened before the recording, or
-    /// in a table the replay did not see made) from the path strace decorated it with.
-    let private described (setup: ReplaySetup) (line: StraceLine) (arg: StraceValue) (s: ReplayState) =
-        match arg with
-        | Descriptor(fd, real)
-        | Named(_, Descriptor(fd, real)) ->
-            match lookup line.Pid fd s with
-            | Some(d, desc) -> Some(fd, d, desc), s
-            | None ->
-                let path = simPath setup real
-
-                let inode =
-                    path
-                    |> Option.bind (fun p ->
-                        match s.Disk.Current.TryFind p with
-                        | Some(FileNode id) -> Some id
-                        | _ -> None)
-
-                let d = s.NextDescription
-
-                let desc =
-                    {
-                        Path = path
-                        RealPath = real
-                        Inode = inode
-                        Append = false
-                        Synchronous = false
-                        Position = 0L
-                    }
-
-                let s =
-                    { s with
-                        NextDescription = d + 1
-                        Descriptions = s.Descriptions.Add(d, desc)
-                    }
-                    |> bind line.Pid fd d
-
-                Some(fd, d, desc), s
-        | Number fd ->
-            match lookup line.Pid fd s with
-            | Some(d, desc) -> Some(fd, d, desc), s
-            | None -> None, s
-        | _ -> None, s
-
-    let private setPosition (d: int) (position: int64) (s: ReplayState) =
-        { s with
-            Descriptions =
-                s.Descriptions.Add(
-                    d,
-                    { s.Descriptions[d] with
-                        Position = position
-                    }
-                )
-        }
+            |> ReplayState.bind line.Pid fd d
 
     /// A write at `offset` (or at the file position), `rwf` holding pwritev2's per-call flags.
     let private writeCall setup (line: StraceLine) (offset: int64 option) (rwf: int64) (s: ReplayState) =
         match line.Args, line.Result with
         | fdArg :: dataArg :: _, Some(Number written) ->
-            match described setup line fdArg s, writeData dataArg with
+            match ReplayState.described setup line fdArg s, writeData dataArg with
             | (Some(fd, d, desc), s), Some(data, truncated) ->
                 let data = Array.truncate (int written) data
 
                 match desc.Path, desc.Inode with
                 | Some path, Some inode ->
-                    let s = if truncated then note "write with truncated data" s else s
+                    let s =
+                        if truncated then
+                            ReplayState.note "write with truncated data" s
+                        else
+                            s
 
                     let append = desc.Append || rwf &&& RwfAppend <> 0L
 
@@ -411,27 +260,27 @@ module Replay =
 
                     let disk =
                         if desc.Synchronous || rwf &&& (RwfDsync ||| RwfSync) <> 0L then
-                            syncInode inode disk
+                            syncWrite inode at data disk
                         else
                             disk
 
-                    let s = step line path disk s
+                    let s = ReplayState.step line path disk s
 
                     if offset.IsNone then
-                        setPosition d (at + int64 data.Length) s
+                        ReplayState.setPosition d (at + int64 data.Length) s
                     else
                         s
-                | Some _, None -> note $"{line.Name} to a directory" s
+                | Some _, None -> ReplayState.note $"{line.Name} to a directory" s
                 | None, _ ->
                     let s =
                         if offset.IsNone then
-                            setPosition d (desc.Position + int64 data.Length) s
+                            ReplayState.setPosition d (desc.Position + int64 data.Length) s
                         else
                             s
 
                     // Only the traced process's own answers (and its threads'): a child's
                     // standard output is often a pipe back to it.
-                    if fd = 1L && fst (tableOf line.Pid s) = 0 then
+                    if (fd = 1L || s.Stdout = Some d) && fst (ReplayState.tableOf line.Pid s) = 0 then
                         let text = Array.append s.Partial data
                         let ends = Array.LastIndexOf(text, 10uy)
 
@@ -448,26 +297,27 @@ module Replay =
                                 Acks = lines @ s.Acks
                                 Partial = text[ends + 1 ..]
                             }
-                    elif fd = 2L || isStd desc.RealPath then
+                    elif fd = 2L || ReplayState.isStd desc.RealPath then
                         s
                     else
-                        note $"{line.Name} outside the watched tree" s
+                        ReplayState.note $"{line.Name} outside the watched tree" s
             | (_, s), _ -> s
         | _ -> s
 
     let private syncCall setup (line: StraceLine) (s: ReplayState) =
         match line.Args, line.Result with
         | fdArg :: _, Some _ ->
-            match described setup line fdArg s with
-            | Some(_, _, { Path = Some path; Inode = Some inode }), s -> step line path (syncInode inode s.Disk) s
+            match ReplayState.described setup line fdArg s with
+            | Some(_, _, { Path = Some path; Inode = Some inode }), s ->
+                ReplayState.step line path (syncInode inode s.Disk) s
             | Some(_, _, { Path = Some path; Inode = None }), s when s.Disk.Current.TryFind path = Some DirNode ->
-                step line path (syncDirectory path s.Disk) s
+                ReplayState.step line path (syncDirectory path s.Disk) s
             | _, s -> s
         | _ -> s
 
     let private namespaceCall (line: StraceLine) (ops: (string * NamespaceOp) list) (s: ReplayState) =
         ops
-        |> List.fold (fun s (path, op) -> step line path (namespaceOp op s.Disk) s) s
+        |> List.fold (fun s (path, op) -> ReplayState.step line path (namespaceOp op s.Disk) s) s
 
     let private apply (setup: ReplaySetup) (s: ReplayState) (line: StraceLine) =
         // A relative path names the working directory strace decorates AT_FDCWD with.
@@ -478,7 +328,9 @@ module Replay =
 
         let succeeded = line.Result.IsSome
         let path dir arg = pathArg s dir arg
-        let sim (real: string option) = real |> Option.bind (simPath setup)
+
+        let sim (real: string option) =
+            real |> Option.bind (ReplayState.simPath setup)
 
         match line.Name, line.Args with
         | _ when not succeeded -> s
@@ -501,33 +353,33 @@ module Replay =
             // An offset of -1 writes at the file position, as writev does.
             writeCall setup line (if offset = -1L then None else Some offset) rwf s
         | "lseek", fdArg :: _ ->
-            match described setup line fdArg s, line.Result with
-            | (Some(_, d, _), s), Some(Number position) -> setPosition d position s
+            match ReplayState.described setup line fdArg s, line.Result with
+            | (Some(_, d, _), s), Some(Number position) -> ReplayState.setPosition d position s
             | (_, s), _ -> s
         | "read", fdArg :: _ ->
-            match described setup line fdArg s, line.Result with
-            | (Some(_, d, desc), s), Some(Number n) -> setPosition d (desc.Position + n) s
+            match ReplayState.described setup line fdArg s, line.Result with
+            | (Some(_, d, desc), s), Some(Number n) -> ReplayState.setPosition d (desc.Position + n) s
             | (_, s), _ -> s
         | "ftruncate", [ fdArg; Number length ] ->
-            match described setup line fdArg s with
+            match ReplayState.described setup line fdArg s with
             | Some(_, _, { Path = Some path; Inode = Some inode }), s ->
-                step line path (dataOp inode (Resize length) s.Disk) s
+                ReplayState.step line path (dataOp inode (Resize length) s.Disk) s
             | _, s -> s
         | "truncate", [ p; Number length ] ->
             match sim (path None p) with
             | Some sp ->
                 match s.Disk.Current.TryFind sp with
-                | Some(FileNode inode) -> step line sp (dataOp inode (Resize length) s.Disk) s
+                | Some(FileNode inode) -> ReplayState.step line sp (dataOp inode (Resize length) s.Disk) s
                 | _ -> s
             | None -> s
         | "fallocate", [ fdArg; Number mode; Number offset; Number length ] ->
-            match described setup line fdArg s with
+            match ReplayState.described setup line fdArg s with
             | Some(_, _, { Path = Some path; Inode = Some inode }), s ->
                 let current = s.Disk.Inodes[inode].Current.Length
 
                 if mode = 0L then
                     if offset + length > current then
-                        step line path (dataOp inode (Resize(offset + length)) s.Disk) s
+                        ReplayState.step line path (dataOp inode (Resize(offset + length)) s.Disk) s
                     else
                         s
                 elif mode = FallocKeepSize then
@@ -536,16 +388,20 @@ module Replay =
                     let stop = min current (offset + length)
 
                     if stop > offset then
-                        step line path (dataOp inode (Write(offset, Array.zeroCreate (int (stop - offset)))) s.Disk) s
+                        ReplayState.step
+                            line
+                            path
+                            (dataOp inode (Write(offset, Array.zeroCreate (int (stop - offset)))) s.Disk)
+                            s
                     else
                         s
                 else
-                    note $"fallocate mode 0x{mode:x}" s
+                    ReplayState.note $"fallocate mode 0x{mode:x}" s
             | _, s -> s
         | ("fsync" | "fdatasync"), _ -> syncCall setup line s
         // sync_file_range promises no durability (no metadata, no disk cache flush): nothing.
         | "sync_file_range", _ -> s
-        | ("syncfs" | "sync"), _ -> step line "/" (syncAll s.Disk) s
+        | ("syncfs" | "sync"), _ -> ReplayState.step line "/" (syncAll s.Disk) s
         | ("rename" | "renameat" | "renameat2"), _ ->
             let source, target, flags =
                 match line.Args with
@@ -555,10 +411,11 @@ module Replay =
                 | _ -> None, None, 0L
 
             match sim source, sim target with
-            | _ when flags &&& RenameExchange <> 0L -> note "renameat2(RENAME_EXCHANGE)" s
+            | _ when flags &&& RenameExchange <> 0L -> ReplayState.note "renameat2(RENAME_EXCHANGE)" s
             | Some sp, Some tp -> namespaceCall line [ tp, Move(sp, tp) ] s
-            | Some sp, None -> namespaceCall line [ sp, RemoveTree sp ] (note "rename out of the watched tree" s)
-            | None, Some _ -> note "rename into the watched tree" s
+            | Some sp, None ->
+                namespaceCall line [ sp, RemoveTree sp ] (ReplayState.note "rename out of the watched tree" s)
+            | None, Some _ -> ReplayState.note "rename into the watched tree" s
             | None, None -> s
         | ("unlink" | "unlinkat" | "rmdir"), _ ->
             let target, isDir =
@@ -584,7 +441,7 @@ module Replay =
         | "close", fdArg :: _ ->
             match fdArg with
             | Descriptor(fd, _)
-            | Number fd -> unbind line.Pid fd s
+            | Number fd -> ReplayState.unbind line.Pid fd s
             | _ -> s
         | ("dup" | "dup2" | "dup3" | "fcntl"), fdArg :: rest ->
             let duplicates =
@@ -595,8 +452,8 @@ module Replay =
 
             match resultFd line with
             | Some newFd when duplicates ->
-                match described setup line fdArg s with
-                | Some(_, d, _), s -> s |> unbind line.Pid newFd |> bind line.Pid newFd d
+                match ReplayState.described setup line fdArg s with
+                | Some(_, d, _), s -> s |> ReplayState.unbind line.Pid newFd |> ReplayState.bind line.Pid newFd d
                 | None, s -> s
             | _ -> s
         | ("clone" | "clone3" | "fork" | "vfork"), args ->
@@ -611,10 +468,22 @@ module Replay =
                     | _ -> None
 
                 let flags = args |> List.tryPick flagsOf |> Option.defaultValue 0L
-                let t, s = tableOf line.Pid s
+                let t, s = ReplayState.tableOf line.Pid s
+                let parent = s.Tables |> Map.tryFind t |> Option.defaultValue Map.empty
+
+                // What the child did before this line was printed, in the table it was given then.
+                let early =
+                    s.TableOf
+                    |> Map.tryFind (int child)
+                    |> Option.bind (fun o -> s.Tables |> Map.tryFind o)
+                    |> Option.defaultValue Map.empty
+
+                let overlay (table: Map<int64, int>) =
+                    early |> Map.fold (fun (acc: Map<int64, int>) fd d -> acc.Add(fd, d)) table
 
                 if flags &&& CloneFiles <> 0L then
                     { s with
+                        Tables = s.Tables.Add(t, overlay parent)
                         TableOf = s.TableOf.Add(int child, t)
                     }
                 else
@@ -622,16 +491,16 @@ module Replay =
 
                     { s with
                         NextTable = copy + 1
-                        Tables = s.Tables.Add(copy, s.Tables |> Map.tryFind t |> Option.defaultValue Map.empty)
+                        Tables = s.Tables.Add(copy, overlay parent)
                         TableOf = s.TableOf.Add(int child, copy)
                     }
             | _ -> s
         | "mmap", _ :: _ :: _ :: Number flags :: fdArg :: _ when flags &&& 1L <> 0L ->
             // MAP_SHARED of a file in the tree: its writes bypass the calls recorded.
-            match described setup line fdArg s with
-            | Some(_, _, { Path = Some _ }), s -> note "mmap(MAP_SHARED)" s
+            match ReplayState.described setup line fdArg s with
+            | Some(_, _, { Path = Some _ }), s -> ReplayState.note "mmap(MAP_SHARED)" s
             | _, s -> s
-        | "msync", _ -> note "msync" s
+        | "msync", _ -> ReplayState.note "msync" s
         | "chdir", [ p ] ->
             match path None p with
             | Some real -> { s with Cwd = real }
@@ -645,7 +514,10 @@ module Replay =
                 | "symlinkat", [ _; d; p ] -> path (Some d) p
                 | _ -> None
 
-            if (sim name).IsSome then note line.Name s else s
+            if (sim name).IsSome then
+                ReplayState.note line.Name s
+            else
+                s
         | ("copy_file_range" | "sendfile" | "splice"), args ->
             // Bytes moved by the kernel from another descriptor: not in the recording.
             let target =
@@ -655,9 +527,9 @@ module Replay =
                 | _ -> None
 
             match target with
-            | Some(Descriptor(_, real)) when (simPath setup real).IsSome -> note line.Name s
+            | Some(Descriptor(_, real)) when (ReplayState.simPath setup real).IsSome -> ReplayState.note line.Name s
             | _ -> s
-        | name, _ when name.StartsWith "io_uring" -> note name s
+        | name, _ when name.StartsWith "io_uring" -> ReplayState.note name s
         | _ -> s
 
     /// Replays a recording from `initial` (the watched tree as it was when the recording
@@ -669,13 +541,20 @@ module Replay =
                 Descriptions = Map.empty
                 NextDescription = 0
                 Tables = Map.empty
-                TableOf = Map.empty
+                // The traced process is the pid of the recording's first line (the first call
+                // replayed may be a child's, when its parent's unfinished clone is joined later).
+                TableOf =
+                    lines
+                    |> List.tryHead
+                    |> Option.map (fun _ -> Map [ (lines |> List.minBy _.Line).Pid, 0 ])
+                    |> Option.defaultValue Map.empty
                 NextTable = 1
                 Cwd = setup.WorkingDirectory
                 Steps = []
                 StepCount = 0
                 Acks = []
                 Partial = [||]
+                Stdout = None
                 Unmodelled = []
             }
 

@@ -247,14 +247,15 @@ module Strace =
             else
                 ""
 
-        let rec go (waiting: Map<string, string>) acc lines =
+        // A joined call keeps the line it started on, and takes the place of the line it ended on.
+        let rec go (waiting: Map<string, int * string>) acc lines =
             match lines with
             | [] -> List.rev acc
             | (n, (line: string)) :: rest ->
                 let pid = pidOf line
 
                 if line.EndsWith " <unfinished ...>" then
-                    go (waiting.Add(pid, line.Substring(0, line.Length - " <unfinished ...>".Length))) acc rest
+                    go (waiting.Add(pid, (n, line.Substring(0, line.Length - " <unfinished ...>".Length)))) acc rest
                 else
                     let marker = line.IndexOf "<... "
                     let resumed = line.IndexOf " resumed>"
@@ -263,16 +264,61 @@ module Strace =
                         match waiting.TryFind pid with
                         // A call cut short again (the process exited in it) never returned.
                         | Some _ when line.Contains "<unfinished ...>" -> go (waiting.Remove pid) acc rest
-                        | Some start ->
+                        | Some(started, start) ->
                             go
                                 (waiting.Remove pid)
-                                ((n, start + line.Substring(resumed + " resumed>".Length)) :: acc)
+                                ((started, start + line.Substring(resumed + " resumed>".Length)) :: acc)
                                 rest
                         | None -> go waiting acc rest
                     else
                         go waiting ((n, line) :: acc) rest
 
         go Map.empty [] lines
+
+    /// The calls `pruneOutside` blanks when they name no path under the watched tree: each acts
+    /// on a descriptor alone (its `-y` path shows where it points), and none matters to the replay
+    /// outside the tree.
+    let private prunable = [ "read"; "close"; "lseek"; "mmap" ]
+
+    /// A recording with the `read`, `close`, `lseek` and `mmap` calls that name nothing under
+    /// `root` blanked, line numbers kept: what a program does at start-up (reading and mapping
+    /// its libraries and its own code) is most of a recording, and the replay needs none of it.
+    let pruneOutside (root: string) (recording: string) =
+        let mark =
+            Encoding.UTF8.GetBytes(root.TrimEnd '/')
+            |> Array.map (fun b -> $"\\x{b:x2}")
+            |> String.concat ""
+
+        // The pids whose unfinished call was blanked, and the call's name.
+        let dropped = Collections.Generic.Dictionary<string, string>()
+
+        recording.Split('\n')
+        |> Array.map (fun line ->
+            let space = line.IndexOf ' '
+
+            let pid, body =
+                if space > 0 && Char.IsDigit line[0] then
+                    line.Substring(0, space), line.Substring(space).TrimStart()
+                else
+                    "", line
+
+            let call =
+                prunable
+                |> List.tryFind (fun name -> body.StartsWith(name + "(", StringComparison.Ordinal))
+
+            match call with
+            | Some name when not (line.Contains mark) ->
+                if line.EndsWith("<unfinished ...>", StringComparison.Ordinal) then
+                    dropped[pid] <- name
+
+                ""
+            | _ ->
+                match dropped.TryGetValue pid with
+                | true, name when body.StartsWith($"<... {name} resumed>", StringComparison.Ordinal) ->
+                    dropped.Remove pid |> ignore
+                    ""
+                | _ -> line)
+        |> String.concat "\n"
 
     /// Reads a recording. Lines strace writes about signals and exits (`---`, `+++`) are skipped;
     /// any other line that is not a call is an error with its line and column.

@@ -37,7 +37,7 @@ let private repository =
     lazy (up (DirectoryInfo testDirectory))
 
 /// The repository's examples/drivers.
-let private examples = lazy (Path.Combine(repository.Value, "examples", "drivers"))
+let examples = lazy (Path.Combine(repository.Value, "examples", "drivers"))
 
 /// etcd 3.4's wal behind the protocol: `etcd-peer driver` (interop/etcd/peer/driver.go).
 let private etcd (segmentBytes: int64 option) =
@@ -57,7 +57,7 @@ let interopDriver (name: string) (dll: string) =
         Arguments = [ Path.Combine(root, "interop", name, "bin", configuration, "net10.0", dll) ]
     }
 
-let private python (script: string) (args: string list) =
+let python (script: string) (args: string list) =
     {
         Program = "python3"
         Arguments = Path.Combine(examples.Value, script) :: args

@@ -42,6 +42,7 @@ let suites =
         None, OracleExploreTests.tests
         None, SegmentsProperties.tests
         None, StraceReplayTests.tests
+        None, testSequenced CrashTestTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

@@ -81,12 +81,35 @@ let private fixtureTests =
                 Expect.equal (calls r) [ "creat"; "open"; "write" ] "calls"
             }
 
-            test "pwrite64, writev, pwritev, pwritev2 (RWF_DSYNC durable)" {
+            test "pwrite64, writev, pwritev, pwritev2 (RWF_DSYNC durable: its own range)" {
                 let r = replay "pwrite_writev"
                 Expect.equal (current r.Final) [ "/p", "q1ab45mnP9XYZ" ] "pwrite keeps the position"
                 Expect.equal (calls r) [ "openat"; "pwrite64"; "pwritev"; "pwritev2"; "write"; "writev" ] "calls"
                 let afterDsync = r.Steps |> List.findBack (fun s -> s.Call = "pwritev2")
-                Expect.equal (durable afterDsync.State) [ "/p", "q1ab45mn89XYZ" ] "RWF_DSYNC is durable"
+
+                Expect.equal
+                    (durable afterDsync.State)
+                    [ "/p", "q" ]
+                    "RWF_DSYNC makes its own write durable, not the unsynced writes before it"
+
+                let crashed (kept: Inode -> int) =
+                    let state = afterDsync.State
+
+                    CrashImage.crash
+                        state
+                        {
+                            NamespaceKept = state.PendingNamespace.Length
+                            Files = CrashImage.undecided state |> Map.map (fun _ i -> KeptPrefix(kept i, 0))
+                            Lost = OldContents
+                        }
+                    |> current
+
+                Expect.equal (crashed (fun _ -> 0)) [ "/p", "q" ] "everything unsynced lost: the synced write stays"
+
+                Expect.equal
+                    (crashed _.Pending.Length)
+                    [ "/p", "q1ab45mn89XYZ" ]
+                    "everything kept: the earlier writes do not overwrite the synced one"
             }
 
             test "lseek and read set the position a write lands at" {
@@ -189,6 +212,33 @@ let private fixtureTests =
                     "answers"
 
                 Expect.equal r.Unmodelled [] "stdout is not outside the tree"
+            }
+
+            test "answers written through a dup of stdout count (as .NET's Console writes them)" {
+                let r =
+                    replayText (
+                        "1 dup(1<pipe:[7]>) = 63<pipe:[7]>\n"
+                        + "1 openat(-100</tmp/sf>, \"w/a\", 0x241, 0644) = 3</tmp/sf/w/a>\n"
+                        + "1 write(3</tmp/sf/w/a>, \"x\", 1) = 1\n"
+                        + "1 write(63<pipe:[7]>, \"ok\\n\", 3) = 3\n"
+                    )
+
+                Expect.equal (r.Acknowledgements |> List.map (fun a -> a.Text, a.AfterStep)) [ "ok", 2 ] "answers"
+            }
+
+            test "a child seen before its parent's clone returns does not answer for the parent" {
+                // pyenv's shim: a subshell writes the cwd into a pipe on its fd 1 before strace
+                // prints the clone that made it.
+                let r =
+                    replayText (
+                        "1 clone(child_stack=NULL, flags=0x1200011 <unfinished ...>\n"
+                        + "2 dup2(4<pipe:[9]>, 1) = 1<pipe:[9]>\n"
+                        + "2 write(1<pipe:[9]>, \"/tmp/sf\\n\", 8) = 8\n"
+                        + "1 <... clone resumed>) = 2\n"
+                        + "1 write(1<pipe:[7]>, \"ok\\n\", 3) = 3\n"
+                    )
+
+                Expect.equal (r.Acknowledgements |> List.map _.Text) [ "ok" ] "only the traced process's answer"
             }
 
             test "close forgets a descriptor; a failed call changes nothing" {
