@@ -23,13 +23,20 @@ public sealed class ProtocolServer : IDisposable
 
     private readonly IRecordStore store;
     private readonly ArrayBufferWriter<byte> scratch = new();
+    private readonly bool syncDirectories;
     private IRecordLog? log;
+    private string logDir = "";
     private ulong knownTerm;
     private ulong knownVote;
 
     /// <summary>A server over <paramref name="store"/>; nothing is open yet.</summary>
     /// <param name="store">The library behind the driver.</param>
-    public ProtocolServer(IRecordStore store) => this.store = store;
+    /// <param name="syncDirectories">Whether every commit is followed by an fsync of the log's directory tree (<see cref="DirectorySync"/>).</param>
+    public ProtocolServer(IRecordStore store, bool syncDirectories = false)
+    {
+        this.store = store;
+        this.syncDirectories = syncDirectories;
+    }
 
     /// <summary>Serves requests from <paramref name="input"/> until <c>quit</c> or the end of input.</summary>
     /// <param name="input">The requests, one a line.</param>
@@ -53,9 +60,10 @@ public sealed class ProtocolServer : IDisposable
     /// <summary>Serves stdin and stdout; returns the exit status (0).</summary>
     /// <param name="store">The library behind the driver.</param>
     /// <returns>0.</returns>
-    public static int Run(IRecordStore store)
+    /// <param name="syncDirectories">Whether every commit is followed by an fsync of the log's directory tree.</param>
+    public static int Run(IRecordStore store, bool syncDirectories = false)
     {
-        using var server = new ProtocolServer(store);
+        using var server = new ProtocolServer(store, syncDirectories);
         using var output = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false));
         server.Serve(Console.In, output);
         return 0;
@@ -100,10 +108,10 @@ public sealed class ProtocolServer : IDisposable
                 return (Ok, false);
             case "snapshot":
                 Append(RaftRecord.OfSnapshot(Number(request, "index"), Number(request, "term")));
-                Current().Commit();
+                Commit(Current());
                 return (Ok, false);
             case "sync":
-                Current().Commit();
+                Commit(Current());
                 return (Ok, false);
             case "release":
                 Number(request, "index");
@@ -123,16 +131,26 @@ public sealed class ProtocolServer : IDisposable
         }
     }
 
+    private void Commit(IRecordLog committed)
+    {
+        committed.Commit();
+        if (syncDirectories)
+        {
+            DirectorySync.Tree(logDir);
+        }
+    }
+
     private void Create(string dir, byte[] metadata)
     {
         CloseLog(commit: true);
+        logDir = dir;
         var opened = store.Open(dir, static _ => { });
         log = opened;
         knownTerm = 0;
         knownVote = 0;
         Append(RaftRecord.OfMetadata(metadata));
         Append(RaftRecord.OfSnapshot(0, 0));
-        opened.Commit();
+        Commit(opened);
     }
 
     private void Save(JsonElement request)
@@ -168,13 +186,14 @@ public sealed class ProtocolServer : IDisposable
 
         if (mustSync)
         {
-            wal.Commit();
+            Commit(wal);
         }
     }
 
     private string Open(string dir, ulong snapIndex, ulong snapTerm)
     {
         CloseLog(commit: true);
+        logDir = dir;
         var read = new ReadAll(snapIndex, snapTerm);
 
         // No directory, or one holding nothing: a power loss before create was durable. The
@@ -229,7 +248,7 @@ public sealed class ProtocolServer : IDisposable
             {
                 if (commit)
                 {
-                    open.Commit();
+                    Commit(open);
                 }
             }
             finally
