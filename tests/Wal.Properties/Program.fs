@@ -42,6 +42,7 @@ let suites =
         None, OracleExploreTests.tests
         None, SegmentsProperties.tests
         None, StraceReplayTests.tests
+        None, ClassicBugPatchesTests.tests
         None, testSequenced CrashTestTests.tests
     ]
 
