@@ -100,31 +100,6 @@ let private next (model: DurableLog) (op: Operation) (observed: Observation opti
     | (Open _ | OpenForRead _ | Repair), _ -> model
     | op, _ -> Durability.acknowledged model op
 
-/// The one save recovery must go on with: an entry after the last one read, a later term.
-let private onwards (contents: Contents) =
-    let last =
-        contents.Entries
-        |> List.tryLast
-        |> Option.map _.Index
-        |> Option.defaultValue 0UL
-
-    let state =
-        {
-            Term = 1000UL
-            Vote = 1UL
-            Commit = last
-        }
-
-    state,
-    [
-        {
-            Term = 1000UL
-            Index = last + 1UL
-            Kind = 0
-            Data = Array.create 100 0x5Auy
-        }
-    ]
-
 /// The long-lived recovery driver (not traced), restarted when it breaks.
 type private Recovery(settings: Settings) =
     let mutable client: Client option = None
@@ -215,7 +190,7 @@ let private judgeImage (settings: Settings) (recovery: Recovery) (point: Point) 
             match Durability.recovered Snapshot.zero outcome point.Model, outcome with
             | None, _ -> Some($"line {read.Number}: no candidate explains the read", [ crash; read ])
             | Some recovered, (Read contents | NotFound contents) ->
-                let state, entries = onwards contents
+                let state, entries = OracleExplorer.onwards contents
                 let save = line (Do(Save(state, entries))) None
                 let close = line (Do Close) None
 

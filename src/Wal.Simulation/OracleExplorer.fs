@@ -131,8 +131,9 @@ let private capture rule (storage: SimulatedStorage) (adapter: Oracle.Adapter) (
 
     List.ofSeq states, List.ofSeq lines
 
-/// The one save recovery must go on with (as Explorer's): an entry after the last one read.
-let private onwards (contents: Contents) =
+/// The one save recovery must go on with (as Explorer's): an entry after the last one read, a
+/// later term. `wal crash-test` sends the same save to a driver.
+let onwards (contents: Contents) =
     let last =
         contents.Entries
         |> List.tryLast

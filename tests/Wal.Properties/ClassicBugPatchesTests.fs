@@ -7,28 +7,16 @@ open System.IO
 open Expecto
 open Wal.Properties.Support
 
-/// The repository root, found upwards from the test program.
-let private root =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then
-            failwith "tests/classic-bugs not found above the test program"
-        elif Directory.Exists(Path.Combine(dir.FullName, "tests", "classic-bugs")) then
-            dir.FullName
-        else
-            up dir.Parent
-
-    lazy (up (DirectoryInfo testDirectory))
-
 let ``every classic bug still applies to the tree`` () =
     let patches =
-        Directory.GetFiles(Path.Combine(root.Value, "tests", "classic-bugs"), "*.patch")
+        Directory.GetFiles(Path.Combine(repository.Value, "tests", "classic-bugs"), "*.patch")
         |> Array.sort
 
     Expect.isGreaterThanOrEqual patches.Length 6 "the planted bugs"
 
     for patch in patches do
         let info =
-            ProcessStartInfo("git", [ "-C"; root.Value; "apply"; "--check"; patch ], RedirectStandardError = true)
+            ProcessStartInfo("git", [ "-C"; repository.Value; "apply"; "--check"; patch ], RedirectStandardError = true)
 
         use git = Process.Start info
         let err = git.StandardError.ReadToEnd()

@@ -172,15 +172,6 @@ let ``bad input gets a one-line error and a non-zero exit, never a stack trace``
         Expect.isFalse (err.Contains("   at ")) shown
         Expect.isNonEmpty (err.Trim()) shown
 
-let private repoFile (parts: string list) =
-    let rec up (dir: DirectoryInfo) =
-        if File.Exists(Path.Combine(dir.FullName, "Wal.sln")) then
-            Path.Combine(dir.FullName :: parts |> Array.ofList)
-        else
-            up dir.Parent
-
-    up (DirectoryInfo testDirectory)
-
 let ``check-trace: the example traces get their verdicts, junk gets exit code 2`` () =
     let code, out, _ =
         wal [ "check-trace"; repoFile [ "examples"; "traces"; "allowed.trace" ] ]

@@ -24,18 +24,6 @@ let engine =
         Arguments = [ Path.Combine(testDirectory, "wal.dll"); "driver" ]
     }
 
-/// The repository (the folder with examples/drivers), found upwards from the test program.
-let private repository =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then
-            failwith "examples/drivers not found above the test program"
-        elif Directory.Exists(Path.Combine(dir.FullName, "examples", "drivers")) then
-            dir.FullName
-        else
-            up dir.Parent
-
-    lazy (up (DirectoryInfo testDirectory))
-
 /// The repository's examples/drivers.
 let examples = lazy (Path.Combine(repository.Value, "examples", "drivers"))
 

@@ -65,6 +65,22 @@ let firstSegment = "0000000000000000-0000000000000000.wal"
 /// Where the test program runs from: the corpus is copied beside it.
 let testDirectory = AppContext.BaseDirectory
 
+/// The repository (the folder holding Wal.sln), found upwards from the test program.
+let repository =
+    let rec up (dir: DirectoryInfo) =
+        if isNull dir then
+            failwith "Wal.sln not found above the test program"
+        elif File.Exists(Path.Combine(dir.FullName, "Wal.sln")) then
+            dir.FullName
+        else
+            up dir.Parent
+
+    lazy (up (DirectoryInfo testDirectory))
+
+/// A path inside the repository.
+let repoFile (parts: string list) =
+    Path.Combine(repository.Value :: parts |> Array.ofList)
+
 /// Asserts that the action throws a WalException and returns it.
 let expectWalError (action: unit -> unit) : WalException =
     match
