@@ -20,6 +20,9 @@ internal sealed class PendingRead(Snapshot start, List<OpenSegment> segments, IR
     /// <summary>The one reader over the segments, which names them in messages as the directory does.</summary>
     public SegmentReader Reader { get; } = new(segments.ConvertAll(s => s.File), fileNames);
 
+    /// <summary>Raft's invariants over what is read, knowing nothing before the first segment read.</summary>
+    public RaftInvariants Invariants { get; } = RaftInvariants.After(fileNames);
+
     /// <summary>Closes every segment.</summary>
     public void Dispose()
     {

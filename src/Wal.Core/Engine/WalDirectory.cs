@@ -70,7 +70,7 @@ public static class WalDirectory
     {
         options ??= WalOptions.Default;
         options.Validate();
-        return Wrap(dir, () => VerifyFrom(SegmentDirectory.FullPath(dir), snapshot, options.FileSystem));
+        return Wrap(dir, () => VerifyFrom(SegmentDirectory.FullPath(dir), snapshot, options.FileSystem, options.CheckRaftInvariants));
     }
 
     /// <summary>
@@ -154,13 +154,15 @@ public static class WalDirectory
         broken.Sync();
     }
 
-    private static HardState VerifyFrom(string dir, Snapshot snapshot, IFileSystem fs)
+    private static HardState VerifyFrom(string dir, Snapshot snapshot, IFileSystem fs, bool strict)
     {
         var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), snapshot.Index, dir);
         var files = SegmentDirectory.Open(fs, dir, chosen, write: false);
         try
         {
-            var reader = new SegmentReader(files, [.. chosen.Select(s => s.FileName)]);
+            string[] names = [.. chosen.Select(s => s.FileName)];
+            var reader = new SegmentReader(files, names);
+            var invariants = RaftInvariants.After(names);
             byte[]? metadata = null;
             var state = HardState.Empty;
             bool match = false;
@@ -175,9 +177,18 @@ public static class WalDirectory
                         break;
                     case RecordType.Snapshot:
                         match |= ReadRules.MatchSnapshot(record, snapshot);
+                        invariants.Accept(ReadRules.DecodeSnapshot(record));
                         break;
                     case RecordType.State:
                         state = ReadRules.DecodeState(record);
+                        if (strict)
+                            ReadRules.KeepsInvariants(record, invariants.Violation(state));
+                        invariants.Accept(state);
+                        break;
+                    case RecordType.Entry when strict:
+                        var entry = ReadRules.DecodeEntry(record);
+                        ReadRules.KeepsInvariants(record, invariants.Violation(entry, checkGap: false));
+                        invariants.Accept(entry);
                         break;
                     case RecordType.Entry or RecordType.Crc:
                         break;

@@ -28,9 +28,12 @@ public sealed partial class WriteAheadLog
                     throw new WalException(WalErrorKind.RecordTooLarge,
                         $"Entry {entry.Index} would be a record of {recordBytes} bytes, over the limit of {_options.MaxRecordBytes}.");
             }
+            if (_options.CheckRaftInvariants && _invariants.SaveViolation(entries, state) is string violation)
+                throw WalException.InvalidArgument($"Save refused, nothing written: {violation}.");
             bool mustSync = state.MustSync(writer.State, entries.Length);
             try
             {
+                _invariants.Accept(entries, state);
                 writer.Append(entries, state);
                 // etcd decides on the flushed offset; bytes still buffered do not count yet.
                 if (writer.FlushedOffset < _options.SegmentSizeBytes)
@@ -70,6 +73,7 @@ public sealed partial class WriteAheadLog
             var writer = WritableWriter();
             try
             {
+                _invariants.Accept(snapshot);
                 writer.AppendSnapshot(snapshot);
                 writer.Sync();
             }

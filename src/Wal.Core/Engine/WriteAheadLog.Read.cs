@@ -52,6 +52,8 @@ public sealed partial class WriteAheadLog
         var state = HardState.Empty;
         byte[]? metadata = null;
         bool match = false;
+        var invariants = pending.Invariants;
+        bool strict = _options.CheckRaftInvariants;
         ReadStatus status;
         SegmentRecord record;
         while ((status = reader.Next(out record)) == ReadStatus.Record)
@@ -60,6 +62,9 @@ public sealed partial class WriteAheadLog
             {
                 case RecordType.Entry:
                     var entry = ReadRules.DecodeEntry(record);
+                    if (strict)
+                        ReadRules.KeepsInvariants(record, invariants.Violation(entry, checkGap: false));
+                    invariants.Accept(entry);
                     if (entry.Index > start.Index)
                     {
                         // Compare without forming the position, which a huge index would overflow (CVE-2020-15112).
@@ -74,6 +79,9 @@ public sealed partial class WriteAheadLog
                     break;
                 case RecordType.State:
                     state = ReadRules.DecodeState(record);
+                    if (strict)
+                        ReadRules.KeepsInvariants(record, invariants.Violation(state));
+                    invariants.Accept(state);
                     break;
                 case RecordType.Metadata:
                     metadata = ReadRules.AcceptMetadata(record, metadata);
@@ -82,6 +90,7 @@ public sealed partial class WriteAheadLog
                     break;
                 case RecordType.Snapshot:
                     match |= ReadRules.MatchSnapshot(record, start);
+                    invariants.Accept(ReadRules.DecodeSnapshot(record));
                     break;
                 default:
                     throw ReadRules.UnknownType(record);
@@ -107,6 +116,7 @@ public sealed partial class WriteAheadLog
             pending.Dispose();
         }
         _pending = null;
+        _invariants = invariants;
 
         var result = new ReadAllResult(kept, state, entries);
         if (!match)

@@ -38,6 +38,8 @@ public sealed partial class WriteAheadLog : IDisposable
 
     // The last index read, until a writer takes it over.
     private ulong _lastIndex;
+    // Raft's invariants over everything written or read, for refusing a Save that breaks one.
+    private RaftInvariants _invariants = new();
 
     private WriteAheadLog(string dir, WalOptions options)
     {

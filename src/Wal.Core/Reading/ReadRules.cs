@@ -46,6 +46,13 @@ internal static class ReadRules
             ? entry
             : throw Corrupt(record, "an entry record's data is not a raftpb.Entry");
 
+    /// <summary>A record that breaks one of raft's invariants is damage the CRC cannot see (its type byte is outside it).</summary>
+    public static void KeepsInvariants(in SegmentRecord record, string? violation)
+    {
+        if (violation is not null)
+            throw Corrupt(record, $"{violation} (raft never writes this; a record's type byte is outside its CRC)");
+    }
+
     public static WalException UnknownType(in SegmentRecord record) =>
         Corrupt(record, $"unknown record type {record.Type:D}");
 

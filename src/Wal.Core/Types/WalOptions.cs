@@ -35,6 +35,16 @@ public sealed record WalOptions
     /// </summary>
     public bool PrepareSegmentsInBackground { get; init; } = true;
 
+    /// <summary>
+    /// Whether raft's invariants are kept as a second checksum (the default): a record read that
+    /// breaks one is <see cref="WalErrorKind.CorruptRecord"/>, and a Save that would break one,
+    /// or leave a gap in the indexes, is <see cref="WalErrorKind.InvalidArgument"/> before
+    /// anything is written. etcd's format leaves each record's type byte outside its CRC, and
+    /// etcd checks none of this; false reads and writes as etcd 3.4 does. docs/format.md lists
+    /// the invariants.
+    /// </summary>
+    public bool CheckRaftInvariants { get; init; } = true;
+
     internal void Validate()
     {
         // A segment must hold at least the records a cut writes first (crc, metadata, state).

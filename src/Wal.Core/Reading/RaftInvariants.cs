@@ -1,0 +1,145 @@
+namespace Wal.Reading;
+
+/// <summary>
+/// Raft's invariants over the records of a log, kept as a second checksum: etcd's format leaves
+/// each record's type byte outside its CRC, so one flipped byte can turn a state record into an
+/// entry the CRC accepts. Raft never writes what breaks these, so a record that does is damage
+/// (<see cref="WalErrorKind.CorruptRecord"/> when read) or a caller's mistake (a Save refused
+/// before anything is written):
+/// <list type="bullet">
+/// <item>an entry's type is 0, 1 or 2;</item>
+/// <item>an entry follows the one before it or replaces a suffix (no gap), and never replaces an entry at or below the last saved commit;</item>
+/// <item>terms never go backwards along the log (an overwrite may bring a lower term than the entry it replaces, so that is no invariant);</item>
+/// <item>a hard state's term never decreases, its vote does not change within a term once cast, and its commit never exceeds the highest index written.</item>
+/// </list>
+/// The terms of the log are kept as runs (first index, term), so memory grows with term
+/// changes, not entries. A log read from a later segment starts knowing nothing before it.
+/// </summary>
+internal sealed class RaftInvariants
+{
+    private readonly List<(ulong First, ulong Term)> _runs = [];
+    private ulong _lastIndex;
+    private ulong _highest;
+    private bool _hasEntries;
+    private HardState _state;
+
+    /// <summary>
+    /// For a reader of the segments <paramref name="fileNames"/>: a segment is named for the
+    /// index after the last entry before it, so a read that starts at a later segment knows the
+    /// log reached that far (and no terms).
+    /// </summary>
+    public static RaftInvariants After(IReadOnlyList<string> fileNames)
+    {
+        var invariants = new RaftInvariants();
+        if (fileNames.Count > 0 && Format.SegmentName.TryParse(fileNames[0], out var name) && name.Index > 0)
+        {
+            invariants._lastIndex = name.Index - 1;
+            invariants._highest = name.Index - 1;
+        }
+        return invariants;
+    }
+
+    /// <summary>Why <paramref name="entry"/> cannot come next, or null; <paramref name="checkGap"/> for writers (readers report gaps as etcd does).</summary>
+    public string? Violation(in Entry entry, bool checkGap)
+    {
+        if ((ulong)entry.Type > 2)
+            return $"entry {entry.Index} has type {(ulong)entry.Type}; raft's types are 0, 1 and 2";
+        if (checkGap && entry.Index > _lastIndex + 1)
+            return $"entry {entry.Index} would leave a gap after the last index {_lastIndex}";
+        if (_hasEntries && entry.Index <= _lastIndex && entry.Index <= _state.Commit)
+            return $"entry {entry.Index} would replace a committed entry (commit {_state.Commit})";
+        if (TermBefore(entry.Index) is ulong before && entry.Term < before)
+            return $"entry {entry.Index} has term {entry.Term}, below term {before} of the entry before it";
+        return null;
+    }
+
+    /// <summary>Takes <paramref name="entry"/> as the log's last entry.</summary>
+    public void Accept(in Entry entry)
+    {
+        // An overwrite drops the runs from its index on.
+        while (_runs.Count > 0 && _runs[^1].First >= entry.Index)
+            _runs.RemoveAt(_runs.Count - 1);
+        if (_runs.Count == 0 || _runs[^1].Term != entry.Term)
+            _runs.Add((entry.Index, entry.Term));
+        _lastIndex = entry.Index;
+        _highest = Math.Max(_highest, entry.Index);
+        _hasEntries = true;
+    }
+
+    /// <summary>Why <paramref name="state"/> cannot come next, or null.</summary>
+    public string? Violation(HardState state) => Violation(state, _highest);
+
+    private string? Violation(HardState state, ulong highest)
+    {
+        if (state.Term < _state.Term)
+            return $"a hard state's term {state.Term} is below the term {_state.Term} before it";
+        if (state.Term == _state.Term && _state.Vote != 0 && state.Vote != _state.Vote)
+            return $"a hard state changes the vote from {_state.Vote} to {state.Vote} within term {state.Term}";
+        if (state.Commit > highest)
+            return $"a hard state commits {state.Commit}, beyond the highest index written, {highest}";
+        return null;
+    }
+
+    /// <summary>
+    /// Why a Save of <paramref name="entries"/> then <paramref name="state"/> would break an
+    /// invariant or leave a gap, or null; checked whole before anything is written.
+    /// </summary>
+    public string? SaveViolation(ReadOnlySpan<Entry> entries, HardState state)
+    {
+        if (!entries.IsEmpty)
+        {
+            if (Violation(entries[0], checkGap: true) is string first)
+                return first;
+            for (int i = 1; i < entries.Length; i++)
+            {
+                ref readonly var previous = ref entries[i - 1];
+                ref readonly var entry = ref entries[i];
+                if (entry.Index != previous.Index + 1)
+                    return $"entry {entry.Index} does not follow entry {previous.Index} in the same Save";
+                if ((ulong)entry.Type > 2)
+                    return $"entry {entry.Index} has type {(ulong)entry.Type}; raft's types are 0, 1 and 2";
+                if (entry.Term < previous.Term)
+                    return $"entry {entry.Index} has term {entry.Term}, below term {previous.Term} of the entry before it";
+            }
+        }
+        if (state.IsEmpty)
+            return null;
+        ulong highest = entries.IsEmpty ? _highest : Math.Max(_highest, entries[^1].Index);
+        return Violation(state, highest);
+    }
+
+    /// <summary>Takes a Save checked by <see cref="SaveViolation"/>.</summary>
+    public void Accept(ReadOnlySpan<Entry> entries, HardState state)
+    {
+        foreach (ref readonly var entry in entries)
+            Accept(entry);
+        if (!state.IsEmpty)
+            Accept(state);
+    }
+
+    /// <summary>Takes <paramref name="state"/> as the last hard state.</summary>
+    public void Accept(HardState state) => _state = state;
+
+    /// <summary>Takes a snapshot record: raft has every entry up to its index, the last at its term.</summary>
+    public void Accept(Snapshot snapshot)
+    {
+        _highest = Math.Max(_highest, snapshot.Index);
+        if (snapshot.Index > _lastIndex)
+        {
+            _runs.Add((snapshot.Index, snapshot.Term));
+            _lastIndex = snapshot.Index;
+        }
+    }
+
+    private ulong? TermBefore(ulong index)
+    {
+        if (index <= 1)
+            return null;
+        for (int i = _runs.Count - 1; i >= 0; i--)
+        {
+            if (_runs[i].First <= index - 1)
+                return index - 1 <= _lastIndex ? _runs[i].Term : null;
+        }
+        return null;
+    }
+}
