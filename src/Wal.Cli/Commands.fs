@@ -18,10 +18,14 @@ module Exit =
     let walProblem = 1
     let usage = 2
 
+let private lenientUsage =
+    "read as etcd 3.4 does, without raft's invariants as a second checksum (a record raft never writes is then read, not reported)."
+
 type DumpArgs =
     | [<MainCommand; ExactlyOnce>] Dir of dir: string
     | [<Unique>] Snapshot of snapshot: string
     | Json
+    | Lenient
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -29,16 +33,19 @@ type DumpArgs =
             | Dir _ -> "the WAL directory (etcd's member/wal)."
             | Snapshot _ -> "read from the snapshot INDEX:TERM (default 0:0)."
             | Json -> "print ReadAll as one line of JSON instead of the record table."
+            | Lenient -> lenientUsage
 
 type VerifyArgs =
     | [<MainCommand; ExactlyOnce>] Dir of dir: string
     | [<Unique>] Snapshot of snapshot: string
+    | Lenient
 
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | Dir _ -> "the WAL directory."
             | Snapshot _ -> "the snapshot INDEX:TERM the WAL must hold (default 0:0)."
+            | Lenient -> lenientUsage
 
 type RepairArgs =
     | [<MainCommand; ExactlyOnce>] Dir of dir: string
@@ -114,7 +121,7 @@ let private describe (r: WalRecord) =
     | RecordType.Crc -> "", "", $"crc={r.Crc:x8}"
     | _ -> "", "", preview data
 
-let private dumpTable (dir: string) (snapshot: Wal.Snapshot) =
+let private dumpTable (options: WalOptions) (dir: string) (snapshot: Wal.Snapshot) =
     if not (WalDirectory.Exists dir) then
         fail Exit.walProblem $"FileNotFound: {dir} holds no WAL segments (*.wal)"
 
@@ -124,7 +131,7 @@ let private dumpTable (dir: string) (snapshot: Wal.Snapshot) =
 
     let problem =
         try
-            for r in WalDirectory.Scan dir do
+            for r in WalDirectory.Scan(dir, options) do
                 if r.Segment <> segment then
                     segment <- r.Segment
                     printfn "%s" segment
@@ -144,7 +151,7 @@ let private dumpTable (dir: string) (snapshot: Wal.Snapshot) =
     | Some e -> printfn "stops: %O: %s" e.Kind e.Message
     | None -> ()
 
-    let dump = EngineReadAll.read dir snapshot false
+    let dump = EngineReadAll.readWith options dir snapshot false
 
     printfn
         "ReadAll at snapshot %d:%d: term=%d vote=%d commit=%d, %d entries%s, metadata %s"
@@ -170,8 +177,14 @@ let dump (args: ParseResults<DumpArgs>) =
     let snapshot = snapshotOf (args.TryGetResult DumpArgs.Snapshot)
     checkDirectory dir
 
+    let options =
+        if args.Contains DumpArgs.Lenient then
+            EngineReadAll.lenient
+        else
+            WalOptions.Default
+
     if args.Contains Json then
-        let dump = EngineReadAll.read dir snapshot false
+        let dump = EngineReadAll.readWith options dir snapshot false
         printfn "%s" (ReadAllJson.render dump)
 
         match dump.Error with
@@ -180,7 +193,7 @@ let dump (args: ParseResults<DumpArgs>) =
             eprintfn "wal: ReadAll: %s" kind
             Exit.walProblem
     else
-        dumpTable dir snapshot
+        dumpTable options dir snapshot
 
 /// `wal verify DIR [--snapshot INDEX:TERM]`: etcd's Verify, read-only.
 let verify (args: ParseResults<VerifyArgs>) =
@@ -189,7 +202,13 @@ let verify (args: ParseResults<VerifyArgs>) =
     checkDirectory dir
 
     try
-        let state = WalDirectory.Verify(dir, snapshot)
+        let options =
+            if args.Contains VerifyArgs.Lenient then
+                EngineReadAll.lenient
+            else
+                WalOptions.Default
+
+        let state = WalDirectory.Verify(dir, snapshot, options)
 
         printfn
             "ok: the CRC chain, metadata and snapshot %d:%d check out; last hard state term=%d vote=%d commit=%d"

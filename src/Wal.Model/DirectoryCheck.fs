@@ -52,6 +52,12 @@ type Problem =
     | EntryTermWentBackwards of segment: string * offset: int64 * index: uint64 * term: uint64 * before: uint64
     /// A hard state's term is below an earlier hard state's.
     | StateTermWentBackwards of segment: string * offset: int64 * term: uint64 * before: uint64
+    /// An entry whose type is not one of raft's (0, 1, 2): a flipped type byte reads this way.
+    | UnknownEntryType of segment: string * offset: int64 * index: uint64 * entryType: uint64
+    /// An entry replacing one at or below the commit index raft had saved before it.
+    | CommittedEntryReplaced of segment: string * offset: int64 * index: uint64 * commit: uint64
+    /// A hard state changing a vote already cast in the same term.
+    | VoteChangedWithinTerm of segment: string * offset: int64 * term: uint64 * vote: uint64 * before: uint64
 
 /// Whether a problem is only worth knowing (a stray file, an overwrite's cut) rather than a
 /// broken invariant.
@@ -84,6 +90,10 @@ let describe (problem: Problem) =
     | CommitBeyondLastEntry(s, o, c, last) -> $"{s} at {o}: a hard state commits {c}, beyond the last entry {last}"
     | EntryTermWentBackwards(s, o, i, t, before) -> $"{s} at {o}: entry {i} has term {t}, below term {before} before it"
     | StateTermWentBackwards(s, o, t, before) -> $"{s} at {o}: a hard state's term {t} is below an earlier {before}"
+    | UnknownEntryType(s, o, i, t) -> $"{s} at {o}: entry {i} has type {t}; raft's types are 0, 1 and 2"
+    | CommittedEntryReplaced(s, o, i, c) -> $"{s} at {o}: entry {i} replaces a committed entry (commit {c})"
+    | VoteChangedWithinTerm(s, o, t, v, before) ->
+        $"{s} at {o}: a hard state changes the vote from {before} to {v} within term {t}"
 
 let private tryName (name: string) =
     let hex (s: string) =
@@ -151,6 +161,8 @@ type private Walk =
         Terms: Map<uint64, uint64>
         LastEntry: uint64 option
         StateTerm: uint64
+        StateVote: uint64
+        StateCommit: uint64
         Segment: string
         /// Newest first.
         Problems: Problem list
@@ -189,14 +201,27 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
         match protoFields r.Data with
         | None -> undecodable "an entry record's data is not a raftpb.Entry"
         | Some fields ->
-            let term, index = varintField fields 2, varintField fields 3
+            let kind, term, index =
+                varintField fields 1, varintField fields 2, varintField fields 3
+
+            // An overwrite may bring a lower term than the entry it replaces (raft allows it), so
+            // only the entry before is compared.
+            let w =
+                match w.Terms.TryFind(index - 1UL) with
+                | Some before when term < before ->
+                    add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, before)) w
+                | _ -> w
 
             let w =
-                match w.Terms.TryFind(index - 1UL), w.Terms.TryFind index with
-                | Some before, _ when term < before ->
-                    add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, before)) w
-                | _, Some replaced when term < replaced ->
-                    add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, replaced)) w
+                if kind > 2UL then
+                    add (UnknownEntryType(r.Segment, r.Offset, index, kind)) w
+                else
+                    w
+
+            let w =
+                match w.LastEntry with
+                | Some last when index <= last && index <= w.StateCommit ->
+                    add (CommittedEntryReplaced(r.Segment, r.Offset, index, w.StateCommit)) w
                 | _ -> w
 
             // An overwrite drops the entries from its index on; an append (the usual case) drops nothing.
@@ -213,7 +238,9 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
         match protoFields r.Data with
         | None -> undecodable "a state record's data is not a raftpb.HardState"
         | Some fields ->
-            let term, commit = varintField fields 1, varintField fields 3
+            let term, vote, commit =
+                varintField fields 1, varintField fields 2, varintField fields 3
+
             let last = max (firstIndex - min firstIndex 1UL) (defaultArg w.LastEntry 0UL)
 
             let w =
@@ -228,8 +255,16 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
                 else
                     w
 
+            let w =
+                if term = w.StateTerm && w.StateVote <> 0UL && vote <> w.StateVote then
+                    add (VoteChangedWithinTerm(r.Segment, r.Offset, term, vote, w.StateVote)) w
+                else
+                    w
+
             { w with
                 StateTerm = max w.StateTerm term
+                StateVote = (if term >= w.StateTerm then vote else w.StateVote)
+                StateCommit = commit
             }
     | t when t = RecordType.snapshot ->
         match protoFields r.Data with
@@ -288,6 +323,8 @@ let check (names: string list) (size: string -> int64) (read: string -> byte[]) 
                 Terms = Map.empty
                 LastEntry = None
                 StateTerm = 0UL
+                StateVote = 0UL
+                StateCommit = 0UL
                 Segment = ""
                 Problems = []
             }

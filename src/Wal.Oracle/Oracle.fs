@@ -227,13 +227,17 @@ let private smallerPayloads (step: Step) : Step seq =
     | _ -> Seq.empty
 
 /// The candidates one shrinking step tries: each move (never the Create) dropped, last first;
-/// then each payload shortened.
+/// then each payload shortened. A candidate raft could not make (one that breaks raft's
+/// invariants, such as a gap left by a dropped Save) is not tried.
 let shrinkCandidates (moves: Step list list) : Step list list seq =
     match moves with
     | create :: rest ->
         seq {
             for i in rest.Length - 1 .. -1 .. 0 do
-                create :: List.removeAt i rest
+                let candidate = create :: List.removeAt i rest
+
+                if Scenarios.keepsInvariants (List.concat candidate) then
+                    candidate
 
             for m, move in List.indexed moves do
                 for s, step in List.indexed move do

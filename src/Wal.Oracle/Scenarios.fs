@@ -8,9 +8,10 @@ open FsCheck.FSharp
 open Wal.Model
 open Wal.Oracle
 
-/// What the generator knows of the raft log so far, so that it only asks for what raft does:
-/// overwrites only above the commit index and the last snapshot, snapshots only of committed
-/// entries, entries carrying a non-empty hard state.
+/// What the generator knows of the raft log so far, so that it only asks for what raft does
+/// and keeps raft's invariants (Wal.Model.Invariants): overwrites only above the commit index
+/// and the last snapshot, snapshots only of committed entries, one vote per term, entries with
+/// or without a hard state.
 type Raft =
     {
         Term: uint64
@@ -55,8 +56,12 @@ let private saveSupporting (supports: Supports) (raft: Raft) =
         let! newTerm =
             Gen.frequency [ 4, Gen.constant raft.Term; 1, Gen.constant (raft.Term + 1UL) ]
 
+        // Raft casts at most one vote per term: the vote changes only with the term, or from none.
         let! vote =
-            Gen.frequency [ 4, Gen.constant raft.Vote; 1, Gen.choose (1, 5) |> Gen.map uint64 ]
+            if newTerm > raft.Term || raft.Vote = 0UL then
+                Gen.frequency [ 4, Gen.constant raft.Vote; 1, Gen.choose (1, 5) |> Gen.map uint64 ]
+            else
+                Gen.constant raft.Vote
 
         let floor =
             max raft.Commit (raft.Snapshots |> List.fold (fun m s -> max m s.Index) 0UL)
@@ -68,6 +73,17 @@ let private saveSupporting (supports: Supports) (raft: Raft) =
                 Gen.constant (raft.LastIndex + 1UL)
 
         let! count = Gen.frequency [ 2, Gen.constant 0; 5, Gen.choose (1, 4) ]
+
+        // Raft often saves entries with an empty hard state (nothing but the log changed); they
+        // carry the term already saved.
+        let! bare =
+            if count > 0 && raft.Term > 0UL then
+                Gen.frequency [ 3, Gen.constant false; 1, Gen.constant true ]
+            else
+                Gen.constant false
+
+        let newTerm = if bare then raft.Term else newTerm
+        let vote = if bare then raft.Vote else vote
         let! payloads = Gen.listOfLength count payload
 
         let! kinds =
@@ -93,14 +109,17 @@ let private saveSupporting (supports: Supports) (raft: Raft) =
             Gen.choose (int raft.Commit, int (if count = 0 then min last raft.LastIndex else last))
             |> Gen.map uint64
 
-        let commit = max commit raft.Commit
+        let commit = if bare then raft.Commit else max commit raft.Commit
 
         let state: Wal.Model.HardState =
-            {
-                Term = newTerm
-                Vote = vote
-                Commit = commit
-            }
+            if bare then
+                HardState.empty
+            else
+                {
+                    Term = newTerm
+                    Vote = vote
+                    Commit = commit
+                }
 
         let terms =
             entries
@@ -267,17 +286,50 @@ type Scenario =
     override this.ToString() =
         $"# segment size {this.SegmentSize}\n" + Trace.print this.Steps
 
-/// Shrinks by dropping one move (never the Create) at a time. Both the engine and the model
-/// define every run, so a shrunk one is still a fair comparison.
+/// Whether `steps` are a run raft could make (what a crash took aside, as the generators
+/// assume): every Save keeps raft's invariants over the records before it and overwrites
+/// nothing at or below a saved snapshot, every snapshot is of committed entries, and every open
+/// at a snapshot opens at one saved before. A shrunk run must still be one.
+let keepsInvariants (steps: Step list) =
+    let rec go (records: Record list) (snapshots: Snapshot list) (steps: Step list) =
+        match steps with
+        | [] -> true
+        | Do(Create m) :: rest -> go (Stream.create m) [] rest
+        | Do(Save(state, entries) as op) :: rest ->
+            let floor = snapshots |> List.fold (fun m s -> max m s.Index) 0UL
+
+            (Invariants.saveViolation records state entries).IsNone
+            && (entries |> List.forall (fun e -> e.Index > floor))
+            && go (records @ Stream.recordsOf op) snapshots rest
+        | Do(SaveSnapshot s as op) :: rest ->
+            // Raft snapshots committed entries only.
+            let commit =
+                records
+                |> List.fold
+                    (fun c r ->
+                        match r with
+                        | State st -> st.Commit
+                        | _ -> c)
+                    0UL
+
+            s.Index <= commit && go (records @ Stream.recordsOf op) (s :: snapshots) rest
+        | Do(Open at | OpenForRead at) :: _ when at <> Snapshot.zero && not (List.contains at snapshots) -> false
+        | Do op :: rest -> go (records @ Stream.recordsOf op) snapshots rest
+        | Happen _ :: rest -> go records snapshots rest
+
+    go [] [] steps
+
+/// Shrinks by dropping one move (never the Create) at a time, keeping raft's invariants. Both the
+/// engine and the model define every run, so a shrunk one is still a fair comparison.
 let shrink (scenario: Scenario) =
     match moves scenario.Steps with
     | create :: rest ->
         seq {
             for i in 0 .. rest.Length - 1 do
-                yield
-                    { scenario with
-                        Steps = create @ List.concat (List.removeAt i rest)
-                    }
+                let steps = create @ List.concat (List.removeAt i rest)
+
+                if keepsInvariants steps then
+                    yield { scenario with Steps = steps }
         }
     | [] -> Seq.empty
 

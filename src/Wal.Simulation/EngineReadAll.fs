@@ -40,19 +40,27 @@ let ofResult (snapshot: Snapshot) (result: Result<ReadAllResult, WalException>) 
             Error = Some(string e.Kind)
         }
 
-/// Opens `dir` at `snapshot` and reads it with the engine. Read-only (OpenForRead) unless
-/// `write`, which opens as a writer does (Open), zeroing a torn tail as etcd's Open does.
-let read (dir: string) (snapshot: Snapshot) (write: bool) =
+/// Opens `dir` at `snapshot` with `options` and reads it with the engine. Read-only
+/// (OpenForRead) unless `write`, which opens as a writer does (Open), zeroing a torn tail as
+/// etcd's Open does.
+let readWith (options: WalOptions) (dir: string) (snapshot: Snapshot) (write: bool) =
     let result =
         try
             use wal =
                 if write then
-                    WriteAheadLog.Open(dir, snapshot)
+                    WriteAheadLog.Open(dir, snapshot, options)
                 else
-                    WriteAheadLog.OpenForRead(dir, snapshot)
+                    WriteAheadLog.OpenForRead(dir, snapshot, options)
 
             Ok(wal.ReadAll())
         with :? WalException as e ->
             Error e
 
     ofResult snapshot result
+
+/// `readWith` the default options (raft's invariants checked).
+let read (dir: string) (snapshot: Snapshot) (write: bool) =
+    readWith WalOptions.Default dir snapshot write
+
+/// Options that read as etcd 3.4 does: no raft invariants.
+let lenient = WalOptions(CheckRaftInvariants = false)

@@ -299,6 +299,14 @@ let private runner (config: RunConfig) =
             }
         | Do _, _ -> run
 
+    let refusable (step: Step) (model: DurableLog) =
+        match step with
+        | Do(Save(state, entries)) ->
+            model.Bases
+            |> List.exists (fun basis ->
+                (Invariants.saveViolation (basis @ model.Session) state entries).IsSome)
+        | _ -> false
+
     /// The one guard: a step's power loss (even one a call swallowed, found dead by the next
     /// call) is a power cut and recovery; an injected I/O error fails the log closed; an error
     /// after that is expected; any other is a divergence.
@@ -320,6 +328,10 @@ let private runner (config: RunConfig) =
                 FailedClosed = true
             }
         | :? WalException as ex when run.FailedClosed && ex.Kind = WalErrorKind.Failed -> run
+        // A Save raft would not make on what the disk holds after a crash (the generator does not
+        // know what the crash took) is refused whole, writing nothing, exactly when the model's
+        // invariants say it breaks one on what the engine wrote or read.
+        | :? WalException as ex when ex.Kind = WalErrorKind.InvalidArgument && refusable step run.Model -> run
         | :? WalException as ex when step = Do Repair -> diverge where $"Repair failed: {ex.Kind} {ex.Message}" run
         | :? WalException as ex -> diverge where $"unexpected {ex.Kind}: {ex.Message}" run
 

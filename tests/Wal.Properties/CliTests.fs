@@ -52,7 +52,13 @@ let private oneLine (err: string) =
     Expect.stringStarts lines[0] "wal: " err
 
 let ``dump shows every record and ReadAll's summary of an etcd data directory`` () =
-    let code, out, _ = wal [ "dump"; etcdCase "saves" ]
+    // etcd's peer wrote this log committing past its last entry, which raft never does: by
+    // default the tool says so, and --lenient reads it as etcd does.
+    let code, out, err = wal [ "dump"; etcdCase "saves" ]
+    Expect.equal code 1 out
+    Expect.stringContains err "ReadAll: CorruptRecord" ""
+    oneLine err
+    let code, out, _ = wal [ "dump"; "--lenient"; etcdCase "saves" ]
     Expect.equal code 0 ""
     Expect.stringContains out "433 records" ""
     Expect.stringContains out "0000000000000003-00000000000000a3.wal" ""
@@ -64,7 +70,8 @@ let ``dump shows every record and ReadAll's summary of an etcd data directory`` 
         ""
 
 let ``dump --json prints ReadAll in the schema etcd's peer prints`` () =
-    let code, out, _ = wal [ "dump"; etcdCase "saves"; "--snapshot"; "90:1"; "--json" ]
+    let code, out, _ =
+        wal [ "dump"; etcdCase "saves"; "--lenient"; "--snapshot"; "90:1"; "--json" ]
 
     Expect.equal code 0 ""
 
@@ -94,11 +101,15 @@ let ``dump never changes the directory, even a torn one`` () =
         Expect.equal (fingerprint dir) before (String.Join(" ", args))
 
 let ``verify: 0 when the WAL checks out, 1 naming the problem when not`` () =
-    let code, out, _ = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90:1" ]
+    let code, _, err = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90:1" ]
+    Expect.equal code 1 ""
+    Expect.stringContains err "CorruptRecord" ""
+    let code, out, _ = wal [ "verify"; "--lenient"; etcdCase "saves"; "--snapshot"; "90:1" ]
     Expect.equal code 0 ""
     Expect.stringContains out "last hard state term=1 vote=1 commit=201" ""
 
-    let code, _, err = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90:2" ]
+    let code, _, err =
+        wal [ "verify"; "--lenient"; etcdCase "saves"; "--snapshot"; "90:2" ]
     Expect.equal code 1 ""
     Expect.stringContains err "SnapshotMismatch" ""
     oneLine err

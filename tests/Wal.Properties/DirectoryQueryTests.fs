@@ -39,11 +39,11 @@ let ``Verify returns the last hard state, across cuts`` () =
             wal.Save(HardState(i / 10UL + 1UL, 2UL, i - 1UL), [ entry i ])
 
         wal.SaveSnapshot(Snapshot(20UL, 3UL))
-        wal.Save(HardState(4UL, 3UL, 25UL), List.empty<Entry>)
+        wal.Save(HardState(4UL, 2UL, 25UL), List.empty<Entry>)
 
     Expect.isGreaterThan (segmentsOf fs |> List.length) 2 ""
-    Expect.equal (WalDirectory.Verify(dir, Snapshot.Zero, options)) (HardState(4UL, 3UL, 25UL)) ""
-    Expect.equal (WalDirectory.Verify(dir, Snapshot(20UL, 3UL), options)) (HardState(4UL, 3UL, 25UL)) ""
+    Expect.equal (WalDirectory.Verify(dir, Snapshot.Zero, options)) (HardState(4UL, 2UL, 25UL)) ""
+    Expect.equal (WalDirectory.Verify(dir, Snapshot(20UL, 3UL), options)) (HardState(4UL, 2UL, 25UL)) ""
 
     assertKind WalErrorKind.SnapshotMismatch (fun () ->
         WalDirectory.Verify(dir, Snapshot(20UL, 2UL), options) |> ignore)

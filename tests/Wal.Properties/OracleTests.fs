@@ -124,8 +124,9 @@ let ``the oracle catches a WAL that loses acknowledged saves, with a shrunk trac
                 match line.Step with
                 | Do(Create m) -> Expect.isLessThanOrEqual m.Length 1 $"shrunk metadata\n{c.Trace}"
                 | Do(Save(_, entries)) ->
+                    // (One byte may stay: which sectors a crash image keeps depends on the sizes.)
                     for e in entries do
-                        Expect.isEmpty e.Data $"shrunk entry data\n{c.Trace}"
+                        Expect.isLessThanOrEqual e.Data.Length 1 $"shrunk entry data\n{c.Trace}"
                 | _ -> ()
         // Its seed reruns it.
         match

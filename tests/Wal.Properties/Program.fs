@@ -30,6 +30,7 @@ let suites =
         None, WriterProperties.tests
         None, ModelProperties.tests
         None, DurabilityProperties.tests
+        None, InvariantProperties.tests
         None, CrashProperties.tests
         None, DiskProperties.tests
         Some Interop, testSequenced InteropProperties.tests

@@ -13,6 +13,17 @@ let memoryOptions (segmentSize: int64) =
     let fs = SimulatedFileSystem()
     fs, WalOptions(FileSystem = fs, SegmentSizeBytes = segmentSize, PrepareSegmentsInBackground = false)
 
+/// `options` reading and writing as etcd 3.4 does, without raft's invariants: for logs etcd
+/// wrote (or tests write) that raft never would.
+let lenient (options: WalOptions) =
+    WalOptions(
+        FileSystem = options.FileSystem,
+        SegmentSizeBytes = options.SegmentSizeBytes,
+        MaxRecordBytes = options.MaxRecordBytes,
+        PrepareSegmentsInBackground = options.PrepareSegmentsInBackground,
+        CheckRaftInvariants = false
+    )
+
 /// A frame found in a segment's bytes: where it starts, its whole size, and its record type.
 type Framed = { Offset: int; Size: int; Type: int }
 

@@ -170,6 +170,8 @@ public static class WalDirectory
             SegmentRecord record;
             while ((status = reader.Next(out record)) == ReadStatus.Record)
             {
+                if (strict)
+                    ReadRules.KeepsInvariants(record, invariants.Segment(record.Segment));
                 switch (record.Type)
                 {
                     case RecordType.Metadata:

@@ -58,6 +58,8 @@ public sealed partial class WriteAheadLog
         SegmentRecord record;
         while ((status = reader.Next(out record)) == ReadStatus.Record)
         {
+            if (strict)
+                ReadRules.KeepsInvariants(record, invariants.Segment(record.Segment));
             switch (record.Type)
             {
                 case RecordType.Entry:
