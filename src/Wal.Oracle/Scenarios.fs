@@ -19,6 +19,8 @@ type Raft =
         Commit: uint64
         Terms: Map<uint64, uint64>
         LastIndex: uint64
+        /// The highest index ever saved, stale entries above LastIndex included.
+        Written: uint64
         Snapshots: Wal.Model.Snapshot list
     }
 
@@ -135,6 +137,7 @@ let private saveSupporting (supports: Supports) (raft: Raft) =
                 Commit = commit
                 Terms = terms
                 LastIndex = last
+                Written = max raft.Written last
             }
     }
 
@@ -152,7 +155,18 @@ let stepSupporting (supports: Supports) (crashes: bool) (raft: Raft) =
             [
                 1,
                 gen {
-                    let! index = Gen.choose (int lastSnap, int raft.Commit) |> Gen.map uint64
+                    // etcd's ReadAll at snapshot s skips entries at or below s, so an overwrite at
+                    // or below s cannot truncate stale entries above it. When s is the last index
+                    // and stale entries lie above it, what a read returns depends on which segment
+                    // it starts from (docs/format.md#a-snapshot-at-the-last-index): the generators
+                    // leave that quirk to its own test.
+                    let top =
+                        if raft.Written > raft.LastIndex && raft.Commit = raft.LastIndex then
+                            raft.Commit - 1UL
+                        else
+                            raft.Commit
+
+                    let! index = Gen.choose (int lastSnap, int (max lastSnap top)) |> Gen.map uint64
 
                     let s: Wal.Model.Snapshot =
                         {
@@ -248,6 +262,7 @@ let stepsSupporting (supports: Supports) (crashes: bool) =
                 Commit = 0UL
                 Terms = Map.empty
                 LastIndex = 0UL
+                Written = 0UL
                 Snapshots = []
             }
 
@@ -288,7 +303,8 @@ type Scenario =
 
 /// Whether `steps` are a run raft could make (what a crash took aside, as the generators
 /// assume): every Save keeps raft's invariants over the records before it and overwrites
-/// nothing at or below a saved snapshot, every snapshot is of committed entries, and every open
+/// nothing at or below a saved snapshot, every snapshot is of committed entries (and not at a
+/// last index with stale entries above it), and every open
 /// at a snapshot opens at one saved before. A shrunk run must still be one.
 let keepsInvariants (steps: Step list) =
     let rec go (records: Record list) (snapshots: Snapshot list) (steps: Step list) =
@@ -312,7 +328,19 @@ let keepsInvariants (steps: Step list) =
                         | _ -> c)
                     0UL
 
-            s.Index <= commit && go (records @ Stream.recordsOf op) (s :: snapshots) rest
+            // ... and never at the last index while stale entries lie above it (see `stepSupporting`).
+            let last, highest =
+                records
+                |> List.fold
+                    (fun (last, highest) r ->
+                        match r with
+                        | EntryRecord e -> e.Index, max highest e.Index
+                        | _ -> last, highest)
+                    (0UL, 0UL)
+
+            s.Index <= commit
+            && not (s.Index = last && highest > last && s.Index > 0UL)
+            && go (records @ Stream.recordsOf op) (s :: snapshots) rest
         | Do(Open at | OpenForRead at) :: _ when at <> Snapshot.zero && not (List.contains at snapshots) -> false
         | Do op :: rest -> go (records @ Stream.recordsOf op) snapshots rest
         | Happen _ :: rest -> go records snapshots rest
