@@ -78,7 +78,10 @@ let drivers =
             (naive @ [ "--bug"; "ack-after-fsync-error" ])
         report "etcd 3.4 wal (peer)" [] etcd
         report "FasterLog 2.6.5" [] (library "faster" "faster-driver.dll")
-        report "FasterLog 2.6.5, directories synced" [] (library "faster" "faster-driver.dll" @ [ "--sync-directories" ])
+        report
+            "FasterLog 2.6.5, directories synced"
+            []
+            (library "faster" "faster-driver.dll" @ [ "--sync-directories" ])
         report "DotNext 6.12.0 WriteAheadLog" [] (library "dotnext" "dotnext-driver.dll")
     ]
 
@@ -150,6 +153,8 @@ let crashTests () =
     printfn "  the crash-test target took %.0f s" clock.Elapsed.TotalSeconds
 
     let failed =
-        outcomes |> List.filter (fun o -> not (List.contains o.Code o.Row.Expect)) |> List.length
+        outcomes
+        |> List.filter (fun o -> not (List.contains o.Code o.Row.Expect))
+        |> List.length
 
     outcomes.Length - failed, failed

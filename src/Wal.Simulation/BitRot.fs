@@ -47,7 +47,9 @@ let private formatCannotSee (before: DiskState) (after: DiskState) (path: string
 /// The error-level problems check-dir finds in the log a disk holds.
 let private checkDir (fs: SimulatedFileSystem) =
     let names = fs.List Directory
-    let read name = fs.ReadAllBytes(IO.Path.Combine(Directory, name))
+
+    let read name =
+        fs.ReadAllBytes(IO.Path.Combine(Directory, name))
 
     DirectoryCheck.check names (fun n -> int64 (read n).Length) read
     |> List.filter (DirectoryCheck.isWarning >> not)

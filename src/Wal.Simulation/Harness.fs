@@ -303,8 +303,7 @@ let private runner (config: RunConfig) =
         match step with
         | Do(Save(state, entries)) ->
             model.Bases
-            |> List.exists (fun basis ->
-                (Invariants.saveViolation (basis @ model.Session) state entries).IsSome)
+            |> List.exists (fun basis -> (Invariants.saveViolation (basis @ model.Session) state entries).IsSome)
         | _ -> false
 
     /// The one guard: a step's power loss (even one a call swallowed, found dead by the next

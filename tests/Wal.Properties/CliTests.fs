@@ -104,12 +104,16 @@ let ``verify: 0 when the WAL checks out, 1 naming the problem when not`` () =
     let code, _, err = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90:1" ]
     Expect.equal code 1 ""
     Expect.stringContains err "CorruptRecord" ""
-    let code, out, _ = wal [ "verify"; "--lenient"; etcdCase "saves"; "--snapshot"; "90:1" ]
+
+    let code, out, _ =
+        wal [ "verify"; "--lenient"; etcdCase "saves"; "--snapshot"; "90:1" ]
+
     Expect.equal code 0 ""
     Expect.stringContains out "last hard state term=1 vote=1 commit=201" ""
 
     let code, _, err =
         wal [ "verify"; "--lenient"; etcdCase "saves"; "--snapshot"; "90:2" ]
+
     Expect.equal code 1 ""
     Expect.stringContains err "SnapshotMismatch" ""
     oneLine err

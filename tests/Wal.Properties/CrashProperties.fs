@@ -86,7 +86,8 @@ let ``bit rot over many runs: counted by verdict, none read wrong`` () =
                     rotAndRead run.SegmentSize run.Steps (i * 7919 + seed)
         ]
 
-    let count f = verdicts |> List.filter f |> List.length
+    let count f =
+        verdicts |> List.filter f |> List.length
 
     printfn
         "bit rot over %d flips: %d reported, %d read as written, %d indistinguishable from a legal log"
@@ -109,8 +110,14 @@ let ``every record retyped: reported, or indistinguishable from a legal log`` ()
     let runs =
         Gen.sampleWithSeed (Rnd(11UL, 0x9E3779B97F4A7C15UL)) 20 12 (scenario false)
 
-    let verdicts = [ for run in runs do yield! retypeEach run.SegmentSize run.Steps ]
-    let count f = verdicts |> List.filter (snd >> f) |> List.length
+    let verdicts =
+        [
+            for run in runs do
+                yield! retypeEach run.SegmentSize run.Steps
+        ]
+
+    let count f =
+        verdicts |> List.filter (snd >> f) |> List.length
 
     printfn
         "retyped records: %d; %d reported, %d read as written, %d indistinguishable from a legal log"
