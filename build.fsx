@@ -66,6 +66,11 @@ let targets =
         (fun () ->
             build ()
             Examples.packBuilt ())
+        "api-docs",
+        "build, then the API reference from the XML docs (fsdocs) into artifacts/api-docs",
+        (fun () ->
+            build ()
+            Examples.apiDocs ())
         "format",
         "format the F# (fantomas) and C# (dotnet format) sources",
         (fun () ->
