@@ -60,7 +60,9 @@ let targets =
         (fun () ->
             build ()
             Bench.bench ())
-        "stryker", "mutation testing of Wal.Core's durability code (cannot run on Expecto yet: says why)", Bench.stryker
+        "stryker",
+        "mutation testing of Wal.Core's engine, decoder and recovery code by the suites (about an hour)",
+        Bench.stryker
         "pack",
         "build, then pack the packable projects into artifacts/",
         (fun () ->
