@@ -33,6 +33,8 @@ let suites =
         None, CrashProperties.tests
         None, DiskProperties.tests
         Some Interop, testSequenced InteropProperties.tests
+        None, SnapTests.tests
+        Some Interop, testSequenced SnapInteropTests.tests
         None, CorpusTests.tests
         None, testSequenced CliTests.tests
         None, testSequenced HostileDirectoryTests.tests
