@@ -49,7 +49,13 @@ let private parseAnswer (line: string) =
             | _ -> [||]
 
         let cs =
-            ConfState(ids "voters", ids "learners", ids "votersOutgoing", ids "learnersNext", r.GetProperty("autoLeave").GetBoolean())
+            ConfState(
+                ids "voters",
+                ids "learners",
+                ids "votersOutgoing",
+                ids "learnersNext",
+                r.GetProperty("autoLeave").GetBoolean()
+            )
 
         Ok(RaftSnapshot(r.GetProperty("index").GetUInt64(), r.GetProperty("term").GetUInt64(), ReadOnlyMemory data, cs))
 
@@ -67,14 +73,20 @@ let private etcdRead (path: string) =
 let private ours (s: RaftSnapshot) = Ok s
 
 let private listing (dir: string) =
-    Directory.GetFiles dir |> Array.map Path.GetFileName |> Array.sort |> List.ofArray
+    Directory.GetFiles dir
+    |> Array.map Path.GetFileName
+    |> Array.sort
+    |> List.ofArray
 
 /// Snapshots with any index and term, memberships of every shape, and data from nothing to a few KiB.
 let private snapshots =
     gen {
         let! index = Gen.choose64 (1L, Int64.MaxValue) |> Gen.map uint64
         let! term = Gen.elements [ 0UL; 1UL; 2UL; 300UL; UInt64.MaxValue ]
-        let ids = Gen.listOf (Gen.elements [ 1UL; 2UL; 0x2e1259d415f2a040UL; UInt64.MaxValue ])
+
+        let ids =
+            Gen.listOf (Gen.elements [ 1UL; 2UL; 0x2e1259d415f2a040UL; UInt64.MaxValue ])
+
         let! voters = ids
         let! learners = ids
         let! outgoing = ids

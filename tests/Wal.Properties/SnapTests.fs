@@ -39,7 +39,12 @@ let tests =
                 Expect.isTrue ok ""
                 Expect.equal (term, index) (2UL, 1002UL) ""
 
-                for bad in [ "2-3ea.snap"; "0000000000000002-00000000000003ea.wal"; "000000000000000g-00000000000003ea.snap" ] do
+                for bad in
+                    [
+                        "2-3ea.snap"
+                        "0000000000000002-00000000000003ea.wal"
+                        "000000000000000g-00000000000003ea.snap"
+                    ] do
                     let ok, _, _ = SnapName.TryParse bad
                     Expect.isFalse ok bad
             }
@@ -74,11 +79,25 @@ let tests =
                 let path = snapshotter.Save(snap 5UL 1UL)
                 let good = fs.ReadAllBytes path
                 flipByte fs path (good.Length - 3)
-                Expect.equal (errorKind (fun () -> Snapshotter.Read(path, options) |> ignore)) (Some WalErrorKind.CrcMismatch) ""
+
+                Expect.equal
+                    (errorKind (fun () -> Snapshotter.Read(path, options) |> ignore))
+                    (Some WalErrorKind.CrcMismatch)
+                    ""
+
                 fs.WriteAllBytes(path, [||])
-                Expect.equal (errorKind (fun () -> Snapshotter.Read(path, options) |> ignore)) (Some WalErrorKind.CorruptRecord) ""
+
+                Expect.equal
+                    (errorKind (fun () -> Snapshotter.Read(path, options) |> ignore))
+                    (Some WalErrorKind.CorruptRecord)
+                    ""
+
                 fs.WriteAllBytes(path, good[.. good.Length - 4])
-                Expect.equal (errorKind (fun () -> Snapshotter.Read(path, options) |> ignore)) (Some WalErrorKind.CorruptRecord) ""
+
+                Expect.equal
+                    (errorKind (fun () -> Snapshotter.Read(path, options) |> ignore))
+                    (Some WalErrorKind.CorruptRecord)
+                    ""
 
                 Expect.equal
                     (errorKind (fun () -> Snapshotter.Read("/data/snap/none.snap", options) |> ignore))
@@ -98,9 +117,18 @@ let tests =
 
                 let search = snapshotter.LoadNewest()
                 Expect.equal search.Snapshot (snap 20UL 1UL) ""
-                Expect.equal (search.Skipped |> Seq.map (fun s -> s.FileName, s.Reason) |> List.ofSeq) [ SnapName.Format(1UL, 30UL), SkipReason.Broken ] ""
+
+                Expect.equal
+                    (search.Skipped |> Seq.map (fun s -> s.FileName, s.Reason) |> List.ofSeq)
+                    [ SnapName.Format(1UL, 30UL), SkipReason.Broken ]
+                    ""
+
                 Expect.contains (names fs) (SnapName.Format(1UL, 30UL) + ".broken") "renamed"
-                Expect.equal (snapshotter.Names() |> List.ofSeq) [ SnapName.Format(1UL, 20UL); SnapName.Format(1UL, 10UL) ] ""
+
+                Expect.equal
+                    (snapshotter.Names() |> List.ofSeq)
+                    [ SnapName.Format(1UL, 20UL); SnapName.Format(1UL, 10UL) ]
+                    ""
             }
 
             test "a search with markBroken = false changes nothing" {
@@ -139,11 +167,14 @@ let tests =
 
                 Expect.equal (names fs |> List.filter (fun n -> n.EndsWith ".broken")) [] "nothing renamed"
 
-                let search = snapshotter.LoadNewestAvailable([ Snapshot(10UL, 1UL); Snapshot(20UL, 2UL) ])
+                let search =
+                    snapshotter.LoadNewestAvailable([ Snapshot(10UL, 1UL); Snapshot(20UL, 2UL) ])
+
                 Expect.equal search.Snapshot (snap 10UL 1UL) "the term must match too"
             }
 
-            test "a save cut by a power failure after any call leaves the old snapshot or the new one, never a broken file" {
+            test
+                "a save cut by a power failure after any call leaves the old snapshot or the new one, never a broken file" {
                 let seeds = [ 1..5 ]
                 let mutable points = 0
                 let mutable sawNew = false
@@ -171,7 +202,11 @@ let tests =
                         let options = WalOptions(FileSystem = after, PrepareSegmentsInBackground = false)
                         let search = Snapshotter("/data/snap", options).LoadNewest(markBroken = false)
                         points <- points + 1
-                        Expect.isEmpty search.Skipped $"cut after {cut} calls, seed {seed}: {search.Skipped |> List.ofSeq}"
+
+                        Expect.isEmpty
+                            search.Skipped
+                            $"cut after {cut} calls, seed {seed}: {search.Skipped |> List.ofSeq}"
+
                         Expect.isTrue (search.Snapshot = snap 10UL 1UL || search.Snapshot = snap 20UL 1UL) ""
                         sawNew <- sawNew || search.Snapshot = snap 20UL 1UL
 
