@@ -98,7 +98,7 @@ let private startingPoint (layout: Layout) (given: string option) =
                 found.WalSnapshot,
                 skipped
                 @ [
-                    $"snapshot {found.Index}:{found.Term} from snap/{found.FileName} (the newest valid one the WAL holds; {found.Data.Length} bytes, {found.ConfState})"
+                    $"snapshot {found.Index}:{found.Term} from snap/{found.FileName} (the newest valid one the WAL holds; {found.Data.Length} bytes; members {EtcdPayload.confState found.ConfState})"
                 ]
 
 /// Which entries the table shows.
@@ -181,7 +181,15 @@ let private describe (raw: bool) (filter: Filter) (r: WalRecord) =
         Some(string s.Term, "", $"vote={EtcdPayload.hexId s.Vote} commit={s.Commit}")
     | RecordType.Snapshot ->
         let s = r.ToSnapshot()
-        Some(string s.Term, string s.Index, (if isNull s.ConfState then "" else $"{s.ConfState}"))
+
+        Some(
+            string s.Term,
+            string s.Index,
+            (if isNull s.ConfState then
+                 ""
+             else
+                 EtcdPayload.confState s.ConfState)
+        )
     | RecordType.Metadata ->
         Some(
             "",

@@ -312,9 +312,16 @@ let confChange (entryType: EntryType) (data: byte[]) =
                 let changes =
                     c.Changes |> Seq.map (fun s -> $"{changeType s.Type} {hexId s.NodeId}")
 
+                let transition =
+                    match c.Transition with
+                    | ConfChangeTransition.Auto -> "auto"
+                    | ConfChangeTransition.JointImplicit -> "joint-implicit"
+                    | ConfChangeTransition.JointExplicit -> "joint-explicit"
+                    | other -> $"transition-{int other}"
+
                 join
                     [
-                        $"v2 {c.Transition}"
+                        $"v2 {transition}"
                         "[" + String.Join(", ", changes) + "]"
                         context c.Context
                     ])
@@ -333,6 +340,23 @@ let entry (e: Entry) =
     match e.Type with
     | EntryType.Normal -> normal (e.Data.ToArray())
     | t -> confChange t (e.Data.ToArray())
+
+/// A membership with its ids in hex, leaving out what is empty.
+let confState (cs: ConfState) =
+    let ids (name: string) (list: uint64 seq) =
+        if Seq.isEmpty list then
+            ""
+        else
+            $"""{name}=[{String.Join(",", Seq.map hexId list)}]"""
+
+    join
+        [
+            ids "voters" cs.Voters
+            ids "learners" cs.Learners
+            ids "voters_outgoing" cs.VotersOutgoing
+            ids "learners_next" cs.LearnersNext
+            flag "auto_leave" cs.AutoLeave
+        ]
 
 /// The WAL's metadata: etcd's node and cluster ids in hex, else the bytes.
 let metadata (data: byte[]) =

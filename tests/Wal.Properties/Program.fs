@@ -37,6 +37,8 @@ let suites =
         Some Interop, testSequenced SnapInteropTests.tests
         None, CorpusTests.tests
         None, testSequenced CliTests.tests
+        None, testSequenced CliDumpTests.tests
+        None, EtcdPayloadTests.tests
         None, testSequenced HostileDirectoryTests.tests
         None, OracleTests.tests
         None, DriverTests.tests
