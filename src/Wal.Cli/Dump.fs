@@ -311,7 +311,13 @@ let private table (layout: Layout) (snapshot: Wal.Snapshot) (raw: bool) (filter:
     match readAll with
     | Ok contents ->
         printfn "%s: %s" at (summary contents)
-        if problem.IsSome then Exit.walProblem else Exit.ok
+
+        match problem with
+        | Some e when e.Kind = WalErrorKind.UnexpectedEof ->
+            printfn "the last record is torn: `wal repair` would cut it (etcd's ReadAll and Verify accept it; the entries above are all it holds)"
+            Exit.walProblem
+        | Some _ -> Exit.walProblem
+        | None -> Exit.ok
     | Error e when e.Kind = WalErrorKind.SnapshotNotFound && e.Contents.HasValue ->
         printfn "%s: %s" at (summary e.Contents.Value)
         fail Exit.walProblem $"ReadAll: SnapshotNotFound: {e.Message} (the contents above were read all the same)"

@@ -39,6 +39,7 @@ let suites =
         None, testSequenced CliTests.tests
         None, testSequenced CliDumpTests.tests
         None, EtcdPayloadTests.tests
+        None, testSequenced CliDamageTests.tests
         None, testSequenced HostileDirectoryTests.tests
         None, OracleTests.tests
         None, DriverTests.tests
