@@ -70,6 +70,13 @@ let rec osReason (e: exn) : string option =
     | :? IOException as io -> Some io.Message
     | _ -> osReason e.InnerException
 
+/// A message with the OS's reason after it, unless it already says it.
+let withReason (message: string) (reason: string) =
+    if message.Contains reason then
+        message
+    else
+        $"{message} ({reason})"
+
 /// The directory must exist, be a directory and be readable; anything else is the caller's
 /// mistake or the disk's (exit 2), not the WAL's.
 let checkDirectory (dir: string) =
@@ -93,7 +100,7 @@ let snapshotOf (arg: string option) =
 /// and I/O errors, exit 1 naming the kind for everything else.
 let walError (e: WalException) =
     match osReason e with
-    | Some reason -> fail Exit.usage $"{e.Kind}: {e.Message} ({reason})"
+    | Some reason -> fail Exit.usage $"{e.Kind}: {withReason e.Message reason}"
     | None -> fail Exit.walProblem $"{e.Kind}: {e.Message}"
 
 /// The last segment's torn record, if any: where a reader stops with UnexpectedEof (what etcd's
@@ -161,5 +168,5 @@ let repair (args: ParseResults<RepairArgs>) =
             Exit.ok
     with :? WalException as e ->
         match osReason e with
-        | Some reason -> fail Exit.usage $"cannot repair ({e.Kind}): {e.Message} ({reason})"
+        | Some reason -> fail Exit.usage $"cannot repair ({e.Kind}): {withReason e.Message reason}"
         | None -> fail Exit.walProblem $"cannot repair ({e.Kind}): {e.Message}"

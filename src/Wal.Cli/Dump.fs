@@ -314,7 +314,9 @@ let private table (layout: Layout) (snapshot: Wal.Snapshot) (raw: bool) (filter:
 
         match problem with
         | Some e when e.Kind = WalErrorKind.UnexpectedEof ->
-            printfn "the last record is torn: `wal repair` would cut it (etcd's ReadAll and Verify accept it; the entries above are all it holds)"
+            printfn
+                "the last record is torn: `wal repair` would cut it (etcd's ReadAll and Verify accept it; the entries above are all it holds)"
+
             Exit.walProblem
         | Some _ -> Exit.walProblem
         | None -> Exit.ok

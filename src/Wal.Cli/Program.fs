@@ -87,7 +87,7 @@ let main argv =
     | :? Wal.WalException as e ->
         match osReason e with
         | Some reason ->
-            eprintfn "wal: %O: %s (%s)" e.Kind e.Message reason
+            eprintfn "wal: %O: %s" e.Kind (withReason e.Message reason)
             Exit.usage
         | None ->
             eprintfn "wal: %O: %s" e.Kind e.Message

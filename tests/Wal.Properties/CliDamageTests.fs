@@ -12,8 +12,7 @@ open Wal.Properties.CliRunner
 
 let private etcdCase (case: string) = corpus [ "etcd-3.4"; case; "wal" ]
 
-let private trace (name: string) =
-    repoFile [ "examples"; "traces"; name ]
+let private trace (name: string) = repoFile [ "examples"; "traces"; name ]
 
 /// Runs the tool in a child process that cannot bypass file permissions: as root (the tests'
 /// usual user here), with CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped by setpriv.
@@ -71,7 +70,10 @@ let tests =
                         Expect.stringContains err "Permission denied" command
                         Expect.equal (err.Trim().Split('\n').Length) 1 err
                 finally
-                    File.SetUnixFileMode(tmp.Path, UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute)
+                    File.SetUnixFileMode(
+                        tmp.Path,
+                        UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute
+                    )
             }
 
             test "a segment without read permission: exit 2 with the OS's reason" {
@@ -90,7 +92,12 @@ let tests =
                 let dir = etcdCase "cuts-snapshots-overwrites"
                 let code, out, _ = wal [ "check-dir"; dir; "--snapshot"; "20:1" ]
                 Expect.equal code 0 out
-                Expect.stringContains out "the earlier segment file 0000000000000000-0000000000000000.wal is not checked" ""
+
+                Expect.stringContains
+                    out
+                    "the earlier segment file 0000000000000000-0000000000000000.wal is not checked"
+                    ""
+
                 let code, out, _ = wal [ "check-dir"; dir; "--snapshot"; "21:1" ]
                 Expect.equal code 1 out
                 Expect.stringContains out "snapshot 21:1: SnapshotNotFound" ""
@@ -103,16 +110,28 @@ let tests =
             }
 
             test "check-trace takes several files and - for stdin; the worst verdict is the exit code" {
-                let code, out, _ = wal [ "check-trace"; trace "allowed.trace"; trace "reread-state.trace" ]
+                let code, out, _ =
+                    wal [ "check-trace"; trace "allowed.trace"; trace "reread-state.trace" ]
+
                 Expect.equal code 0 out
                 Expect.stringContains out "allowed.trace: ok: all 3 observations" ""
                 Expect.stringContains out "reread-state.trace: ok: all 2 observations" ""
 
-                let code, out, _ = wal [ "check-trace"; trace "allowed.trace"; trace "lost-save.trace" ]
+                let code, out, _ =
+                    wal [ "check-trace"; trace "allowed.trace"; trace "lost-save.trace" ]
+
                 Expect.equal code 1 out
                 Expect.stringContains out "lost-save.trace: line 7: the model does not allow" ""
 
-                let code, _, err = wal [ "check-trace"; trace "allowed.trace"; "no-such.trace"; trace "lost-save.trace" ]
+                let code, _, err =
+                    wal
+                        [
+                            "check-trace"
+                            trace "allowed.trace"
+                            "no-such.trace"
+                            trace "lost-save.trace"
+                        ]
+
                 Expect.equal code 2 err
                 Expect.stringContains err "no-such.trace: no such file" ""
 
