@@ -337,6 +337,11 @@ let run (args: ParseResults<DumpArgs>) =
     let dir = args.GetResult Dir
     checkDirectory dir
     let layout = layoutOf dir
+
+    // A member directory's wal/ must be readable too, or Exists would read as "no WAL".
+    if layout.Wal <> dir then
+        checkDirectory layout.Wal
+
     let filter = filterOf args
     // A malformed --snapshot is the command line's fault, whatever the directory holds.
     args.TryGetResult Snapshot |> Option.iter (parseSnapshot >> ignore)

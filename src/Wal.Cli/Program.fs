@@ -41,8 +41,11 @@ let version () =
         |> Array.tryHead
         |> Option.map (fun a -> (a :?> System.Reflection.AssemblyInformationalVersionAttribute).InformationalVersion)
 
-    $"""wal {informational
-             |> Option.defaultWith (fun () -> string (assembly.GetName().Version))}"""
+    let shown =
+        informational
+        |> Option.defaultWith (fun () -> string (assembly.GetName().Version))
+
+    $"wal {shown}"
 
 [<EntryPoint>]
 let main argv =

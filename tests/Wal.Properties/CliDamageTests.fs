@@ -76,6 +76,23 @@ let tests =
                     )
             }
 
+            test "a member directory whose wal/ cannot be read: exit 2 with the OS's reason" {
+                use tmp = new TempDir()
+                copyTree (corpus [ "etcd-3.4-server"; "member" ]) tmp.Path
+                let walDir = Path.Combine(tmp.Path, "wal")
+                File.SetUnixFileMode(walDir, UnixFileMode.None)
+
+                try
+                    let code, _, err = walWithoutOverride [ "dump"; tmp.Path ]
+                    Expect.equal code 2 err
+                    Expect.stringContains err "Permission denied" ""
+                finally
+                    File.SetUnixFileMode(
+                        walDir,
+                        UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute
+                    )
+            }
+
             test "a segment without read permission: exit 2 with the OS's reason" {
                 use tmp = new TempDir()
                 copyTree (etcdCase "saves") tmp.Path
