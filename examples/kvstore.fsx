@@ -1,7 +1,10 @@
-// A small key-value store in the spirit of etcd's raftexample: every put goes to the WAL
-// (fdatasynced) before it is applied; on start the store replays the WAL from its last
-// snapshot; every few puts it snapshots its state to a file, records the snapshot in the WAL,
-// releases the segments the snapshot covers and removes the ones no longer needed.
+// A small key-value store in the spirit of etcd's raftexample, laid out as an etcd member
+// directory (wal/ and snap/): every put goes to the WAL (fdatasynced) before it is applied; on
+// start the store loads the newest snapshot the WAL holds (Wal.Snap, as etcd's server does) and
+// replays the WAL after it; every few puts it saves a snapshot file as etcd's snap package
+// writes it, records the snapshot in the WAL, releases the segments the snapshot covers and
+// removes the segments and snapshot files no longer needed. `wal dump ROOT` reads it as it
+// reads an etcd member directory.
 // Run with: dotnet fsi build.fsx pack && dotnet fsi examples/kvstore.fsx
 #r "nuget: Wal.Core"
 
@@ -10,6 +13,7 @@ open System.IO
 open System.Text
 open System.Text.Json
 open Wal
+open Wal.Snap
 
 type Store =
     {
@@ -21,7 +25,7 @@ type Store =
     }
 
 let private walDir root = Path.Combine(root, "wal")
-let private snapFile root = Path.Combine(root, "snapshot.json")
+let private snapDir root = Path.Combine(root, "snap")
 let private options = WalOptions(SegmentSizeBytes = 8192L)
 let private term = 1UL
 
@@ -33,19 +37,23 @@ let private decode (e: Entry) =
     let i = s.IndexOf '='
     s[.. i - 1], s[i + 1 ..]
 
-/// Opens the store: loads the snapshot file if any, then replays the WAL after it.
+/// Opens the store: loads the newest snapshot the WAL holds, if any, then replays the WAL after it.
 let openStore (root: string) =
     let data = Collections.Generic.Dictionary<string, string>()
 
     let snapshot =
-        if File.Exists(snapFile root) then
-            let doc = JsonDocument.Parse(File.ReadAllText(snapFile root))
-            let r = doc.RootElement
+        if WalDirectory.Exists(walDir root) then
+            // Broken snapshot files are passed over (and renamed *.broken), as etcd does.
+            match Snapshotter(snapDir root).LoadNewestAvailable(walDir root).Snapshot with
+            | null -> Snapshot.Zero
+            | found ->
+                let saved =
+                    JsonSerializer.Deserialize<Collections.Generic.Dictionary<string, string>>(found.Data.Span)
 
-            for p in r.GetProperty("data").EnumerateObject() do
-                data[p.Name] <- p.Value.GetString()
+                for kv in saved do
+                    data[kv.Key] <- kv.Value
 
-            Snapshot(r.GetProperty("index").GetUInt64(), r.GetProperty("term").GetUInt64())
+                found.WalSnapshot
         else
             Snapshot.Zero
 
@@ -72,22 +80,18 @@ let openStore (root: string) =
         Snapshot = snapshot
     }
 
-/// Writes a snapshot of the whole map, records it in the WAL, and lets old segments go.
+/// Saves a snapshot of the whole map, records it in the WAL, and lets old segments and
+/// snapshot files go. As etcd's raftexample: the snapshot file first, so that the WAL never
+/// names a snapshot that has no file (a file the WAL does not name is merely passed over).
 let snapshot (store: Store) =
-    let snap = Snapshot(store.Index, term)
-    let tmp = snapFile store.Dir + ".tmp"
+    let snapshotter = Snapshotter(snapDir store.Dir)
+    let state = JsonSerializer.SerializeToUtf8Bytes store.Data
 
-    File.WriteAllText(
-        tmp,
-        JsonSerializer.Serialize
-            {|
-                index = snap.Index
-                term = snap.Term
-                data = store.Data
-            |}
-    )
+    let saved =
+        RaftSnapshot(store.Index, term, ReadOnlyMemory state, ConfState([ 1UL ]))
 
-    File.Move(tmp, snapFile store.Dir, true)
+    snapshotter.Save saved |> ignore
+    let snap = saved.WalSnapshot
     store.Wal.SaveSnapshot snap
     store.Wal.ReleaseLockTo snap.Index
     store.Snapshot <- snap
@@ -102,6 +106,12 @@ let snapshot (store: Store) =
 
     for old in segments[.. keepFrom - 1] do
         File.Delete old
+
+    // Keep the two newest snapshot files, as etcd keeps the newest few.
+    let names = snapshotter.Names()
+
+    for old in Seq.skip (min 2 names.Count) names do
+        File.Delete(Path.Combine(snapshotter.Directory, old))
 
 /// A put: in the WAL (synced) first, then applied.
 let put (store: Store) (key: string) (value: string) =
@@ -125,9 +135,10 @@ for i in 1..230 do
     put first $"key{i % 40}" $"value{i}"
 
 printfn
-    "wrote 230 puts; snapshot at %d; segments now: %d"
+    "wrote 230 puts; snapshot at %d; segments now: %d; snapshot files: %s"
     first.Snapshot.Index
     (Directory.GetFiles(walDir root, "*.wal").Length)
+    (String.Join(", ", Snapshotter(snapDir root).Names()))
 
 let expected = Collections.Generic.Dictionary(first.Data)
 close first

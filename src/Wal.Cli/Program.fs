@@ -5,7 +5,8 @@ open Argu
 open Wal.Cli.Commands
 
 type Command =
-    | [<CliPrefix(CliPrefix.None)>] Dump of ParseResults<DumpArgs>
+    | Version
+    | [<CliPrefix(CliPrefix.None)>] Dump of ParseResults<Dump.DumpArgs>
     | [<CliPrefix(CliPrefix.None)>] Verify of ParseResults<VerifyArgs>
     | [<CliPrefix(CliPrefix.None)>] Repair of ParseResults<RepairArgs>
     | [<CliPrefix(CliPrefix.None)>] Check_Dir of ParseResults<CheckDir.CheckDirArgs>
@@ -18,6 +19,7 @@ type Command =
     interface IArgParserTemplate with
         member this.Usage =
             match this with
+            | Version -> "print the tool's version and exit."
             | Dump _ -> "show a WAL directory record by record, or its ReadAll as JSON (read-only)."
             | Verify _ -> "check a WAL's CRC chain, metadata and snapshot record, as etcd's Verify (read-only)."
             | Repair _ -> "cut off a torn last record, as etcd's Repair (keeps a *.broken copy)."
@@ -29,6 +31,21 @@ type Command =
             | Driver _ -> "serve the driver protocol (docs/driver-protocol.md) over the engine, on stdin/stdout."
             | Crash_Test _ ->
                 "crash-test any WAL behind a driver (docs/crash-test.md): wal crash-test [options] -- CMD [ARGS...]."
+
+/// "wal VERSION": the package version the tool was built as (with its commit, when the build knew it).
+let version () =
+    let assembly = typeof<Command>.Assembly
+
+    let informational =
+        assembly.GetCustomAttributes(typeof<System.Reflection.AssemblyInformationalVersionAttribute>, false)
+        |> Array.tryHead
+        |> Option.map (fun a -> (a :?> System.Reflection.AssemblyInformationalVersionAttribute).InformationalVersion)
+
+    let shown =
+        informational
+        |> Option.defaultWith (fun () -> string (assembly.GetName().Version))
+
+    $"wal {shown}"
 
 [<EntryPoint>]
 let main argv =
@@ -43,16 +60,22 @@ let main argv =
     try
         let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
 
-        match results.GetSubCommand() with
-        | Dump args -> Commands.dump args
-        | Verify args -> Commands.verify args
-        | Repair args -> Commands.repair args
-        | Check_Dir args -> CheckDir.run args
-        | Check_Trace args -> Traces.checkTrace args
-        | Replay args -> Traces.replay args
-        | Explore args -> Explore.run args
-        | Driver args -> Driver.run args
-        | Crash_Test args -> CrashTest.run args command
+        if results.Contains Version then
+            printfn "%s" (version ())
+            Exit.ok
+        else
+
+            match results.GetSubCommand() with
+            | Version -> Exit.ok
+            | Dump args -> Dump.run args
+            | Verify args -> Commands.verify args
+            | Repair args -> Commands.repair args
+            | Check_Dir args -> CheckDir.run args
+            | Check_Trace args -> Traces.checkTrace args
+            | Replay args -> Traces.replay args
+            | Explore args -> Explore.run args
+            | Driver args -> Driver.run args
+            | Crash_Test args -> CrashTest.run args command
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message
@@ -65,9 +88,18 @@ let main argv =
         eprintfn "wal: %s" message
         code
     | :? Wal.WalException as e ->
-        eprintfn "wal: %O: %s" e.Kind e.Message
+        match osReason e with
+        | Some reason ->
+            eprintfn "wal: %O: %s" e.Kind (withReason e.Message reason)
+            Exit.usage
+        | None ->
+            eprintfn "wal: %O: %s" e.Kind e.Message
+            Exit.walProblem
+    | :? System.IO.FileNotFoundException
+    | :? System.IO.DirectoryNotFoundException as e ->
+        eprintfn "wal: %s" e.Message
         Exit.walProblem
     | :? System.IO.IOException
     | :? System.UnauthorizedAccessException as e ->
-        eprintfn "wal: %s" e.Message
-        Exit.walProblem
+        eprintfn "wal: %s" (osReason e |> Option.defaultValue e.Message)
+        Exit.usage

@@ -10,13 +10,14 @@ open Wal.Oracle
 open Wal.Cli.Commands
 
 type CheckTraceArgs =
-    | [<MainCommand; ExactlyOnce>] File of file: string
+    | [<MainCommand; ExactlyOnce>] Files of files: string list
     | Etcd_Exact
 
     interface IArgParserTemplate with
         member this.Usage =
             match this with
-            | File _ -> "the trace: operations and what an implementation returned (docs/traces.md)."
+            | Files _ ->
+                "the traces, one or more files (`-` reads one from stdin): operations and what an implementation returned (docs/traces.md)."
             | Etcd_Exact ->
                 "judge durability by etcd 3.4's exact rule (the first Save after every open is durable), not raft's contract."
 
@@ -30,26 +31,71 @@ type ReplayArgs =
             | File _ -> "the trace to run against the engine."
             | Segment_Size _ -> "segment size for the engine (default: the trace's '# segment size N' line, else 512)."
 
-/// Reads and parses a trace file, bounded in size; errors are the caller's (exit code 2).
+/// A trace's text from stdin, bounded in size as files are.
+let private readStdin () =
+    let limit = int Trace.Limits.traceBytes
+    let buffer = Array.zeroCreate<char>(limit + 1)
+    let mutable n = 0
+    let mutable reading = true
+
+    while reading && n <= limit do
+        let got = Console.In.Read(buffer, n, buffer.Length - n)
+        if got = 0 then reading <- false else n <- n + got
+
+    if n > limit then
+        raise (
+            CommandError(
+                $"stdin holds more than {limit} bytes; traces are at most {Trace.Limits.traceBytes}",
+                Exit.usage
+            )
+        )
+
+    String(buffer, 0, n)
+
+/// Reads and parses a trace file (`-` for stdin), bounded in size; errors are the caller's (exit code 2).
 let private load (file: string) =
-    if not (IO.File.Exists file) then
-        raise (CommandError($"{file}: no such file", Exit.usage))
+    let text =
+        if file = "-" then
+            readStdin ()
+        else
+            if not (IO.File.Exists file) then
+                raise (CommandError($"{file}: no such file", Exit.usage))
 
-    let size = FileInfo(file).Length
+            let size = FileInfo(file).Length
 
-    if size > Trace.Limits.traceBytes then
-        raise (CommandError($"{file} is {size} bytes; traces are at most {Trace.Limits.traceBytes}", Exit.usage))
+            if size > Trace.Limits.traceBytes then
+                raise (
+                    CommandError($"{file} is {size} bytes; traces are at most {Trace.Limits.traceBytes}", Exit.usage)
+                )
 
-    let text = IO.File.ReadAllText file
+            IO.File.ReadAllText file
 
     match Trace.parse text with
     | Ok lines -> text, lines
     | Error e -> raise (CommandError($"{file}:{e.Line}:{e.Column}: {e.Message}", Exit.usage))
 
-/// `wal check-trace FILE`: 0 when every observation is one the model allows, 1 at the first that is not.
+/// One trace's verdict: its exit code (0 allowed, 1 not, 2 not a trace), its lines printed.
+let private checkOne (rule: DurabilityRule) (prefix: string) (file: string) =
+    try
+        let _, lines = load file
+        let verdict = Trace.checkWith rule lines
+        printfn "%s%s" prefix (Trace.describe verdict)
+
+        match verdict with
+        | Trace.Allowed _ -> Exit.ok
+        | Trace.Violated _ -> Exit.walProblem
+    with CommandError(message, code) ->
+        eprintfn "wal: %s" message
+        code
+
+/// `wal check-trace FILE...`: every trace judged in one process, each verdict prefixed with its
+/// file when there are several; the exit code is the worst: 2 if any is not a trace, else 1 if
+/// any observation is not allowed, else 0.
 let checkTrace (args: ParseResults<CheckTraceArgs>) =
-    let file = args.GetResult CheckTraceArgs.File
-    let _, lines = load file
+    let files = args.GetResult CheckTraceArgs.Files
+
+    if files |> List.filter ((=) "-") |> List.length > 1 then
+        raise (CommandError("stdin (`-`) can be read once", Exit.usage))
 
     let rule =
         if args.Contains Etcd_Exact then
@@ -57,12 +103,23 @@ let checkTrace (args: ParseResults<CheckTraceArgs>) =
         else
             DurabilityRule.RaftContract
 
-    let verdict = Trace.checkWith rule lines
-    printfn "%s" (Trace.describe verdict)
+    let codes =
+        [
+            for file in files ->
+                let prefix =
+                    match files with
+                    | [ _ ] -> ""
+                    | _ -> (if file = "-" then "stdin" else file) + ": "
 
-    match verdict with
-    | Trace.Allowed _ -> Exit.ok
-    | Trace.Violated _ -> Exit.walProblem
+                checkOne rule prefix file
+        ]
+
+    if List.contains Exit.usage codes then
+        Exit.usage
+    elif List.contains Exit.walProblem codes then
+        Exit.walProblem
+    else
+        Exit.ok
 
 /// `wal replay FILE`: runs the trace's steps against the engine on the simulated disk, prints
 /// what the engine returned at every open, where that differs from what the trace recorded,

@@ -34,8 +34,13 @@ let suites =
         None, CrashProperties.tests
         None, DiskProperties.tests
         Some Interop, testSequenced InteropProperties.tests
+        None, SnapTests.tests
+        Some Interop, testSequenced SnapInteropTests.tests
         None, CorpusTests.tests
         None, testSequenced CliTests.tests
+        None, testSequenced CliDumpTests.tests
+        None, EtcdPayloadTests.tests
+        None, testSequenced CliDamageTests.tests
         None, testSequenced HostileDirectoryTests.tests
         None, OracleTests.tests
         None, DriverTests.tests

@@ -16,6 +16,10 @@
 //	                                 etcd's server recovers (Open, ReadAll, Repair once on a torn tail)
 //	etcd-peer records -              for each line of hex on stdin, walpb.Record.Unmarshal's verdict:
 //	                                 "ok TYPE CRC DATAHEX", "truncated" (io.ErrUnexpectedEOF) or "invalid"
+//	etcd-peer snap-save DIR SPEC     snap.Snapshotter.SaveSnap of a snapshot given as JSON (snap.go)
+//	etcd-peer snap-load DIR [WALDIR] Snapshotter.Load, or LoadNewestAvailable with the WAL's
+//	                                 ValidSnapshotEntries; the snapshot or the error as JSON
+//	etcd-peer snap-read FILE         snap.Read of one file as JSON
 //
 // ReadAll's JSON is the schema `wal dump --json` prints (see interop/etcd/README.md).
 // Errors are reported by kind, named as Wal.Core's WalErrorKind names them, so the
@@ -429,7 +433,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 3 {
-		fail("usage: etcd-peer write|read|repair|verify|snapshots|bench DIR [...], records -, or driver [SEGMENT_BYTES]")
+		fail("usage: etcd-peer write|read|repair|verify|snapshots|bench|snap-save|snap-load DIR [...], snap-read FILE, records -, or driver [SEGMENT_BYTES]")
 	}
 	cmd, dir, rest := os.Args[1], os.Args[2], os.Args[3:]
 	snap := walpb.Snapshot{}
@@ -479,6 +483,19 @@ func main() {
 		printJSON(map[string]float64{"seconds": bench(dir, per, saves)})
 	case "records":
 		records(os.Stdin, os.Stdout)
+	case "snap-save":
+		if len(rest) != 1 {
+			fail("usage: etcd-peer snap-save DIR SPEC")
+		}
+		snapSave(dir, rest[0])
+	case "snap-load":
+		walDir := ""
+		if len(rest) == 1 {
+			walDir = rest[0]
+		}
+		printJSON(snapLoad(dir, walDir))
+	case "snap-read":
+		printJSON(snapRead(dir))
 	case "snapshots":
 		var snaps []walpb.Snapshot
 		err := safely(func() (e error) { snaps, e = wal.ValidSnapshotEntries(lg, dir); return e })

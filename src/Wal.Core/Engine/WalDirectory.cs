@@ -100,11 +100,24 @@ public static class WalDirectory
     /// Raised while enumerating, after the records before the damage: UnexpectedEof (a torn last
     /// record), CrcMismatch, CorruptRecord, RecordTooLarge; FileNotFound or Io.
     /// </exception>
-    public static IEnumerable<WalRecord> Scan(string dir, WalOptions? options = null)
+    public static IEnumerable<WalRecord> Scan(string dir, WalOptions? options = null) => Scan(dir, Snapshot.Zero, options);
+
+    /// <summary>
+    /// As <see cref="Scan(string, WalOptions?)"/>, from the segment a reader opened at
+    /// <paramref name="from"/> starts with (the last whose first index is at or below the
+    /// snapshot's), so that a log whose older segments were released and removed can be shown.
+    /// Only the snapshot's index chooses the segment; its record is not looked for.
+    /// </summary>
+    /// <param name="dir">The log's directory.</param>
+    /// <param name="from">The snapshot to start at.</param>
+    /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
+    /// <returns>The records, read lazily; each record's data is a copy.</returns>
+    /// <exception cref="WalException">As <see cref="Scan(string, WalOptions?)"/>.</exception>
+    public static IEnumerable<WalRecord> Scan(string dir, Snapshot from, WalOptions? options = null)
     {
         options ??= WalOptions.Default;
         options.Validate();
-        return ScanFrom(SegmentDirectory.FullPath(dir), options.FileSystem);
+        return ScanFrom(SegmentDirectory.FullPath(dir), from.Index, options.FileSystem);
     }
 
     private static RepairOutcome RepairLast(string dir, IFileSystem fs)
@@ -241,9 +254,9 @@ public static class WalDirectory
         }
     }
 
-    private static IEnumerable<WalRecord> ScanFrom(string dir, IFileSystem fs)
+    private static IEnumerable<WalRecord> ScanFrom(string dir, ulong index, IFileSystem fs)
     {
-        var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), 0, dir);
+        var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), index, dir);
         var files = SegmentDirectory.Open(fs, dir, chosen, write: false);
         try
         {

@@ -4,7 +4,7 @@ namespace Wal;
 
 /// <summary>
 /// One record as it lies in a segment, for tools that show a WAL record by record
-/// (<see cref="WalDirectory.Scan"/>). Its CRC has been checked against the chain.
+/// (<see cref="WalDirectory.Scan(string, WalOptions?)"/>). Its CRC has been checked against the chain.
 /// </summary>
 /// <param name="Segment">The segment file's name.</param>
 /// <param name="Offset">Where the record's frame starts in the segment.</param>
