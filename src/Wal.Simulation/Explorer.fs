@@ -94,8 +94,8 @@ let defaultBounds =
         Reorderings = 1
         Garbage = 2
         Damaged = 1
-        FaultRuns = 2
-        FaultImages = 4
+        FaultRuns = 3
+        FaultImages = 12
     }
 
 /// A state captured during a run: the disk, what the model allows if the power goes then, and
