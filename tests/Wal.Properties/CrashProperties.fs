@@ -86,7 +86,8 @@ let ``bit rot over many runs: counted by verdict, none read wrong`` () =
                     rotAndRead run.SegmentSize run.Steps (i * 7919 + seed)
         ]
 
-    let count f = verdicts |> List.filter f |> List.length
+    let count f =
+        verdicts |> List.filter f |> List.length
 
     printfn
         "bit rot over %d flips: %d reported, %d read as written, %d indistinguishable from a legal log"
@@ -109,8 +110,14 @@ let ``every record retyped: reported, or indistinguishable from a legal log`` ()
     let runs =
         Gen.sampleWithSeed (Rnd(11UL, 0x9E3779B97F4A7C15UL)) 20 12 (scenario false)
 
-    let verdicts = [ for run in runs do yield! retypeEach run.SegmentSize run.Steps ]
-    let count f = verdicts |> List.filter (snd >> f) |> List.length
+    let verdicts =
+        [
+            for run in runs do
+                yield! retypeEach run.SegmentSize run.Steps
+        ]
+
+    let count f =
+        verdicts |> List.filter (snd >> f) |> List.length
 
     printfn
         "retyped records: %d; %d reported, %d read as written, %d indistinguishable from a legal log"
@@ -180,6 +187,31 @@ let ``exhaustive: every crash point of generated sequences, with every bounded c
     printfn "%s" $"exhaustive: {total} crash states explored"
     Expect.isGreaterThan total 1000 ""
 
+let ``the explorer judges every kind of crash state: at snapshots, after a close, damaged, faulted`` () =
+    let counts: int array = Array.zeroCreate Explorer.Kind.all.Length
+
+    for i in 0..9 do
+        let scenario =
+            (Gen.sampleWithSeed (Rnd(uint64 (2000 + i), 0x9E3779B97F4A7C15UL)) 30 1 (Scenarios.scenario false))[0]
+
+        let judged, divergence =
+            Explorer.exploreScenarioCounted
+                { Explorer.defaultBounds with
+                    Enumerated = 6
+                }
+                (2000 + i)
+                scenario
+
+        match divergence with
+        | Some d -> failtest (string d)
+        | None -> ()
+
+        for k in 0 .. counts.Length - 1 do
+            counts[k] <- counts[k] + judged[k]
+
+    for kind in Explorer.Kind.all do
+        Expect.isGreaterThan counts[Explorer.Kind.index kind] 0 $"{Explorer.Kind.name kind} crash states"
+
 /// This file's tests.
 let tests =
     testList
@@ -207,6 +239,9 @@ let tests =
                 (fsCheck 150 [ typeof<Clean> ])
                 "after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome"
                 ``after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome``
+            testCase
+                "the explorer judges every kind of crash state: at snapshots, after a close, damaged, faulted"
+                ``the explorer judges every kind of crash state: at snapshots, after a close, damaged, faulted``
             testCase
                 "exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted"
                 ``exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted``
