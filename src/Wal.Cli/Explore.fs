@@ -35,13 +35,16 @@ let run (args: ParseResults<ExploreArgs>) =
         2
     else
         printfn
-            "exploring %d crash states on %d threads (seed %d; per state %d enumerated images, %d reordered per file, %d garbage)"
+            "exploring %d crash states on %d threads (seed %d; per state %d enumerated images, %d reordered per file, %d garbage, every other one recovered at a saved snapshot; %d damaged per state; %d faulted runs per sequence, %d images per state after the fault)"
             budget
             threads
             seed
             bounds.Enumerated
             bounds.Reorderings
             bounds.Garbage
+            bounds.Damaged
+            bounds.FaultRuns
+            bounds.FaultImages
 
         let summary =
             Explorer.explore budget seed threads bounds (fun sequences states ->
@@ -49,7 +52,13 @@ let run (args: ParseResults<ExploreArgs>) =
                     printfn "  %d sequences, %d crash states" sequences states)
 
         printfn "sequences:     %d" summary.Sequences
-        printfn "crash states:  %d" summary.CrashStates
+
+        let kinds =
+            Explorer.Kind.all
+            |> List.map (fun k -> $"{Explorer.Kind.name k} {summary.ByKind[Explorer.Kind.index k]:N0}")
+            |> String.concat ", "
+
+        printfn "crash states:  %d (%s)" summary.CrashStates kinds
         printfn "states/second: %.0f" summary.StatesPerSecond
         printfn "elapsed:       %.1f s" summary.Elapsed.TotalSeconds
         printfn "divergences:   %d" summary.Divergences

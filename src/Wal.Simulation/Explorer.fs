@@ -11,13 +11,50 @@ open FsCheck.FSharp
 open Wal.Model
 open Wal.Oracle.Scenarios
 
+/// The kinds of crash state judged, counted apart.
+type Kind =
+    /// A power cut after a mutating call; recovery opens at snapshot zero.
+    | Plain
+    /// A power cut after a mutating call; recovery opens at a snapshot the run saved.
+    | AtSnapshot
+    /// A power cut right after a clean Close.
+    | AfterClose
+    /// A crash image with a flipped bit or a zeroed sector in durable bytes, read by a reader
+    /// and by recovery (each counts).
+    | Damaged
+    /// A power cut after an injected EIO or ENOSPC, or the faulted run itself.
+    | Faulted
+
+[<RequireQualifiedAccess>]
+module Kind =
+    let all = [ Plain; AtSnapshot; AfterClose; Damaged; Faulted ]
+
+    let index (kind: Kind) =
+        match kind with
+        | Plain -> 0
+        | AtSnapshot -> 1
+        | AfterClose -> 2
+        | Damaged -> 3
+        | Faulted -> 4
+
+    let name (kind: Kind) =
+        match kind with
+        | Plain -> "plain"
+        | AtSnapshot -> "at snapshot"
+        | AfterClose -> "after close"
+        | Damaged -> "damaged"
+        | Faulted -> "faults"
+
 /// A crash state the engine recovered from in a way the model does not allow.
 type Divergence =
     {
         Scenario: Scenario
-        /// The power went after this many mutating calls.
+        Kind: Kind
+        /// The power went after this many mutating calls (of the faulted run, for faults).
         Mutation: int
         Image: CrashImage
+        /// Where recovery opened, the damage, the fault: what else made the state.
+        Detail: string
         Message: string
     }
 
@@ -27,7 +64,8 @@ type Divergence =
             text.Split('\n') |> Array.map (fun l -> "# " + l) |> String.concat "\n"
 
         let cut =
-            comment $"power cut after mutating call {this.Mutation}, image {this.Image}"
+            comment
+                $"{Kind.name this.Kind}: power cut after mutating call {this.Mutation}, image {this.Image}{this.Detail}"
 
         $"{this.Scenario}{cut}\n{comment this.Message}"
 
@@ -41,6 +79,13 @@ type Bounds =
         Reorderings: int
         /// Images whose lost sectors read as garbage, per state.
         Garbage: int
+        /// Damaged crash images per state (each judged by a reader and by recovery).
+        Damaged: int
+        /// Runs per scenario with one injected fault (EIO on fdatasync or fsync, ENOSPC on
+        /// write or fallocate) at a call chosen from the clean run's.
+        FaultRuns: int
+        /// Crash images per state captured after a fault fired.
+        FaultImages: int
     }
 
 let defaultBounds =
@@ -48,21 +93,51 @@ let defaultBounds =
         Enumerated = 24
         Reorderings = 1
         Garbage = 2
+        Damaged = 1
+        FaultRuns = 3
+        FaultImages = 12
     }
 
-/// Every crash state of a scenario: the disk after each mutating call and what the model allows then.
-let capture (scenario: Scenario) =
-    let states = ResizeArray<DiskState * DurableLog>()
+/// A state captured during a run: the disk, what the model allows if the power goes then, and
+/// whether it is the state right after a clean Close.
+type Captured =
+    {
+        State: DiskState
+        Log: DurableLog
+        AfterClose: bool
+    }
+
+/// The crash states of a run with `faults` injected: the disk after each mutating call (after
+/// the first fault fired, when there are faults) and right after each clean Close.
+let captureWith (faults: Fault list) (scenario: Scenario) =
+    let states = ResizeArray<Captured>()
+    let fired = ref faults.IsEmpty
+
+    let add afterClose state log =
+        if fired.Value then
+            states.Add
+                {
+                    State = state
+                    Log = log
+                    AfterClose = afterClose
+                }
 
     let result =
         Harness.run
             { Harness.defaultConfig with
                 SegmentSize = scenario.SegmentSize
-                OnMutation = Some(fun state log -> states.Add(state, log))
+                Faults = faults
+                OnFault = Some(fun () -> fired.Value <- true)
+                OnMutation = Some(add false)
+                OnClose = Some(add true)
             }
             scenario.Steps
 
     List.ofSeq states, result
+
+/// Every crash state of a scenario: the disk after each mutating call and right after each
+/// clean Close, with what the model allows then.
+let capture (scenario: Scenario) = captureWith [] scenario
 
 /// The crash images explored for one state.
 let imagesOf (bounds: Bounds) (state: DiskState) (seed: int) =
@@ -70,36 +145,52 @@ let imagesOf (bounds: Bounds) (state: DiskState) (seed: int) =
         (CrashImage.enumerate state bounds.Reorderings bounds.Enumerated seed)
         (Seq.init bounds.Garbage (fun i -> CrashImage.random state true (seed + i)))
 
-/// Recovers from one crash image and judges the outcome; then, as recovery must go on, saves
-/// one more entry, closes, reopens and judges that read too. None when the model allows both.
-let judgeImage
+/// The snapshots the run saved up to now (durable or not): recovery may open at any of them.
+let savedSnapshots (log: DurableLog) =
+    log.Session :: log.Bases
+    |> List.collect (
+        List.choose (function
+            | SnapshotRecord s when s <> Snapshot.zero -> Some s
+            | _ -> None)
+    )
+    |> List.distinct
+
+let private dispose (w: Wal.WriteAheadLog) =
+    try
+        w.Dispose()
+    with _ ->
+        ()
+
+/// Recovers from one crash image, opening at `at`, and judges the outcome; then, as recovery
+/// must go on, saves one more entry, closes, reopens at `at` and judges that read too. None
+/// when the model allows both.
+let judgeImageAt
     (segmentSize: int64)
     (state: DiskState)
     (log: DurableLog)
+    (at: Snapshot)
     (allowed: ReadOutcome list)
     (image: CrashImage)
     =
     let fs = SimulatedFileSystem(CrashImage.crash state image)
     let options = Harness.optionsFor fs segmentSize
-    let observed, opened = Harness.recover options Snapshot.zero
+    let observed, opened = Harness.recover options at
 
     let garbage =
         match image.Lost with
         | Garbage _ -> true
         | OldContents -> false
 
-    let dispose (w: Wal.WriteAheadLog) =
-        try
-            w.Dispose()
-        with _ ->
-            ()
-
     match Harness.judge allowed garbage observed, observed, opened with
     | Some message, _, _ ->
         opened |> Option.iter dispose
         Some message
+    // Raft stops at a snapshot it cannot find: nothing to go on with.
+    | None, Convert.Model(NotFound _), Some wal when at <> Snapshot.zero ->
+        dispose wal
+        None
     | None, Convert.Model outcome, Some wal ->
-        match Durability.recovered Snapshot.zero outcome log with
+        match Durability.recovered at outcome log with
         | None ->
             dispose wal
             Some "no candidate explains the read"
@@ -107,7 +198,12 @@ let judgeImage
             let last =
                 match outcome with
                 | Read c
-                | NotFound c -> c.Entries |> List.tryLast |> Option.map _.Index |> Option.defaultValue 0UL
+                | NotFound c ->
+                    c.Entries
+                    |> List.tryLast
+                    |> Option.map _.Index
+                    |> Option.defaultValue 0UL
+                    |> max at.Index
                 | _ -> 0UL
 
             let term = 1000UL
@@ -120,35 +216,26 @@ let judgeImage
                     Data = Array.create 700 0x5Auy
                 }
 
-            let save =
-                Operation.Save(
-                    {
-                        Term = term
-                        Vote = 1UL
-                        Commit = last
-                    },
-                    [ entry ]
-                )
+            let hardState: HardState =
+                {
+                    Term = term
+                    Vote = 1UL
+                    Commit = last
+                }
+
+            let save = Operation.Save(hardState, [ entry ])
 
             try
                 try
-                    wal.Save(
-                        Convert.toHardState
-                            {
-                                Term = term
-                                Vote = 1UL
-                                Commit = last
-                            },
-                        [| Convert.toEntry entry |]
-                    )
+                    wal.Save(Convert.toHardState hardState, [| Convert.toEntry entry |])
                 finally
                     wal.Dispose()
 
                 let after = Durability.acknowledged recovered save |> Durability.synced
-                let reread, reopened = Harness.recoverWith false options Snapshot.zero
+                let reread, reopened = Harness.recoverWith false options at
                 reopened |> Option.iter dispose
 
-                Harness.judge (Durability.allowedAfterCrash Snapshot.zero after) false reread
+                Harness.judge (Durability.allowedAfterCrash at after) false reread
                 |> Option.map (fun m -> $"after recovering, saving entry {entry.Index} and reopening: {m}")
             with :? Wal.WalException as ex ->
                 Some $"after recovering, saving entry {entry.Index} failed: {ex.Kind} {ex.Message}"
@@ -156,17 +243,160 @@ let judgeImage
         opened |> Option.iter dispose
         None
 
-/// Explores every captured crash state of a scenario within the bounds; returns how many states
-/// were judged and the first divergence.
-let exploreScenario (bounds: Bounds) (seed: int) (scenario: Scenario) : int * Divergence option =
+/// Recovers from one crash image at snapshot zero and judges it (see judgeImageAt).
+let judgeImage
+    (segmentSize: int64)
+    (state: DiskState)
+    (log: DurableLog)
+    (allowed: ReadOutcome list)
+    (image: CrashImage)
+    =
+    judgeImageAt segmentSize state log Snapshot.zero allowed image
+
+/// Crash states judged, by kind (indexed by Kind.index).
+type Counts = int array
+
+/// Judges the crash states of one run's captured states, adding to `counts`; the first
+/// divergence, if any.
+let private exploreStates
+    (bounds: Bounds)
+    (seed: int)
+    (scenario: Scenario)
+    (faulted: string option)
+    (states: Captured list)
+    (counts: Counts)
+    =
+    let mutable found = None
+
+    let count (kind: Kind) n =
+        counts[Kind.index kind] <- counts[Kind.index kind] + n
+
+    let diverge kind mutation image detail message =
+        found <-
+            Some
+                {
+                    Scenario = scenario
+                    Kind = kind
+                    Mutation = mutation
+                    Image = image
+                    Detail = detail
+                    Message = message
+                }
+
+    let faultDetail =
+        faulted |> Option.map (fun f -> $", after fault {f}") |> Option.defaultValue ""
+
+    states
+    |> List.iteri (fun i captured ->
+        if found.IsNone then
+            let state, log = captured.State, captured.Log
+            let stateSeed = seed + i
+            let snapshots = savedSnapshots log
+            let zeroAllowed = lazy (Durability.allowedAfterCrash Snapshot.zero log)
+
+            let images =
+                match faulted with
+                | Some _ ->
+                    imagesOf
+                        { bounds with
+                            Enumerated = bounds.FaultImages
+                            Reorderings = 0
+                            Garbage = 0
+                        }
+                        state
+                        stateSeed
+                | None -> imagesOf bounds state stateSeed
+
+            images
+            |> Seq.iteri (fun k image ->
+                if found.IsNone then
+                    // Every other image recovers at a snapshot the run saved, when it saved one.
+                    let at =
+                        if k % 2 = 1 && not snapshots.IsEmpty then
+                            snapshots[(stateSeed + k) % snapshots.Length]
+                        else
+                            Snapshot.zero
+
+                    let kind =
+                        match faulted with
+                        | Some _ -> Faulted
+                        | None when captured.AfterClose -> AfterClose
+                        | None when at <> Snapshot.zero -> AtSnapshot
+                        | None -> Plain
+
+                    count kind 1
+
+                    let allowed =
+                        if at = Snapshot.zero then
+                            zeroAllowed.Force()
+                        else
+                            Durability.allowedAfterCrash at log
+
+                    match judgeImageAt scenario.SegmentSize state log at allowed image with
+                    | Some message ->
+                        let detail =
+                            if at = Snapshot.zero then
+                                faultDetail
+                            else
+                                $", recovery opened at snapshot {at.Index}/{at.Term}{faultDetail}"
+
+                        diverge kind (i + 1) image detail message
+                    | None -> ())
+
+            if faulted.IsNone then
+                for d in 0 .. bounds.Damaged - 1 do
+                    if found.IsNone then
+                        let damageSeed = stateSeed * 31 + d
+                        let image = CrashImage.random state false damageSeed
+                        let crashed = CrashImage.crash state image
+
+                        match Damage.damage crashed damageSeed with
+                        | None -> ()
+                        | Some(damaged, what) ->
+                            count Damaged 2
+                            let blind = Damage.formatBlind crashed damaged
+
+                            match Damage.judge scenario.SegmentSize (zeroAllowed.Force()) blind damaged with
+                            | Damage.Broken message -> diverge Damaged (i + 1) image $", then {what}" message
+                            | Damage.Kept
+                            | Damage.Blind -> ())
+
+    found
+
+/// The faults tried on a scenario: EIO on the nth fdatasync or fsync, ENOSPC on the nth write or
+/// fallocate, n chosen from the calls the clean run made.
+let private faultsFor (bounds: Bounds) (seed: int) (mutations: int) =
+    let random = Random(seed * 7919 + 17)
+
+    [
+        for _ in 1 .. bounds.FaultRuns do
+            let call =
+                match random.Next 5 with
+                | 0
+                | 1 -> DataSyncCall
+                | 2
+                | 3 -> WriteCall
+                | _ -> PreallocateCall
+
+            let bound =
+                match call with
+                | PreallocateCall -> 4
+                | _ -> max 1 mutations
+
+            NthCall(call, 1 + random.Next bound)
+    ]
+
+/// Explores every captured crash state of a scenario within the bounds, with damage and
+/// faults; returns the crash states judged, by kind, and the first divergence.
+let exploreScenarioCounted (bounds: Bounds) (seed: int) (scenario: Scenario) : Counts * Divergence option =
+    let counts: Counts = Array.zeroCreate Kind.all.Length
     let states, clean = capture scenario
 
-    match clean.Divergence with
-    | Some message ->
-        1,
+    let failed kind detail message =
         Some
             {
                 Scenario = scenario
+                Kind = kind
                 Mutation = 0
                 Image =
                     {
@@ -174,34 +404,35 @@ let exploreScenario (bounds: Bounds) (seed: int) (scenario: Scenario) : int * Di
                         Files = Map.empty
                         Lost = OldContents
                     }
-                Message = $"without a crash: {message}"
+                Detail = detail
+                Message = message
             }
+
+    match clean.Divergence with
+    | Some message ->
+        counts[Kind.index Plain] <- 1
+        counts, failed Plain "" $"without a crash: {message}"
     | None ->
-        let mutable judged = 0
-        let mutable found = None
+        let mutable found = exploreStates bounds seed scenario None states counts
 
-        states
-        |> List.iteri (fun i (state, log) ->
+        for fault in faultsFor bounds seed clean.Mutations do
             if found.IsNone then
-                let allowed = Durability.allowedAfterCrash Snapshot.zero log
+                let faultStates, faultedRun = captureWith [ fault ] scenario
+                counts[Kind.index Faulted] <- counts[Kind.index Faulted] + 1
 
-                for image in imagesOf bounds state (seed + i) do
-                    if found.IsNone then
-                        judged <- judged + 1
+                match faultedRun.Divergence with
+                | Some message ->
+                    found <-
+                        failed Faulted $", fault {fault}" $"with fault {fault}, without a later power cut: {message}"
+                | None -> found <- exploreStates bounds seed scenario (Some(string fault)) faultStates counts
 
-                        match judgeImage scenario.SegmentSize state log allowed image with
-                        | Some message ->
-                            found <-
-                                Some
-                                    {
-                                        Scenario = scenario
-                                        Mutation = i + 1
-                                        Image = image
-                                        Message = message
-                                    }
-                        | None -> ())
+        counts, found
 
-        judged, found
+/// Explores every captured crash state of a scenario within the bounds; returns how many states
+/// were judged and the first divergence.
+let exploreScenario (bounds: Bounds) (seed: int) (scenario: Scenario) : int * Divergence option =
+    let counts, found = exploreScenarioCounted bounds seed scenario
+    Array.sum counts, found
 
 /// Shrinks a divergent scenario by dropping operations while some crash state still diverges.
 let shrinkDivergence (bounds: Bounds) (seed: int) (found: Divergence) =
@@ -221,6 +452,8 @@ type Summary =
     {
         Sequences: int
         CrashStates: int
+        /// Crash states judged, by kind (indexed by Kind.index).
+        ByKind: Counts
         Divergences: int
         Elapsed: TimeSpan
         Seed: int
@@ -236,6 +469,7 @@ type Summary =
 let explore (budget: int) (seed: int) (threads: int) (bounds: Bounds) (progress: int -> int -> unit) : Summary =
     let clock = Stopwatch.StartNew()
     let mutable states = 0
+    let byKind: Counts = Array.zeroCreate Kind.all.Length
     let mutable sequences = 0
     let mutable next = -1
     let mutable first: Divergence option = None
@@ -248,8 +482,12 @@ let explore (budget: int) (seed: int) (threads: int) (bounds: Bounds) (progress:
             let scenarioSeed = seed + i
             let rnd = Rnd(uint64 scenarioSeed, 0x9E3779B97F4A7C15UL)
             let scenario = (Gen.sampleWithSeed rnd 30 1 generator)[0]
-            let judged, found = exploreScenario bounds scenarioSeed scenario
-            let total = Interlocked.Add(&states, judged)
+            let counts, found = exploreScenarioCounted bounds scenarioSeed scenario
+
+            for k in 0 .. counts.Length - 1 do
+                Interlocked.Add(&byKind[k], counts[k]) |> ignore
+
+            let total = Interlocked.Add(&states, Array.sum counts)
             let count = Interlocked.Increment(&sequences)
 
             match found with
@@ -275,6 +513,7 @@ let explore (budget: int) (seed: int) (threads: int) (bounds: Bounds) (progress:
     {
         Sequences = sequences
         CrashStates = states
+        ByKind = byKind
         Divergences = (if first.IsSome then 1 else 0)
         Elapsed = clock.Elapsed
         Seed = seed

@@ -28,6 +28,11 @@ type RunConfig =
         /// Sees the disk after every mutating call of the run's first disk, with what the model
         /// would allow if the power went then (the crash-state explorer captures states with it).
         OnMutation: (DiskState -> DurableLog -> unit) option
+        /// Sees the run's first disk right after every clean Close, with what the model then
+        /// allows (everything acknowledged is durable): a power cut right after a clean close.
+        OnClose: (DiskState -> DurableLog -> unit) option
+        /// Told when an injected fault fires.
+        OnFault: (unit -> unit) option
     }
 
 let defaultConfig =
@@ -39,6 +44,8 @@ let defaultConfig =
         Garbage = false
         Faults = []
         OnMutation = None
+        OnClose = None
+        OnFault = None
     }
 
 /// What a run found.
@@ -341,6 +348,7 @@ let run (config: RunConfig) (steps: Step list) : RunResult =
     let fs = SimulatedFileSystem(DiskState.empty)
     fs.CrashAfter <- config.CrashAfter
     fs.Faults <- config.Faults
+    fs.OnFault <- config.OnFault
     // What the model allows if the power goes now: the step in flight may have written.
     let inFlight = ref Durability.none
 
@@ -369,7 +377,14 @@ let run (config: RunConfig) (steps: Step list) : RunResult =
                 | Do operation -> Durability.interrupted run.Model operation
                 | Happen _ -> run.Model
 
-            guarded step where run
+            let after = guarded step where run
+
+            match step, run.Phase, after.Phase, config.OnClose with
+            | Do Close, Opened(Some _), Closed, Some hook when obj.ReferenceEquals(after.Fs, fs) ->
+                hook fs.State after.Model
+            | _ -> ()
+
+            after
         else
             run
 

@@ -49,6 +49,8 @@ type SimulatedFileSystem(initial: DiskState) =
     member val CrashAfter: int option = None with get, set
     /// The faults in place.
     member val Faults: Fault list = [] with get, set
+    /// Told when an injected fault fires, before the call fails.
+    member val OnFault: (unit -> unit) option = None with get, set
     /// Sees the count of mutating calls and the disk after every mutating call.
     member val Observe: (int -> DiskState -> unit) option = None with get, set
 
@@ -165,6 +167,8 @@ type SimulatedFileSystem(initial: DiskState) =
             | OnPath(c, text) -> c = call && path.Contains(text, StringComparison.Ordinal)
 
         if this.Faults |> List.exists hits then
+            this.OnFault |> Option.iter (fun tell -> tell ())
+
             match call with
             | DataSyncCall -> raise (IOException($"{what} {path}: input/output error (injected)", 5))
             | WriteCall

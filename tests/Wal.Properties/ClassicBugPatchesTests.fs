@@ -12,7 +12,7 @@ let ``every classic bug still applies to the tree`` () =
         Directory.GetFiles(Path.Combine(repository.Value, "tests", "classic-bugs"), "*.patch")
         |> Array.sort
 
-    Expect.isGreaterThanOrEqual patches.Length 6 "the planted bugs"
+    Expect.isGreaterThanOrEqual patches.Length 12 "the planted bugs"
 
     for patch in patches do
         let info =

@@ -187,6 +187,31 @@ let ``exhaustive: every crash point of generated sequences, with every bounded c
     printfn "%s" $"exhaustive: {total} crash states explored"
     Expect.isGreaterThan total 1000 ""
 
+let ``the explorer judges every kind of crash state: at snapshots, after a close, damaged, faulted`` () =
+    let counts: int array = Array.zeroCreate Explorer.Kind.all.Length
+
+    for i in 0..9 do
+        let scenario =
+            (Gen.sampleWithSeed (Rnd(uint64 (2000 + i), 0x9E3779B97F4A7C15UL)) 30 1 (Scenarios.scenario false))[0]
+
+        let judged, divergence =
+            Explorer.exploreScenarioCounted
+                { Explorer.defaultBounds with
+                    Enumerated = 6
+                }
+                (2000 + i)
+                scenario
+
+        match divergence with
+        | Some d -> failtest (string d)
+        | None -> ()
+
+        for k in 0 .. counts.Length - 1 do
+            counts[k] <- counts[k] + judged[k]
+
+    for kind in Explorer.Kind.all do
+        Expect.isGreaterThan counts[Explorer.Kind.index kind] 0 $"{Explorer.Kind.name kind} crash states"
+
 /// This file's tests.
 let tests =
     testList
@@ -214,6 +239,9 @@ let tests =
                 (fsCheck 150 [ typeof<Clean> ])
                 "after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome"
                 ``after a failed fdatasync, write or fallocate no later write succeeds, and a power cut recovers to an allowed outcome``
+            testCase
+                "the explorer judges every kind of crash state: at snapshots, after a close, damaged, faulted"
+                ``the explorer judges every kind of crash state: at snapshots, after a close, damaged, faulted``
             testCase
                 "exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted"
                 ``exhaustive: every crash point of generated sequences, with every bounded crash image, is explored and counted``
