@@ -44,6 +44,7 @@ let suites =
         None, StraceReplayTests.tests
         None, ClassicBugPatchesTests.tests
         None, testSequenced CrashTestTests.tests
+        None, RaftLogProperties.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

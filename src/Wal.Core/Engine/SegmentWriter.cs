@@ -99,11 +99,18 @@ internal sealed class SegmentWriter : IDisposable
         _encoder.Encode(RecordType.Metadata, _metadata, default);
     }
 
-    /// <summary>Appends <paramref name="entries"/> and then <paramref name="state"/>, unless it is empty.</summary>
-    public void Append(ReadOnlySpan<Entry> entries, in HardState state)
+    /// <summary>
+    /// Appends <paramref name="entries"/> and then <paramref name="state"/>, unless it is empty.
+    /// When <paramref name="offsets"/> is not empty, it receives where each entry's frame starts
+    /// in this segment (a random-access index keeps them).
+    /// </summary>
+    public void Append(ReadOnlySpan<Entry> entries, in HardState state, Span<long> offsets = default)
     {
-        foreach (ref readonly var entry in entries)
+        for (int i = 0; i < entries.Length; i++)
         {
+            ref readonly var entry = ref entries[i];
+            if (!offsets.IsEmpty)
+                offsets[i] = _pages.Position;
             _encoder.EncodeEntry(entry);
             LastIndex = entry.Index;
         }
@@ -126,8 +133,13 @@ internal sealed class SegmentWriter : IDisposable
     public void Sync()
     {
         _pages.Flush();
-        _file.DataSync();
+        DataSync();
     }
+
+    /// <summary>Writes out everything buffered, without syncing: readers of the file see it from now on.</summary>
+    public void Flush() => _pages.Flush();
+
+    private void DataSync() => _file.DataSync();
 
     /// <summary>
     /// Ends the segment, as a cut does: writes out what is buffered, truncates the file to its
@@ -137,7 +149,7 @@ internal sealed class SegmentWriter : IDisposable
     {
         _pages.Flush();
         _file.Truncate(_pages.FlushedOffset);
-        _file.DataSync();
+        DataSync();
     }
 
     /// <summary>Closes the file, unless <see cref="Successor"/> passed it on.</summary>

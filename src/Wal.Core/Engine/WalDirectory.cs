@@ -89,7 +89,7 @@ public static class WalDirectory
     }
 
     /// <summary>
-    /// Every record of the log from its first segment, in order, with each CRC checked against
+    /// Every record of the log from its first segment (whatever index it starts at), in order, with each CRC checked against
     /// the chain: what a tool needs to show a WAL record by record. Nothing is changed and no
     /// lock is taken. ReadAll's rules (snapshots, overwrites, metadata) are not applied.
     /// </summary>
@@ -230,7 +230,10 @@ public static class WalDirectory
 
     private static IEnumerable<WalRecord> ScanFrom(string dir, IFileSystem fs)
     {
-        var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), 0, dir);
+        // From the first segment there is, which after old segments were removed (a compaction,
+        // etcd's purge) no longer starts at index 0; the run must still have no gap.
+        var segments = SegmentDirectory.ReadSegments(fs, dir);
+        var chosen = SegmentDirectory.SelectFrom(segments, segments[0].Name.Index, dir);
         var files = SegmentDirectory.Open(fs, dir, chosen, write: false);
         try
         {

@@ -14,7 +14,15 @@ public sealed partial class WriteAheadLog
     /// <param name="state">The raft hard state; <see cref="HardState.Empty"/> to leave it out.</param>
     /// <param name="entries">The entries, in the order raft produced them.</param>
     /// <exception cref="WalException">RecordTooLarge or InvalidArgument (nothing written), InvalidState, Closed, Io or Failed.</exception>
-    public void Save(HardState state, ReadOnlySpan<Entry> entries)
+    public void Save(HardState state, ReadOnlySpan<Entry> entries) => Save(state, entries, default, null);
+
+    /// <summary>
+    /// Save for a random-access index: <paramref name="offsets"/> (empty, or one per entry)
+    /// receives where each entry's frame starts in the tail segment as it was before the call
+    /// (<see cref="TailName"/>), and <paramref name="written"/> runs once the entries are in the
+    /// file and before the fdatasync, so readers that accept unsynced entries can see them early.
+    /// </summary>
+    internal void Save(HardState state, ReadOnlySpan<Entry> entries, Span<long> offsets, Action? written)
     {
         lock (_gate)
         {
@@ -31,13 +39,26 @@ public sealed partial class WriteAheadLog
             bool mustSync = state.MustSync(writer.State, entries.Length);
             try
             {
-                writer.Append(entries, state);
+                writer.Append(entries, state, offsets);
                 // etcd decides on the flushed offset; bytes still buffered do not count yet.
                 if (writer.FlushedOffset < _options.SegmentSizeBytes)
                 {
                     if (mustSync)
+                    {
+                        // The same write and fdatasync as Sync, with the hook between them.
+                        if (written is not null)
+                        {
+                            writer.Flush();
+                            written();
+                        }
                         writer.Sync();
+                    }
                     return;
+                }
+                if (written is not null)
+                {
+                    writer.Flush();
+                    written();
                 }
                 Cut();
             }
@@ -129,6 +150,31 @@ public sealed partial class WriteAheadLog
             for (int i = 0; i < keepFrom; i++)
                 _locked[i].File.Dispose();
             _locked.RemoveRange(0, keepFrom);
+        }
+    }
+
+    /// <summary>The tail segment's name: where the next Save's entries go.</summary>
+    internal SegmentName TailName
+    {
+        get
+        {
+            lock (_gate)
+                return WritableWriter().Name;
+        }
+    }
+
+    /// <summary>
+    /// Closes the held segments whose sequence number is below <paramref name="sequence"/>, so
+    /// their files can be removed; the tail is never among them.
+    /// </summary>
+    internal void ReleaseSegmentsBefore(ulong sequence)
+    {
+        lock (_gate)
+        {
+            int count = 0;
+            while (count < _locked.Count && _locked[count].Name.Sequence < sequence)
+                _locked[count++].File.Dispose();
+            _locked.RemoveRange(0, count);
         }
     }
 
