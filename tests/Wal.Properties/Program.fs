@@ -45,6 +45,7 @@ let suites =
         None, ClassicBugPatchesTests.tests
         None, testSequenced CrashTestTests.tests
         None, RaftLogProperties.tests
+        None, AsyncTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

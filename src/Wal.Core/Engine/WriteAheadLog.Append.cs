@@ -14,19 +14,22 @@ public sealed partial class WriteAheadLog
     /// <param name="state">The raft hard state; <see cref="HardState.Empty"/> to leave it out.</param>
     /// <param name="entries">The entries, in the order raft produced them.</param>
     /// <exception cref="WalException">RecordTooLarge or InvalidArgument (nothing written), InvalidState, Closed, Io or Failed.</exception>
-    public void Save(HardState state, ReadOnlySpan<Entry> entries) => Save(state, entries, default, null);
+    public void Save(HardState state, ReadOnlySpan<Entry> entries) => Save(state, entries, default, null, CancellationToken.None);
 
     /// <summary>
     /// Save for a random-access index: <paramref name="offsets"/> (empty, or one per entry)
     /// receives where each entry's frame starts in the tail segment as it was before the call
     /// (<see cref="TailName"/>), and <paramref name="written"/> runs once the entries are in the
     /// file and before the fdatasync, so readers that accept unsynced entries can see them early.
+    /// <paramref name="cancellationToken"/> is looked at once, after the lock is taken and before
+    /// anything is written: a Save is cancelled whole or not at all.
     /// </summary>
-    internal void Save(HardState state, ReadOnlySpan<Entry> entries, Span<long> offsets, Action? written)
+    internal void Save(HardState state, ReadOnlySpan<Entry> entries, Span<long> offsets, Action? written, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
             var writer = WritableWriter();
+            cancellationToken.ThrowIfCancellationRequested();
             if (state.IsEmpty && entries.IsEmpty)
                 return;
             foreach (ref readonly var entry in entries)

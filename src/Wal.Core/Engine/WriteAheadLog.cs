@@ -17,7 +17,7 @@ namespace Wal;
 /// further write (<see cref="WalErrorKind.Failed"/>): the page cache may have dropped what the
 /// call wrote, so the only safe way on is to reopen and read what is really on disk.
 /// </remarks>
-public sealed partial class WriteAheadLog : IDisposable
+public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
 {
     private readonly object _gate = new();
     private readonly IFileSystem _fs;

@@ -23,7 +23,7 @@ namespace Wal;
 /// <c>includeUnsynced</c> reads also see entries written but not yet synced. A segment a
 /// compaction removes stays readable to the readers already in it.
 /// </remarks>
-public sealed class RaftLog : IDisposable
+public sealed class RaftLog : IDisposable, IAsyncDisposable
 {
     private readonly object _writeGate = new();
     private readonly WriteAheadLog _wal;
@@ -305,13 +305,72 @@ public sealed class RaftLog : IDisposable
     /// <param name="entries">Consecutive entries, the first at most <see cref="LastIndex"/> + 1 and above the compacted index.</param>
     /// <param name="state">The hard state; <see cref="HardState.Empty"/> to leave it out.</param>
     /// <exception cref="WalException">InvalidArgument or RecordTooLarge (nothing written), Closed, Io or Failed.</exception>
-    public void Append(ReadOnlySpan<Entry> entries, HardState state)
+    public void Append(ReadOnlySpan<Entry> entries, HardState state) => Append(entries, state, CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="Append(ReadOnlySpan{Entry}, HardState)"/> on the thread pool, so the caller's
+    /// thread does not wait on the write and the fdatasync. Cancellation is honoured only before
+    /// the write starts; once it has, the Append runs to its end.
+    /// </summary>
+    /// <param name="entries">Consecutive entries; not to be changed until the task completes.</param>
+    /// <param name="state">The hard state; <see cref="HardState.Empty"/> to leave it out.</param>
+    /// <param name="cancellationToken">Cancels the Append if it has not started writing.</param>
+    /// <returns>A task that completes when Append would have returned.</returns>
+    /// <exception cref="OperationCanceledException">Cancelled before anything was written.</exception>
+    /// <exception cref="WalException">As <see cref="Append(ReadOnlySpan{Entry}, HardState)"/>.</exception>
+    public ValueTask AppendAsync(ReadOnlyMemory<Entry> entries, HardState state, CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled(cancellationToken);
+        return new ValueTask(Task.Run(() => Append(entries.Span, state, cancellationToken), cancellationToken));
+    }
+
+    /// <summary>
+    /// The entries from <paramref name="lo"/> on, read in batches of about a megabyte on the
+    /// thread pool: up to <paramref name="hi"/> (exclusive), or, with the default, up to the last
+    /// index as it is when each batch is read, so a reader catching up follows an appending log
+    /// until it has caught up. Only synced entries are read.
+    /// </summary>
+    /// <param name="lo">The first index; at least <see cref="FirstIndex"/>.</param>
+    /// <param name="hi">One past the last index wanted; <see cref="ulong.MaxValue"/> to read to the end.</param>
+    /// <param name="cancellationToken">Stops the enumeration between batches.</param>
+    /// <returns>The entries, in order.</returns>
+    /// <exception cref="WalException">As <see cref="GetEntries"/>, raised while enumerating.</exception>
+    public async IAsyncEnumerable<Entry> ReadEntriesAsync(
+        ulong lo,
+        ulong hi = ulong.MaxValue,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        const ulong batchBytes = 1 << 20;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            ulong from = lo;
+            var batch = await Task.Run(() =>
+            {
+                ulong end = Math.Min(hi, LastIndex + 1);
+                return from < end ? GetEntries(from, end, batchBytes) : [];
+            }, cancellationToken).ConfigureAwait(false);
+            if (batch.Count == 0)
+                yield break;
+            foreach (var entry in batch)
+                yield return entry;
+            lo += (ulong)batch.Count;
+        }
+    }
+
+    /// <summary>Closes the log as <see cref="Dispose"/> does, with its final fdatasync on the thread pool.</summary>
+    /// <returns>A task that completes when the log is closed.</returns>
+    public ValueTask DisposeAsync() => new(Task.Run(Dispose));
+
+    private void Append(ReadOnlySpan<Entry> entries, HardState state, CancellationToken cancellationToken)
     {
         lock (_writeGate)
         {
             var view = Current();
             if (entries.IsEmpty && state.IsEmpty)
                 return;
+            cancellationToken.ThrowIfCancellationRequested();
             if (!entries.IsEmpty)
                 CheckAppendable(view, entries);
             var segment = entries.IsEmpty ? null : TailSegment();
@@ -329,7 +388,7 @@ public sealed class RaftLog : IDisposable
             _written = null;
             try
             {
-                _wal.Save(state, entries, _offsets.AsSpan(0, entries.Length), entries.IsEmpty ? null : _publishWritten);
+                _wal.Save(state, entries, _offsets.AsSpan(0, entries.Length), entries.IsEmpty ? null : _publishWritten, CancellationToken.None);
             }
             catch
             {
