@@ -46,6 +46,7 @@ let suites =
         None, testSequenced CrashTestTests.tests
         None, RaftLogProperties.tests
         None, AsyncTests.tests
+        None, testSequenced MetricsTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

@@ -82,6 +82,7 @@ internal sealed class SegmentWriter : IDisposable
     public void WriteFirstHeader()
     {
         WriteHeaderRecords();
+        WalMetrics.Appended(0, 2);
         AppendSnapshot(Snapshot.Zero);
     }
 
@@ -91,6 +92,7 @@ internal sealed class SegmentWriter : IDisposable
         WriteHeaderRecords();
         if (!State.IsEmpty)
             _encoder.EncodeState(State);
+        WalMetrics.Appended(0, State.IsEmpty ? 2 : 3);
     }
 
     private void WriteHeaderRecords()
@@ -119,12 +121,14 @@ internal sealed class SegmentWriter : IDisposable
             _encoder.EncodeState(state);
             State = state;
         }
+        WalMetrics.Appended(entries.Length, entries.Length + (state.IsEmpty ? 0 : 1));
     }
 
     /// <summary>Appends a snapshot record; the last index moves up to the snapshot's.</summary>
     public void AppendSnapshot(in Snapshot snapshot)
     {
         _encoder.Encode(RecordType.Snapshot, RecordCodec.EncodeSnapshot(snapshot), default);
+        WalMetrics.Appended(0, 1);
         if (LastIndex < snapshot.Index)
             LastIndex = snapshot.Index;
     }
@@ -139,7 +143,12 @@ internal sealed class SegmentWriter : IDisposable
     /// <summary>Writes out everything buffered, without syncing: readers of the file see it from now on.</summary>
     public void Flush() => _pages.Flush();
 
-    private void DataSync() => _file.DataSync();
+    private void DataSync()
+    {
+        long started = WalMetrics.Start();
+        _file.DataSync();
+        WalMetrics.Synced(started);
+    }
 
     /// <summary>
     /// Ends the segment, as a cut does: writes out what is buffered, truncates the file to its

@@ -241,6 +241,7 @@ public sealed partial class WriteAheadLog
     /// </summary>
     private void Cut()
     {
+        long started = WalMetrics.Start();
         var tail = _writer!;
         tail.Seal();
         var prepared = _pipeline!.Take();
@@ -251,6 +252,7 @@ public sealed partial class WriteAheadLog
         next.Sync();
         _fs.Rename(prepared.Path, Path.Combine(Directory, next.Name.ToString()));
         _fs.SyncDirectory(Directory);
+        WalMetrics.CutDone(started);
     }
 
     private void CloseFiles()
