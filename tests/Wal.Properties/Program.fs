@@ -50,6 +50,9 @@ let suites =
         None, StraceReplayTests.tests
         None, ClassicBugPatchesTests.tests
         None, testSequenced CrashTestTests.tests
+        None, RaftLogProperties.tests
+        None, AsyncTests.tests
+        None, testSequenced MetricsTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

@@ -83,6 +83,7 @@ internal sealed class PageWriter
             {
                 int whole = data.Length / Layout.PageBytes * Layout.PageBytes;
                 _file.Write(FlushedOffset, data[..whole]);
+                WalMetrics.Written(whole);
                 FlushedOffset += whole;
                 data = data[whole..];
             }
@@ -104,6 +105,7 @@ internal sealed class PageWriter
         if (_buffered == 0)
             return;
         _file.Write(FlushedOffset, _buffer.AsSpan(0, _buffered));
+        WalMetrics.Written(_buffered);
         FlushedOffset += _buffered;
         _buffered = 0;
     }

@@ -82,6 +82,7 @@ internal sealed class SegmentWriter : IDisposable
     public void WriteFirstHeader()
     {
         WriteHeaderRecords();
+        WalMetrics.Appended(0, 2);
         AppendSnapshot(Snapshot.Zero);
     }
 
@@ -91,6 +92,7 @@ internal sealed class SegmentWriter : IDisposable
         WriteHeaderRecords();
         if (!State.IsEmpty)
             _encoder.EncodeState(State);
+        WalMetrics.Appended(0, State.IsEmpty ? 2 : 3);
     }
 
     private void WriteHeaderRecords()
@@ -99,11 +101,18 @@ internal sealed class SegmentWriter : IDisposable
         _encoder.Encode(RecordType.Metadata, _metadata, default);
     }
 
-    /// <summary>Appends <paramref name="entries"/> and then <paramref name="state"/>, unless it is empty.</summary>
-    public void Append(ReadOnlySpan<Entry> entries, in HardState state)
+    /// <summary>
+    /// Appends <paramref name="entries"/> and then <paramref name="state"/>, unless it is empty.
+    /// When <paramref name="offsets"/> is not empty, it receives where each entry's frame starts
+    /// in this segment (a random-access index keeps them).
+    /// </summary>
+    public void Append(ReadOnlySpan<Entry> entries, in HardState state, Span<long> offsets = default)
     {
-        foreach (ref readonly var entry in entries)
+        for (int i = 0; i < entries.Length; i++)
         {
+            ref readonly var entry = ref entries[i];
+            if (!offsets.IsEmpty)
+                offsets[i] = _pages.Position;
             _encoder.EncodeEntry(entry);
             LastIndex = entry.Index;
         }
@@ -112,12 +121,14 @@ internal sealed class SegmentWriter : IDisposable
             _encoder.EncodeState(state);
             State = state;
         }
+        WalMetrics.Appended(entries.Length, entries.Length + (state.IsEmpty ? 0 : 1));
     }
 
     /// <summary>Appends a snapshot record; the last index moves up to the snapshot's.</summary>
     public void AppendSnapshot(in Snapshot snapshot)
     {
         _encoder.Encode(RecordType.Snapshot, RecordCodec.EncodeSnapshot(snapshot), default);
+        WalMetrics.Appended(0, 1);
         if (LastIndex < snapshot.Index)
             LastIndex = snapshot.Index;
     }
@@ -126,7 +137,17 @@ internal sealed class SegmentWriter : IDisposable
     public void Sync()
     {
         _pages.Flush();
+        DataSync();
+    }
+
+    /// <summary>Writes out everything buffered, without syncing: readers of the file see it from now on.</summary>
+    public void Flush() => _pages.Flush();
+
+    private void DataSync()
+    {
+        long started = WalMetrics.Start();
         _file.DataSync();
+        WalMetrics.Synced(started);
     }
 
     /// <summary>
@@ -137,7 +158,7 @@ internal sealed class SegmentWriter : IDisposable
     {
         _pages.Flush();
         _file.Truncate(_pages.FlushedOffset);
-        _file.DataSync();
+        DataSync();
     }
 
     /// <summary>Closes the file, unless <see cref="Successor"/> passed it on.</summary>

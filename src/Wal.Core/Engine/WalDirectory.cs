@@ -89,7 +89,7 @@ public static class WalDirectory
     }
 
     /// <summary>
-    /// Every record of the log from its first segment, in order, with each CRC checked against
+    /// Every record of the log from its first segment (whatever index it starts at), in order, with each CRC checked against
     /// the chain: what a tool needs to show a WAL record by record. Nothing is changed and no
     /// lock is taken. ReadAll's rules (snapshots, overwrites, metadata) are not applied.
     /// </summary>
@@ -256,7 +256,12 @@ public static class WalDirectory
 
     private static IEnumerable<WalRecord> ScanFrom(string dir, ulong index, IFileSystem fs)
     {
-        var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), index, dir);
+        // From the segment a reader opened at the index starts with, or from the first segment
+        // there is when it starts above the index: after old segments were removed (a
+        // compaction, etcd's purge) the first no longer starts at index 0. The run must still
+        // have no gap.
+        var segments = SegmentDirectory.ReadSegments(fs, dir);
+        var chosen = SegmentDirectory.SelectFrom(segments, Math.Max(index, segments[0].Name.Index), dir);
         var files = SegmentDirectory.Open(fs, dir, chosen, write: false);
         try
         {

@@ -14,11 +14,22 @@ public sealed partial class WriteAheadLog
     /// <param name="state">The raft hard state; <see cref="HardState.Empty"/> to leave it out.</param>
     /// <param name="entries">The entries, in the order raft produced them.</param>
     /// <exception cref="WalException">RecordTooLarge or InvalidArgument (nothing written), InvalidState, Closed, Io or Failed.</exception>
-    public void Save(HardState state, ReadOnlySpan<Entry> entries)
+    public void Save(HardState state, ReadOnlySpan<Entry> entries) => Save(state, entries, default, null, CancellationToken.None);
+
+    /// <summary>
+    /// Save for a random-access index: <paramref name="offsets"/> (empty, or one per entry)
+    /// receives where each entry's frame starts in the tail segment as it was before the call
+    /// (<see cref="TailName"/>), and <paramref name="written"/> runs once the entries are in the
+    /// file and before the fdatasync, so readers that accept unsynced entries can see them early.
+    /// <paramref name="cancellationToken"/> is looked at once, after the lock is taken and before
+    /// anything is written: a Save is cancelled whole or not at all.
+    /// </summary>
+    internal void Save(HardState state, ReadOnlySpan<Entry> entries, Span<long> offsets, Action? written, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
             var writer = WritableWriter();
+            cancellationToken.ThrowIfCancellationRequested();
             if (state.IsEmpty && entries.IsEmpty)
                 return;
             foreach (ref readonly var entry in entries)
@@ -34,13 +45,26 @@ public sealed partial class WriteAheadLog
             try
             {
                 _invariants.Accept(entries, state);
-                writer.Append(entries, state);
+                writer.Append(entries, state, offsets);
                 // etcd decides on the flushed offset; bytes still buffered do not count yet.
                 if (writer.FlushedOffset < _options.SegmentSizeBytes)
                 {
                     if (mustSync)
+                    {
+                        // The same write and fdatasync as Sync, with the hook between them.
+                        if (written is not null)
+                        {
+                            writer.Flush();
+                            written();
+                        }
                         writer.Sync();
+                    }
                     return;
+                }
+                if (written is not null)
+                {
+                    writer.Flush();
+                    written();
                 }
                 Cut();
             }
@@ -136,6 +160,31 @@ public sealed partial class WriteAheadLog
         }
     }
 
+    /// <summary>The tail segment's name: where the next Save's entries go.</summary>
+    internal SegmentName TailName
+    {
+        get
+        {
+            lock (_gate)
+                return WritableWriter().Name;
+        }
+    }
+
+    /// <summary>
+    /// Closes the held segments whose sequence number is below <paramref name="sequence"/>, so
+    /// their files can be removed; the tail is never among them.
+    /// </summary>
+    internal void ReleaseSegmentsBefore(ulong sequence)
+    {
+        lock (_gate)
+        {
+            int count = 0;
+            while (count < _locked.Count && _locked[count].Name.Sequence < sequence)
+                _locked[count++].File.Dispose();
+            _locked.RemoveRange(0, count);
+        }
+    }
+
     /// <summary>
     /// Closes the log: writes out what is buffered and fdatasyncs it (unless the log has failed),
     /// removes the prepared segment file, and releases every lock. Safe to call twice.
@@ -196,6 +245,7 @@ public sealed partial class WriteAheadLog
     /// </summary>
     private void Cut()
     {
+        long started = WalMetrics.Start();
         var tail = _writer!;
         tail.Seal();
         var prepared = _pipeline!.Take();
@@ -206,6 +256,7 @@ public sealed partial class WriteAheadLog
         next.Sync();
         _fs.Rename(prepared.Path, Path.Combine(Directory, next.Name.ToString()));
         _fs.SyncDirectory(Directory);
+        WalMetrics.CutDone(started);
     }
 
     private void CloseFiles()

@@ -17,7 +17,7 @@ namespace Wal;
 /// further write (<see cref="WalErrorKind.Failed"/>): the page cache may have dropped what the
 /// call wrote, so the only safe way on is to reopen and read what is really on disk.
 /// </remarks>
-public sealed partial class WriteAheadLog : IDisposable
+public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
 {
     private readonly object _gate = new();
     private readonly IFileSystem _fs;
@@ -180,6 +180,33 @@ public sealed partial class WriteAheadLog : IDisposable
             }
         }
         return wal;
+    }
+
+    /// <summary>
+    /// A log ready to append after a reader other than <see cref="ReadAll"/> read
+    /// <paramref name="segments"/> (opened for writing, locked) to their end, as ReadAll's write
+    /// mode leaves it: the tail is zeroed past <paramref name="offset"/> and appended to, and the
+    /// segments before it are held for their locks.
+    /// </summary>
+    internal static WriteAheadLog Resume(string dir, WalOptions options, List<OpenSegment> segments, long offset, uint crc, byte[] metadata, ulong lastIndex)
+    {
+        var wal = new WriteAheadLog(dir, options);
+        try
+        {
+            wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, lastIndex);
+            wal._locked.AddRange(segments.Take(segments.Count - 1));
+            segments.Clear();
+            wal._lastIndex = lastIndex;
+            wal._pipeline = new FilePipeline(options.FileSystem, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground);
+            return wal;
+        }
+        catch (Exception ex)
+        {
+            foreach (var segment in segments)
+                segment.File.Dispose();
+            wal.CloseFiles();
+            throw ex as WalException ?? WalException.Io($"preparing {dir} for appending", ex);
+        }
     }
 
     private static string ParentOf(string dir) => Path.GetDirectoryName(dir) ?? "/";

@@ -236,9 +236,23 @@ internal static class RecordCodec
     public static bool TryDecodeEntry(ReadOnlySpan<byte> bytes, out Entry entry)
     {
         entry = default;
-        ulong term = 0, index = 0;
+        if (!TryParseEntry(bytes, out ulong term, out ulong index, out var type, out var data))
+            return false;
+        entry = new Entry(term, index, type, data.IsEmpty ? ReadOnlyMemory<byte>.Empty : data.ToArray());
+        return true;
+    }
+
+    /// <summary>
+    /// Parses a raftpb.Entry without copying anything: its payload stays a slice of
+    /// <paramref name="bytes"/> (an index needs only the term and the index).
+    /// </summary>
+    public static bool TryParseEntry(ReadOnlySpan<byte> bytes, out ulong term, out ulong index, out EntryType entryType, out ReadOnlySpan<byte> data)
+    {
+        term = 0;
+        index = 0;
+        entryType = default;
         long type = 0;
-        ReadOnlySpan<byte> data = default;
+        data = default;
         var reader = new ProtoReader(bytes);
         while (!reader.AtEnd)
         {
@@ -262,7 +276,7 @@ internal static class RecordCodec
                     return false;
             }
         }
-        entry = new Entry(term, index, (EntryType)(int)type, data.IsEmpty ? ReadOnlyMemory<byte>.Empty : data.ToArray());
+        entryType = (EntryType)(int)type;
         return true;
     }
 

@@ -59,4 +59,13 @@ public enum WalErrorKind
     /// device, a socket or a directory. The log neither follows nor opens it.
     /// </summary>
     NotRegularFile,
+
+    /// <summary>
+    /// A <see cref="RaftLog"/> was asked for an entry or term below its first index: compacted
+    /// away, or before the snapshot it was opened at (raft's ErrCompacted).
+    /// </summary>
+    Compacted,
+
+    /// <summary>A <see cref="RaftLog"/> was asked for an entry or term past its last index (raft's ErrUnavailable).</summary>
+    Unavailable,
 }

@@ -1,0 +1,62 @@
+namespace Wal.Log;
+
+/// <summary>
+/// The run the writer is appending to, in the tail segment. Its arrays grow by doubling; a
+/// grown copy leaves the old arrays to the views that hold them, and appends write only past
+/// every published slot, so readers never see a slot change under them.
+/// </summary>
+internal sealed class TailRun(LogSegment segment, ulong first)
+{
+    private long[] _offsets = new long[64];
+    private ulong[] _terms = new ulong[64];
+    private int _start;
+
+    /// <summary>The segment the run's entries lie in.</summary>
+    public LogSegment Segment { get; } = segment;
+
+    /// <summary>The index of the first entry.</summary>
+    public ulong First { get; private set; } = first;
+
+    /// <summary>How many entries the run holds.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The index of the last entry (First - 1 while empty).</summary>
+    public ulong Last => First + (ulong)Count - 1;
+
+    /// <summary>Adds entries that follow the last one.</summary>
+    public void Append(ReadOnlySpan<long> offsets, ReadOnlySpan<ulong> terms)
+    {
+        int needed = _start + Count + offsets.Length;
+        if (needed > _offsets.Length)
+        {
+            int capacity = Math.Max(2 * (Count + offsets.Length), 64);
+            var grownOffsets = new long[capacity];
+            var grownTerms = new ulong[capacity];
+            _offsets.AsSpan(_start, Count).CopyTo(grownOffsets);
+            _terms.AsSpan(_start, Count).CopyTo(grownTerms);
+            _offsets = grownOffsets;
+            _terms = grownTerms;
+            _start = 0;
+        }
+        offsets.CopyTo(_offsets.AsSpan(_start + Count));
+        terms.CopyTo(_terms.AsSpan(_start + Count));
+        Count += offsets.Length;
+    }
+
+    /// <summary>
+    /// Keeps the first <paramref name="keep"/> entries. Only while nothing of the run has been
+    /// published (the scan that opens a log): later appends would write over published slots.
+    /// </summary>
+    public void Shrink(int keep) => Count = keep;
+
+    /// <summary>Drops the first <paramref name="drop"/> entries (a compaction).</summary>
+    public void DropFront(int drop)
+    {
+        _start += drop;
+        First += (ulong)drop;
+        Count -= drop;
+    }
+
+    /// <summary>The run as readers see it now.</summary>
+    public IndexRun Run => new(Segment, First, _offsets, _terms, _start, Count);
+}
