@@ -185,6 +185,16 @@ let private log (run: Run) =
 
 /// Runs steps on the engine over the simulated disk, judging every recovery and reopen against
 /// the model: a fold over the run, with one guard turning what a step throws into a transition.
+/// Whether an implementation may refuse `step` (InvalidArgument, writing nothing): a Save raft
+/// would not make on what the disk holds after a crash (the generator does not know what the
+/// crash took), which the model's invariants refuse over some record stream it allows.
+let refusable (step: Step) (model: DurableLog) =
+    match step with
+    | Do(Save(state, entries)) ->
+        model.Bases
+        |> List.exists (fun basis -> (Invariants.saveViolation (basis @ model.Session) state entries).IsSome)
+    | _ -> false
+
 let private runner (config: RunConfig) =
     let options (run: Run) = optionsFor run.Fs config.SegmentSize
 
@@ -305,13 +315,6 @@ let private runner (config: RunConfig) =
                 Model = Durability.acknowledged run.Model operation
             }
         | Do _, _ -> run
-
-    let refusable (step: Step) (model: DurableLog) =
-        match step with
-        | Do(Save(state, entries)) ->
-            model.Bases
-            |> List.exists (fun basis -> (Invariants.saveViolation (basis @ model.Session) state entries).IsSome)
-        | _ -> false
 
     /// The one guard: a step's power loss (even one a call swallowed, found dead by the next
     /// call) is a power cut and recovery; an injected I/O error fails the log closed; an error

@@ -188,9 +188,9 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
     /// mode leaves it: the tail is zeroed past <paramref name="offset"/> and appended to, and the
     /// segments before it are held for their locks.
     /// </summary>
-    internal static WriteAheadLog Resume(string dir, WalOptions options, List<OpenSegment> segments, long offset, uint crc, byte[] metadata, ulong lastIndex)
+    internal static WriteAheadLog Resume(string dir, WalOptions options, List<OpenSegment> segments, long offset, uint crc, byte[] metadata, ulong lastIndex, RaftInvariants invariants)
     {
-        var wal = new WriteAheadLog(dir, options);
+        var wal = new WriteAheadLog(dir, options) { _invariants = invariants };
         try
         {
             wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, lastIndex);

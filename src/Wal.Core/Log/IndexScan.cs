@@ -7,7 +7,9 @@ namespace Wal.Log;
 /// Reads a log once, as ReadAll does and with ReadAll's rules (<see cref="ReadRules"/>), but
 /// keeps where each entry lies instead of the entry: the index a <see cref="RaftLog"/> answers
 /// from. Entries at or below the snapshot are skipped; an entry whose index is present
-/// replaces it and everything after it; an index past the end is SliceOutOfRange.
+/// replaces it and everything after it; an index past the end is SliceOutOfRange. Raft's
+/// invariants are checked as ReadAll checks them (when <c>strict</c>), and what they learn is
+/// handed to the writer, which refuses Saves that would break them.
 /// </summary>
 internal static class IndexScan
 {
@@ -16,15 +18,17 @@ internal static class IndexScan
     /// <param name="Metadata">The log's metadata.</param>
     /// <param name="State">The last hard state.</param>
     /// <param name="LastIndex">The index of the last entry record read, from which a cut names the next segment.</param>
-    public readonly record struct Found(IndexRun[] Runs, byte[] Metadata, HardState State, ulong LastIndex);
+    /// <param name="Invariants">What raft's invariants learnt from the records, for the writer.</param>
+    public readonly record struct Found(IndexRun[] Runs, byte[] Metadata, HardState State, ulong LastIndex, RaftInvariants Invariants);
 
     /// <summary>
     /// Reads every record of <paramref name="segments"/> through <paramref name="reader"/> (which
     /// reads the same files, in the same order) to a clean end.
     /// </summary>
     /// <exception cref="WalException">As ReadAll in write mode, SnapshotNotFound without contents.</exception>
-    public static Found Read(SegmentReader reader, IReadOnlyList<LogSegment> segments, Snapshot start)
+    public static Found Read(SegmentReader reader, IReadOnlyList<LogSegment> segments, Snapshot start, bool strict)
     {
+        var invariants = RaftInvariants.After([.. segments.Select(s => s.FileName)]);
         var runs = new List<TailRun>();
         ulong count = 0;
         ulong lastIndex = 0;
@@ -38,11 +42,18 @@ internal static class IndexScan
         SegmentRecord record;
         while ((status = reader.Next(out record)) == ReadStatus.Record)
         {
+            if (strict)
+                ReadRules.KeepsInvariants(record, invariants.Segment(record.Segment));
             switch (record.Type)
             {
                 case RecordType.Entry:
-                    if (!RecordCodec.TryParseEntry(record.Data, out term[0], out ulong index, out _, out _))
+                    if (!RecordCodec.TryParseEntry(record.Data, out term[0], out ulong index, out var type, out _))
                         throw ReadRules.Corrupt(record, "an entry record's data is not a raftpb.Entry");
+                    // The invariants look at the entry's coordinates and type only, not its data.
+                    var entry = new Entry(term[0], index, type, ReadOnlyMemory<byte>.Empty);
+                    if (strict)
+                        ReadRules.KeepsInvariants(record, invariants.Violation(entry, checkGap: false));
+                    invariants.Accept(entry);
                     if (index > start.Index)
                     {
                         // Compare without forming the position, which a huge index would overflow (CVE-2020-15112).
@@ -65,6 +76,9 @@ internal static class IndexScan
                     break;
                 case RecordType.State:
                     state = ReadRules.DecodeState(record);
+                    if (strict)
+                        ReadRules.KeepsInvariants(record, invariants.Violation(state));
+                    invariants.Accept(state);
                     break;
                 case RecordType.Metadata:
                     metadata = ReadRules.AcceptMetadata(record, metadata);
@@ -73,6 +87,7 @@ internal static class IndexScan
                     break;
                 case RecordType.Snapshot:
                     match |= ReadRules.MatchSnapshot(record, start);
+                    invariants.Accept(ReadRules.DecodeSnapshot(record));
                     break;
                 default:
                     throw ReadRules.UnknownType(record);
@@ -83,7 +98,7 @@ internal static class IndexScan
         if (!match)
             throw new WalException(WalErrorKind.SnapshotNotFound,
                 $"The WAL holds no snapshot record at index {start.Index}, term {start.Term}.");
-        return new Found([.. runs.Select(r => r.Run.Trimmed())], metadata ?? [], state, lastIndex);
+        return new Found([.. runs.Select(r => r.Run.Trimmed())], metadata ?? [], state, lastIndex, invariants);
     }
 
     /// <summary>Drops the entries from <paramref name="index"/> on.</summary>

@@ -147,8 +147,8 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
             foreach (var s in chosen)
                 segments.Add(OpenSegment(fs, dir, s.Name, s.FileName));
             var reader = new SegmentReader(locked, [.. chosen.Select(s => s.FileName)]);
-            var found = IndexScan.Read(reader, segments, snapshot);
-            var wal = WriteAheadLog.Resume(dir, options, handover, reader.Offset, reader.Crc, found.Metadata, found.LastIndex);
+            var found = IndexScan.Read(reader, segments, snapshot, options.CheckRaftInvariants);
+            var wal = WriteAheadLog.Resume(dir, options, handover, reader.Offset, reader.Crc, found.Metadata, found.LastIndex, found.Invariants);
             ulong last = found.Runs.Length > 0 ? found.Runs[^1].Last : snapshot.Index;
             var view = new LogView(found.Runs, snapshot.Index, snapshot.Term, last, last, found.State, snapshot, false);
             var older = all.Take(all.Count - chosen.Count).Select(s => s.FileName).ToList();
