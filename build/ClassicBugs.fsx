@@ -19,7 +19,8 @@ let classicBugs () =
     run "git" [ "clone"; "--quiet"; "."; scratch ]
 
     let patches =
-        Directory.GetFiles(Path.Combine("tests", "classic-bugs"), "*.patch")
+        // The clone's own patches, so that the tree and its bugs are of one commit.
+        Directory.GetFiles(Path.Combine(scratch, "tests", "classic-bugs"), "*.patch")
         // By number: 2 before 10.
         |> Array.sortBy (fun p -> int ((Path.GetFileName p).Split('-')[0]))
 
@@ -44,9 +45,17 @@ let classicBugs () =
 
                 // The engine through its Oracle adapter, as another implementation would be
                 // checked: the oracle's crash-state explorer (OracleExplorer), enumerated images.
-                let oracle = failsIn [ "Wal.OracleExploreTests" ]
+                // WAL_CLASSIC_ORACLE=skip leaves this informational column out (it takes minutes a bug).
+                let oracle =
+                    if Environment.GetEnvironmentVariable "WAL_CLASSIC_ORACLE" = "skip" then
+                        None
+                    else
+                        Some(failsIn [ "Wal.OracleExploreTests" ])
 
-                Path.GetFileNameWithoutExtension patch, suite, explorer <> 0, oracle
+                let name = Path.GetFileNameWithoutExtension patch
+                // Each row as soon as it is known: a long run that is stopped still shows its rows.
+                printfn "classic bug %s: properties %b, explorer %b, oracle %A" name suite (explorer <> 0) oracle
+                name, suite, explorer <> 0, oracle
         ]
 
     Directory.Delete(scratch, true)
@@ -54,7 +63,13 @@ let classicBugs () =
 
     for name, suite, explorer, oracle in rows do
         let verdict caught = if caught then "caught" else "MISSED"
-        printfn "%-45s %-14s %-14s %-14s" name (verdict suite) (verdict explorer) (verdict oracle)
+
+        let oracleVerdict =
+            match oracle with
+            | Some caught -> verdict caught
+            | None -> "not run"
+
+        printfn "%-45s %-14s %-14s %-14s" name (verdict suite) (verdict explorer) oracleVerdict
 
     // The oracle column is for information: it explores 40 sequences, not the suites' depth.
     if rows |> List.exists (fun (_, suite, explorer, _) -> not suite || not explorer) then
