@@ -37,8 +37,13 @@ type Counts =
     static member Zero = { Passed = 0; Failed = 0; Skipped = 0 }
 
 /// The counts of the `<test-results .../>` element Expecto's `--nunit-summary` writes.
+/// Failure messages may hold the terminal's colour codes (ESC, which XML 1.0 forbids), so the
+/// characters are not checked: only the counts on the root element are read.
 let summaryCounts (file: string) =
-    let results = XDocument.Load(file).Root
+    use reader =
+        System.Xml.XmlReader.Create(file, System.Xml.XmlReaderSettings(CheckCharacters = false))
+
+    let results = XDocument.Load(reader).Root
 
     let count name =
         match results.Attribute(XName.Get name) with
