@@ -57,8 +57,8 @@ module Invariants =
             Some $"a hard state's term {state.Term} is below the term {s.State.Term} before it"
         elif state.Term = s.State.Term && s.State.Vote <> 0UL && state.Vote <> s.State.Vote then
             Some $"a hard state changes the vote from {s.State.Vote} to {state.Vote} within term {state.Term}"
-        elif state.Commit > s.Highest then
-            Some $"a hard state commits {state.Commit}, beyond the highest index written, {s.Highest}"
+        elif state.Commit > s.LastIndex then
+            Some $"a hard state commits {state.Commit}, beyond the last index {s.LastIndex}"
         else
             None
 

@@ -105,7 +105,7 @@ let ``by default, the corpus logs raft would never write are CorruptRecord, nami
         | "entry-kinds", Some(WalErrorKind.CorruptRecord, message) ->
             Expect.stringContains message "changes the vote from 1 to 2 within term 2" case
         | "saves", Some(WalErrorKind.CorruptRecord, message) ->
-            Expect.stringContains message "commits 11, beyond the highest index written, 10" case
+            Expect.stringContains message "commits 11, beyond the last index 10" case
         | ("entry-kinds" | "saves"), other -> failtest $"{case}: {other}"
         | _, verdict -> Expect.equal (verdict |> Option.map (fst >> string)) (lenientVerdict case) case
 

@@ -70,9 +70,11 @@ internal sealed class RaftInvariants
     }
 
     /// <summary>Why <paramref name="state"/> cannot come next, or null.</summary>
-    public string? Violation(HardState state) => Violation(state, _highest);
+    public string? Violation(HardState state) => Violation(state, _lastIndex);
 
-    private string? Violation(HardState state, ulong highest)
+    // Raft commits only entries the log holds: the commit never passes the last index (after
+    // overwrites; a snapshot record counts as an index held), as check-dir's CommitBeyondLastEntry.
+    private string? Violation(HardState state, ulong last)
     {
         // A read from a later segment starts with the state its cut repeated, whose commit may
         // rest on a snapshot record in a segment not read: it is taken as known, not checked.
@@ -82,8 +84,8 @@ internal sealed class RaftInvariants
             return $"a hard state's term {state.Term} is below the term {_state.Term} before it";
         if (state.Term == _state.Term && _state.Vote != 0 && state.Vote != _state.Vote)
             return $"a hard state changes the vote from {_state.Vote} to {state.Vote} within term {state.Term}";
-        if (state.Commit > highest)
-            return $"a hard state commits {state.Commit}, beyond the highest index written, {highest}";
+        if (state.Commit > last)
+            return $"a hard state commits {state.Commit}, beyond the last index {last}";
         return null;
     }
 
@@ -111,8 +113,7 @@ internal sealed class RaftInvariants
         }
         if (state.IsEmpty)
             return null;
-        ulong highest = entries.IsEmpty ? _highest : Math.Max(_highest, entries[^1].Index);
-        return Violation(state, highest);
+        return Violation(state, entries.IsEmpty ? _lastIndex : entries[^1].Index);
     }
 
     /// <summary>Takes a Save checked by <see cref="SaveViolation"/>.</summary>
@@ -129,7 +130,9 @@ internal sealed class RaftInvariants
     {
         if (_partial)
         {
+            // Taken as known: the log held the entries it commits.
             _highest = Math.Max(_highest, state.Commit);
+            _lastIndex = Math.Max(_lastIndex, state.Commit);
             _partial = false;
         }
         _state = state;
