@@ -133,13 +133,13 @@ let judgeImage
             try
                 try
                     wal.Save(
-                        Convert.toHardState
+                        Wal.FSharp.ModelConvert.toHardState
                             {
                                 Term = term
                                 Vote = 1UL
                                 Commit = last
                             },
-                        [| Convert.toEntry entry |]
+                        [| Wal.FSharp.ModelConvert.toEntry entry |]
                     )
                 finally
                     wal.Dispose()

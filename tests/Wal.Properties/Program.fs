@@ -45,6 +45,7 @@ let suites =
         None, StraceReplayTests.tests
         None, ClassicBugPatchesTests.tests
         None, testSequenced CrashTestTests.tests
+        None, FSharpSurfaceTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

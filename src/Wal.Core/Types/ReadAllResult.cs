@@ -1,7 +1,7 @@
 namespace Wal;
 
 /// <summary>What <see cref="WriteAheadLog.ReadAll"/> recovers from the log.</summary>
-/// <param name="Metadata">The metadata given at <see cref="WriteAheadLog.Create"/>.</param>
+/// <param name="Metadata">The metadata given at <see cref="WriteAheadLog.Create(string, ReadOnlyMemory{byte}, WalOptions?)"/>.</param>
 /// <param name="State">The last hard state saved.</param>
 /// <param name="Entries">The entries after the snapshot the log was opened at, in index order, later writes of an index replacing earlier ones.</param>
 public readonly record struct ReadAllResult(ReadOnlyMemory<byte> Metadata, HardState State, IReadOnlyList<Entry> Entries)
