@@ -20,6 +20,9 @@ public readonly record struct ReadAllResult(ReadOnlyMemory<byte> Metadata, HardS
 
     /// <summary>A one-line summary.</summary>
     /// <returns>The description.</returns>
-    public override string ToString() =>
-        $"ReadAllResult(metadata={Metadata.Length} bytes, {State}, {Entries?.Count ?? 0} entries)";
+    public override string ToString()
+    {
+        var count = Entries?.Count ?? 0;
+        return $"ReadAllResult(metadata={Metadata.Length} bytes, {State}, {count} {(count == 1 ? "entry" : "entries")})";
+    }
 }
