@@ -10,7 +10,14 @@ open Shell
 
 /// This repository's packages, as scripts meet them from a feed.
 let packageIds =
-    [ "Wal.Core"; "Wal.Model"; "Wal.Oracle"; "Wal.Simulation"; "Wal.Cli" ]
+    [
+        "Wal.Core"
+        "Wal.Model"
+        "Wal.FSharp"
+        "Wal.Oracle"
+        "Wal.Simulation"
+        "Wal.Cli"
+    ]
 
 /// Packs the packable projects into artifacts/ (after a build), at the one version
 /// Directory.Build.props gives. The user's NuGet cache is left alone.
@@ -40,6 +47,7 @@ let apiDocs () =
         [
             "Wal.Core/Wal.Core.csproj"
             "Wal.Model/Wal.Model.fsproj"
+            "Wal.FSharp/Wal.FSharp.fsproj"
             "Wal.Oracle/Wal.Oracle.fsproj"
             "Wal.Simulation/Wal.Simulation.fsproj"
         ]

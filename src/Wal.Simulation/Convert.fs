@@ -1,37 +1,9 @@
-/// Between the engine's values and the model's.
+/// The engine's ReadAll as the simulation judges it, through Wal.FSharp's outcome and its
+/// conversions to the model (Wal.FSharp.ModelConvert).
 module Wal.Simulation.Convert
 
-open System
 open Wal
-
-let toEntry (e: Wal.Model.Entry) : Wal.Entry =
-    Wal.Entry(e.Term, e.Index, enum<EntryType> e.Kind, ReadOnlyMemory e.Data)
-
-let ofEntry (e: Wal.Entry) : Wal.Model.Entry =
-    {
-        Term = e.Term
-        Index = e.Index
-        Kind = int e.Type
-        Data = e.Data.ToArray()
-    }
-
-let toHardState (s: Wal.Model.HardState) = Wal.HardState(s.Term, s.Vote, s.Commit)
-
-let ofHardState (s: Wal.HardState) : Wal.Model.HardState =
-    {
-        Term = s.Term
-        Vote = s.Vote
-        Commit = s.Commit
-    }
-
-let toSnapshot (s: Wal.Model.Snapshot) = Wal.Snapshot(s.Index, s.Term)
-
-let ofContents (r: ReadAllResult) : Wal.Model.Contents =
-    {
-        Metadata = r.Metadata.ToArray()
-        State = ofHardState r.State
-        Entries = r.Entries |> Seq.map ofEntry |> List.ofSeq
-    }
+open Wal.FSharp
 
 /// What the engine's ReadAll gave: an outcome the model knows, or an error kind it does not
 /// (corruption, a torn tail, I/O).
@@ -41,15 +13,12 @@ type EngineOutcome =
 
 /// Runs ReadAll and classifies what it returns or throws.
 let readOutcome (wal: WriteAheadLog) =
-    try
-        Model(Wal.Model.Read(ofContents (wal.ReadAll())))
-    with :? WalException as ex ->
-        match ex.Kind with
-        | WalErrorKind.SnapshotNotFound -> Model(Wal.Model.NotFound(ofContents ex.Contents.Value))
-        | WalErrorKind.SnapshotMismatch -> Model(Wal.Model.Failed Wal.Model.SnapshotMismatch)
-        | WalErrorKind.MetadataConflict -> Model(Wal.Model.Failed Wal.Model.MetadataConflict)
-        | WalErrorKind.SliceOutOfRange -> Model(Wal.Model.Failed Wal.Model.SliceOutOfRange)
-        | kind -> OtherError(kind, ex.Message)
+    let outcome = ReadOutcome.readAll wal
+
+    match ModelConvert.ofReadOutcome outcome, outcome with
+    | Some model, _ -> Model model
+    | None, ReadOutcome.Error(kind, message) -> OtherError(kind, message)
+    | None, other -> failwith $"the model has a word for every read: {other}"
 
 /// One line for an outcome.
 let describe (outcome: EngineOutcome) =

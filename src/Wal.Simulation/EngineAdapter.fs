@@ -34,8 +34,13 @@ let private adapter name (handle: Handle) reset create openAndReadAll powerCut :
         Name = name
         Reset = reset
         Create = create
-        Save = fun state entries -> handle.Current.Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
-        SaveSnapshot = fun s -> handle.Current.SaveSnapshot(toSnapshot s)
+        Save =
+            fun state entries ->
+                handle.Current.Save(
+                    Wal.FSharp.ModelConvert.toHardState state,
+                    entries |> List.map Wal.FSharp.ModelConvert.toEntry |> Array.ofList
+                )
+        SaveSnapshot = fun s -> handle.Current.SaveSnapshot(Wal.FSharp.ModelConvert.toSnapshot s)
         Sync = fun () -> handle.Current.Sync()
         ReleaseLockTo = fun i -> handle.Current.ReleaseLockTo i
         Close = handle.Close
@@ -97,7 +102,7 @@ let onDisk (root: string) (segmentSize: int64) : Oracle.Adapter =
             if not (IO.Directory.Exists dir) then
                 NoLog
             else
-                let log = WriteAheadLog.Open(dir, toSnapshot at, options)
+                let log = WriteAheadLog.Open(dir, Wal.FSharp.ModelConvert.toSnapshot at, options)
 
                 match readOutcome log with
                 | Model((Read _ | NotFound _) as o) ->

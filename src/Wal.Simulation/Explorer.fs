@@ -227,7 +227,7 @@ let judgeImageAt
 
             try
                 try
-                    wal.Save(Convert.toHardState hardState, [| Convert.toEntry entry |])
+                    wal.Save(Wal.FSharp.ModelConvert.toHardState hardState, [| Wal.FSharp.ModelConvert.toEntry entry |])
                 finally
                     wal.Dispose()
 

@@ -79,7 +79,7 @@ and recoverWith (repair: bool) (options: WalOptions) (at: Snapshot) : EngineOutc
     let openAndRead () =
         match
             (try
-                Ok(WriteAheadLog.Open(Directory, toSnapshot at, options))
+                Ok(WriteAheadLog.Open(Directory, Wal.FSharp.ModelConvert.toSnapshot at, options))
              with :? WalException as ex ->
                  Error ex)
         with
@@ -122,8 +122,12 @@ let judge (allowed: ReadOutcome list) (corruptionAllowed: bool) (observed: Engin
 /// Performs a log operation (Save, SaveSnapshot, Sync, ReleaseLockTo) on an open log.
 let perform (wal: WriteAheadLog) (operation: Operation) =
     match operation with
-    | Save(state, entries) -> wal.Save(toHardState state, entries |> List.map toEntry |> Array.ofList)
-    | SaveSnapshot s -> wal.SaveSnapshot(toSnapshot s)
+    | Save(state, entries) ->
+        wal.Save(
+            Wal.FSharp.ModelConvert.toHardState state,
+            entries |> List.map Wal.FSharp.ModelConvert.toEntry |> Array.ofList
+        )
+    | SaveSnapshot s -> wal.SaveSnapshot(Wal.FSharp.ModelConvert.toSnapshot s)
     | Sync -> wal.Sync()
     | ReleaseLockTo i -> wal.ReleaseLockTo i
     | Create _
@@ -287,7 +291,8 @@ let private runner (config: RunConfig) =
             // was acknowledged (the page writer buffers commit-only saves): any candidate.
             let observed =
                 try
-                    use reader = WriteAheadLog.OpenForRead(Directory, toSnapshot at, options run)
+                    use reader =
+                        WriteAheadLog.OpenForRead(Directory, Wal.FSharp.ModelConvert.toSnapshot at, options run)
 
                     readOutcome reader
                 with :? WalException as ex ->

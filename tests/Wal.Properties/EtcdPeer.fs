@@ -166,7 +166,7 @@ let engineWrite (dir: string) (scenario: Scenario) =
     let mutable stopped = false
 
     let reopen (at: Wal.Model.Snapshot) =
-        let snapshot = Wal.Simulation.Convert.toSnapshot at
+        let snapshot = Wal.FSharp.ModelConvert.toSnapshot at
         wal <- WriteAheadLog.Open(dir, snapshot, options)
 
         let result =

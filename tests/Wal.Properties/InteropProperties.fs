@@ -75,7 +75,7 @@ let ``etcd writes, the engine reads what etcd reads, at every snapshot`` (scenar
         let etcd = EtcdPeer.read tmp.Path at false
 
         let engine =
-            EngineReadAll.read tmp.Path (Wal.Simulation.Convert.toSnapshot at) false
+            EngineReadAll.read tmp.Path (Wal.FSharp.ModelConvert.toSnapshot at) false
 
         agree $"ReadAll at {at.Index}:{at.Term}" (ReadAllJson.render etcd) (ReadAllJson.render engine)
 

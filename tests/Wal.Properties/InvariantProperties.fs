@@ -254,7 +254,7 @@ let ``a snapshot at the last index above stale entries reads by segment layout``
             run |> List.iter (Wal.Simulation.Harness.perform wal)
 
         use reader =
-            WriteAheadLog.OpenForRead("/w", Wal.Simulation.Convert.toSnapshot at, options)
+            WriteAheadLog.OpenForRead("/w", Wal.FSharp.ModelConvert.toSnapshot at, options)
 
         let entries =
             reader.ReadAll().Entries |> Seq.map (fun e -> e.Index, e.Term) |> List.ofSeq

@@ -38,7 +38,7 @@ let runOn (fs: Wal.Simulation.SimulatedFileSystem, options: WalOptions) (scenari
             | Happen _ -> failwith "scenarios without power cuts hold no power loss"
             | Do(OpenForRead at as op) ->
                 use reader =
-                    WriteAheadLog.OpenForRead(dir, Wal.Simulation.Convert.toSnapshot at, options)
+                    WriteAheadLog.OpenForRead(dir, Wal.FSharp.ModelConvert.toSnapshot at, options)
 
                 let engine = Wal.Simulation.Convert.readOutcome reader
                 // Buffered commit-only saves are not visible to a second reader; every earlier state is.
@@ -57,7 +57,7 @@ let runOn (fs: Wal.Simulation.SimulatedFileSystem, options: WalOptions) (scenari
                 if WalDirectory.Repair(dir, options) <> RepairOutcome.NothingToRepair then
                     divergence <- Some "Repair found something to cut in a cleanly closed log"
             | Do(Open at as op) ->
-                wal <- WriteAheadLog.Open(dir, Wal.Simulation.Convert.toSnapshot at, options)
+                wal <- WriteAheadLog.Open(dir, Wal.FSharp.ModelConvert.toSnapshot at, options)
                 compare at (Operation.describe op)
 
             step |> Step.operation |> Option.iter (fun op -> log <- Log.apply log op)
@@ -71,7 +71,7 @@ let runOn (fs: Wal.Simulation.SimulatedFileSystem, options: WalOptions) (scenari
                 |> List.choose (function
                     | SnapshotRecord s -> Some s
                     | _ -> None)) do
-            wal <- WriteAheadLog.OpenForRead(dir, Wal.Simulation.Convert.toSnapshot at, options)
+            wal <- WriteAheadLog.OpenForRead(dir, Wal.FSharp.ModelConvert.toSnapshot at, options)
             compare at $"final read at {at.Index}/{at.Term}"
             wal.Dispose()
 

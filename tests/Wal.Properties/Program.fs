@@ -53,6 +53,7 @@ let suites =
         None, RaftLogProperties.tests
         None, AsyncTests.tests
         None, testSequenced MetricsTests.tests
+        None, FSharpSurfaceTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

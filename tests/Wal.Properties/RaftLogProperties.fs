@@ -12,7 +12,7 @@ open FsCheck.FSharp
 open Wal
 open Wal.Model
 open Wal.Simulation
-open Wal.Simulation.Convert
+open Wal.FSharp
 open Wal.Oracle.Scenarios
 open Wal.Properties.Support
 
@@ -37,10 +37,10 @@ let private show (log: RaftLog) =
         Last = last
         Entries =
             if last >= first then
-                log.GetEntries(first, last + 1UL) |> Seq.map ofEntry |> List.ofSeq
+                log.GetEntries(first, last + 1UL) |> Seq.map ModelConvert.ofEntry |> List.ofSeq
             else
                 []
-        State = ofHardState log.HardState
+        State = ModelConvert.ofHardState log.HardState
         Metadata = log.Metadata.ToArray()
     }
 
@@ -81,13 +81,16 @@ let private agrees (log: RaftLog) (contents: Contents) (compacted: uint64) (comp
                 let limit = uint64 (expected.Head.Data.Length + 20)
                 let limited = log.GetEntries(shown.First, shown.Last + 1UL, limit)
 
-                if limited.Count < 1 || limited.Count > 2 || ofEntry limited[0] <> expected.Head then
+                if
+                    limited.Count < 1
+                    || limited.Count > 2
+                    || ModelConvert.ofEntry limited[0] <> expected.Head
+                then
                     yield $"GetEntries with a limit of {limit} bytes gave {limited.Count} entries"
         ]
 
     List.tryHead problems
 
-let private ofSnapshot (s: Wal.Snapshot) : Wal.Model.Snapshot = { Index = s.Index; Term = s.Term }
 
 /// A run of RaftLog on the simulated disk, judged against the durability model.
 type private Run(config: Harness.RunConfig) =
@@ -145,7 +148,7 @@ type private Run(config: Harness.RunConfig) =
 
         let opened =
             try
-                Ok(RaftLog.Open(Dir, toSnapshot target, options ()))
+                Ok(RaftLog.Open(Dir, ModelConvert.toSnapshot target, options ()))
             with :? WalException as ex when not (Harness.isPowerLoss ex) ->
                 Error ex
 
@@ -155,7 +158,7 @@ type private Run(config: Harness.RunConfig) =
                 Read
                     {
                         Metadata = l.Metadata.ToArray()
-                        State = ofHardState l.HardState
+                        State = ModelConvert.ofHardState l.HardState
                         Entries = (show l).Entries
                     }
 
@@ -237,14 +240,22 @@ type private Run(config: Harness.RunConfig) =
             | Some f when f > l.LastIndex + 1UL || f <= fst compacted ->
                 // raft never asks this; the log refuses it and writes nothing.
                 match
-                    errorKind (fun () -> l.Append(entries |> List.map toEntry |> Array.ofList, toHardState state))
+                    errorKind (fun () ->
+                        l.Append(
+                            entries |> List.map ModelConvert.toEntry |> Array.ofList,
+                            ModelConvert.toHardState state
+                        ))
                 with
                 | Some WalErrorKind.InvalidArgument -> ()
                 | other -> diverge where $"an Append leaving a gap or below the start gave {other}"
             | _ ->
                 let refused =
                     try
-                        l.Append(entries |> List.map toEntry |> Array.ofList, toHardState state)
+                        l.Append(
+                            entries |> List.map ModelConvert.toEntry |> Array.ofList,
+                            ModelConvert.toHardState state
+                        )
+
                         false
                     // After a crash the generator asks for what raft would not (it does not know
                     // what the crash took): refused whole, as the engine's harness allows.
@@ -256,7 +267,7 @@ type private Run(config: Harness.RunConfig) =
                     model <- Durability.acknowledged model op
                     check where
         | Do(SaveSnapshot s as op), Some l ->
-            l.SaveSnapshot(toSnapshot s)
+            l.SaveSnapshot(ModelConvert.toSnapshot s)
             model <- Durability.acknowledged model op
             check where
         | Do Sync, Some l ->
@@ -267,7 +278,7 @@ type private Run(config: Harness.RunConfig) =
 
             if target > fst compacted then
                 let term = l.Term target
-                floor <- ofSnapshot l.Snapshot
+                floor <- ModelConvert.ofSnapshot l.Snapshot
                 l.CompactTo target
                 compacted <- (target, term)
                 check where
@@ -446,14 +457,19 @@ let ``readers on other threads, during appends, overwrites and compactions, each
                             else
                                 UInt64.MaxValue
 
-                        let got = l.GetEntries(lo, hi, limit) |> Seq.map ofEntry |> List.ofSeq
+                        let got = l.GetEntries(lo, hi, limit) |> Seq.map ModelConvert.ofEntry |> List.ofSeq
 
                         if got.IsEmpty then
                             failures.Add $"GetEntries({lo}, {hi}) gave nothing"
 
                         seen.Add { Lo = lo; Got = got }
                         let e = l.GetEntry lo
-                        seen.Add { Lo = lo; Got = [ ofEntry e ] }
+
+                        seen.Add
+                            {
+                                Lo = lo
+                                Got = [ ModelConvert.ofEntry e ]
+                            }
 
                         if l.Term lo <> e.Term && l.FirstIndex <= lo then
                             () // a later overwrite may change a term; the read itself was checked above
@@ -479,11 +495,11 @@ let ``readers on other threads, during appends, overwrites and compactions, each
                     | [] -> true
 
                 if fits then
-                    log.Append(entries |> List.map toEntry |> Array.ofList, toHardState state)
+                    log.Append(entries |> List.map ModelConvert.toEntry |> Array.ofList, ModelConvert.toHardState state)
                     model <- Log.apply model op
                     record ()
             | Do(SaveSnapshot s as op) when not (isNull log) ->
-                log.SaveSnapshot(toSnapshot s)
+                log.SaveSnapshot(ModelConvert.toSnapshot s)
                 model <- Log.apply model op
             | Do(ReleaseLockTo i) when not (isNull log) ->
                 let target = min i (min log.Snapshot.Index log.LastIndex)

@@ -6,12 +6,12 @@ using Wal.Storage;
 namespace Wal;
 
 /// <summary>
-/// A write-ahead log in etcd's format. A log is either appending (after <see cref="Create"/>,
+/// A write-ahead log in etcd's format. A log is either appending (after <see cref="Create(string, ReadOnlyMemory{byte}, WalOptions?)"/>,
 /// or after <see cref="Open"/> and <see cref="ReadAll"/>) or reading (after
 /// <see cref="OpenForRead"/>). All members are thread-safe.
 /// </summary>
 /// <remarks>
-/// Durability follows etcd: <see cref="Create"/>, <see cref="SaveSnapshot"/>,
+/// Durability follows etcd: <see cref="Create(string, ReadOnlyMemory{byte}, WalOptions?)"/>, <see cref="SaveSnapshot"/>,
 /// <see cref="Sync"/> and every <see cref="Save(HardState, ReadOnlySpan{Entry})"/> that carries entries or changes the term or
 /// vote return only after fdatasync. After any failed write or fdatasync the log refuses every
 /// further write (<see cref="WalErrorKind.Failed"/>): the page cache may have dropped what the
@@ -128,6 +128,20 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             throw WalException.Io($"creating the WAL in {dir}", ex);
         }
     }
+
+    /// <inheritdoc cref="Create(string, ReadOnlyMemory{byte}, WalOptions?)"/>
+    /// <param name="dir">The directory to create.</param>
+    /// <param name="metadata">Bytes stored at the head of every segment; null is empty.</param>
+    /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
+    public static WriteAheadLog Create(string dir, byte[]? metadata, WalOptions? options = null) =>
+        Create(dir, new ReadOnlyMemory<byte>(metadata), options);
+
+    /// <inheritdoc cref="Create(string, ReadOnlyMemory{byte}, WalOptions?)"/>
+    /// <param name="dir">The directory to create.</param>
+    /// <param name="metadata">Text stored, as UTF-8, at the head of every segment; null is empty.</param>
+    /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
+    public static WriteAheadLog Create(string dir, string? metadata, WalOptions? options = null) =>
+        Create(dir, System.Text.Encoding.UTF8.GetBytes(metadata ?? ""), options);
 
     /// <summary>
     /// Opens the log for appending at <paramref name="snapshot"/>, locking its segments. Call

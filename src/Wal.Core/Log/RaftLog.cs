@@ -89,14 +89,14 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
     public Snapshot Snapshot => Current().Snapshot;
 
     /// <summary>
-    /// Creates a new log in <paramref name="dir"/>, as <see cref="WriteAheadLog.Create"/> does,
+    /// Creates a new log in <paramref name="dir"/>, as <see cref="WriteAheadLog.Create(string, ReadOnlyMemory{byte}, WalOptions?)"/> does,
     /// ready to append from index 1.
     /// </summary>
     /// <param name="dir">The directory to create.</param>
     /// <param name="metadata">Bytes stored at the head of every segment.</param>
     /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
     /// <returns>The new log.</returns>
-    /// <exception cref="WalException">As <see cref="WriteAheadLog.Create"/>.</exception>
+    /// <exception cref="WalException">As <see cref="WriteAheadLog.Create(string, ReadOnlyMemory{byte}, WalOptions?)"/>.</exception>
     public static RaftLog Create(string dir, ReadOnlyMemory<byte> metadata, WalOptions? options = null)
     {
         options ??= WalOptions.Default;

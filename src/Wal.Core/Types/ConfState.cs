@@ -41,6 +41,26 @@ public sealed class ConfState : IEquatable<ConfState>
     /// <summary>Whether the joint configuration is left automatically.</summary>
     public bool AutoLeave { get; }
 
+    /// <summary>Splits the configuration into its five values.</summary>
+    /// <param name="voters">The voters of the incoming configuration.</param>
+    /// <param name="learners">The learners of the incoming configuration.</param>
+    /// <param name="votersOutgoing">The voters of the outgoing configuration.</param>
+    /// <param name="learnersNext">Nodes that become learners when the outgoing configuration is left.</param>
+    /// <param name="autoLeave">Whether the joint configuration is left automatically.</param>
+    public void Deconstruct(
+        out IReadOnlyList<ulong> voters,
+        out IReadOnlyList<ulong> learners,
+        out IReadOnlyList<ulong> votersOutgoing,
+        out IReadOnlyList<ulong> learnersNext,
+        out bool autoLeave)
+    {
+        voters = Voters;
+        learners = Learners;
+        votersOutgoing = VotersOutgoing;
+        learnersNext = LearnersNext;
+        autoLeave = AutoLeave;
+    }
+
     /// <summary>Compares every list element by element, and the auto-leave flag.</summary>
     /// <param name="other">The configuration to compare with.</param>
     /// <returns>True when both hold the same membership.</returns>

@@ -1,7 +1,7 @@
 namespace Wal;
 
 /// <summary>What <see cref="WriteAheadLog.ReadAll"/> recovers from the log.</summary>
-/// <param name="Metadata">The metadata given at <see cref="WriteAheadLog.Create"/>.</param>
+/// <param name="Metadata">The metadata given at <see cref="WriteAheadLog.Create(string, ReadOnlyMemory{byte}, WalOptions?)"/>.</param>
 /// <param name="State">The last hard state saved.</param>
 /// <param name="Entries">The entries after the snapshot the log was opened at, in index order, later writes of an index replacing earlier ones.</param>
 public readonly record struct ReadAllResult(ReadOnlyMemory<byte> Metadata, HardState State, IReadOnlyList<Entry> Entries)
@@ -20,6 +20,9 @@ public readonly record struct ReadAllResult(ReadOnlyMemory<byte> Metadata, HardS
 
     /// <summary>A one-line summary.</summary>
     /// <returns>The description.</returns>
-    public override string ToString() =>
-        $"ReadAllResult(metadata={Metadata.Length} bytes, {State}, {Entries?.Count ?? 0} entries)";
+    public override string ToString()
+    {
+        var count = Entries?.Count ?? 0;
+        return $"ReadAllResult(metadata={Metadata.Length} bytes, {State}, {count} {(count == 1 ? "entry" : "entries")})";
+    }
 }

@@ -19,6 +19,18 @@ public sealed class WalException : Exception
     /// </summary>
     public ReadAllResult? Contents { get; init; }
 
+    /// <summary>
+    /// The contents read beside a <see cref="WalErrorKind.SnapshotNotFound"/>, without a
+    /// Nullable to unwrap (in F#: <c>match ex.TryGetContents() with | true, contents -> ... | _ -> ...</c>).
+    /// </summary>
+    /// <param name="contents">The contents, or the default value when there are none.</param>
+    /// <returns>True when the exception carries contents.</returns>
+    public bool TryGetContents(out ReadAllResult contents)
+    {
+        contents = Contents.GetValueOrDefault();
+        return Contents.HasValue;
+    }
+
     internal static WalException InvalidArgument(string message) => new(WalErrorKind.InvalidArgument, message);
 
     internal static WalException InvalidState(string message) => new(WalErrorKind.InvalidState, message);
