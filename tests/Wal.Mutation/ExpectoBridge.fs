@@ -37,9 +37,19 @@ let private names =
 let cases () =
     names |> Array.map (fun name -> TestCaseData(name).SetName(name))
 
+/// Properties run at most this many cases under mutation (Support.fsCheck reads it): a mutant that
+/// survives costs a run of every test that covers it, and the suites' 100-500 cases per property
+/// would make a run of a thousand mutants take most of a day on two cores. A mutant that the full
+/// suites would kill and 30 cases do not counts as a survivor, so the score errs low.
+[<Literal>]
+let private PropertyCases = "30"
+
 /// Runs one Expecto test by its full name; it fails when Expecto reports anything but success.
 [<TestCaseSource(nameof cases)>]
 let expecto (name: string) =
+    if isNull (System.Environment.GetEnvironmentVariable "WAL_PROPERTY_TESTS") then
+        System.Environment.SetEnvironmentVariable("WAL_PROPERTY_TESTS", PropertyCases)
+
     let one = tests |> Test.filter "." (fun path -> String.concat "." path = name)
 
     let code =

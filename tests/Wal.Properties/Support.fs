@@ -112,11 +112,22 @@ let testCases (name: string) (show: 'a -> string) (cases: 'a list) (test: 'a -> 
 /// A 64-bit length word as it reads in a hex dump.
 let hexWord (word: uint64) = $"0x{word:X16}"
 
-/// FsCheck's settings for one property: `tests` cases, sizes from 1 to 100 (FsCheck's defaults, as
-/// the suites always ran them), and the generators of these Arbitrary types.
+/// An upper bound on every property's cases, from WAL_PROPERTY_TESTS: the mutation bridge
+/// (tests/Wal.Mutation) sets it, because Stryker repeats the suites for every mutant that survives.
+let private casesCap () =
+    match Environment.GetEnvironmentVariable "WAL_PROPERTY_TESTS" with
+    | null -> None
+    | text ->
+        match Int32.TryParse text with
+        | true, cap when cap > 0 -> Some cap
+        | _ -> failwith $"WAL_PROPERTY_TESTS must be a positive number, not '{text}'"
+
+/// FsCheck's settings for one property: `tests` cases (at most WAL_PROPERTY_TESTS, when it is set),
+/// sizes from 1 to 100 (FsCheck's defaults, as the suites always ran them), and the generators of
+/// these Arbitrary types.
 let fsCheck (tests: int) (arbitrary: Type list) : FsCheckConfig =
     { FsCheckConfig.defaultConfig with
-        maxTest = tests
+        maxTest = casesCap () |> Option.fold (fun _ cap -> min cap tests) tests
         startSize = 1
         endSize = 100
         arbitrary = arbitrary
