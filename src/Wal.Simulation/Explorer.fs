@@ -161,26 +161,18 @@ let private dispose (w: Wal.WriteAheadLog) =
     with _ ->
         ()
 
-/// Recovers from one crash image, opening at `at`, and judges the outcome; then, as recovery
-/// must go on, saves one more entry, closes, reopens at `at` and judges that read too. None
-/// when the model allows both.
-let judgeImageAt
-    (segmentSize: int64)
-    (state: DiskState)
+/// Judges the engine's recovery from one crash image (its outcome `observed`, and the log it
+/// left `opened`); then, as recovery must go on, saves one more entry, closes, reopens at `at` and
+/// judges that read too. None when the model allows both.
+let private judgeEngine
     (log: DurableLog)
     (at: Snapshot)
     (allowed: ReadOutcome list)
-    (image: CrashImage)
+    (garbage: bool)
+    (options: Wal.WalOptions)
+    (observed: Convert.EngineOutcome)
+    (opened: Wal.WriteAheadLog option)
     =
-    let fs = SimulatedFileSystem(CrashImage.crash state image)
-    let options = Harness.optionsFor fs segmentSize
-    let observed, opened = Harness.recover options at
-
-    let garbage =
-        match image.Lost with
-        | Garbage _ -> true
-        | OldContents -> false
-
     match Harness.judge allowed garbage observed, observed, opened with
     | Some message, _, _ ->
         opened |> Option.iter dispose
@@ -242,6 +234,30 @@ let judgeImageAt
     | None, _, opened ->
         opened |> Option.iter dispose
         None
+
+
+/// Recovers from one crash image, opening at `at`, and judges the outcome with the engine and
+/// then with RaftLog (RaftLogRecovery). None when the model allows both.
+let judgeImageAt
+    (segmentSize: int64)
+    (state: DiskState)
+    (log: DurableLog)
+    (at: Snapshot)
+    (allowed: ReadOutcome list)
+    (image: CrashImage)
+    =
+    let fs = SimulatedFileSystem(CrashImage.crash state image)
+    let options = Harness.optionsFor fs segmentSize
+    let observed, opened = Harness.recover options at
+
+    let garbage =
+        match image.Lost with
+        | Garbage _ -> true
+        | OldContents -> false
+
+    match judgeEngine log at allowed garbage options observed opened with
+    | Some message -> Some message
+    | None -> RaftLogRecovery.judge segmentSize state at image observed
 
 /// Recovers from one crash image at snapshot zero and judges it (see judgeImageAt).
 let judgeImage
