@@ -91,11 +91,21 @@ let run (args: ParseResults<CheckDirArgs>) =
         use file = fs.OpenFile(Path.Combine(dir, name), Wal.Storage.OpenMode.Read)
         file.Length
 
+    // Segments are preallocated to one size, and the model holds one segment's bytes at a time
+    // (Segments.fold): one buffer serves them all, so memory stays at a segment whatever the log's size.
+    let mutable spare: byte[] = [||]
+
     let read name =
         use file = fs.OpenFile(Path.Combine(dir, name), Wal.Storage.OpenMode.Read)
+        let size = int (min file.Length DirectoryCheck.maxSegmentBytes)
 
         let bytes =
-            Array.zeroCreate<byte>(int (min file.Length DirectoryCheck.maxSegmentBytes))
+            if spare.Length = size then
+                spare
+            else
+                Array.zeroCreate<byte> size
+
+        spare <- bytes
 
         let n = file.Read(0L, bytes.AsSpan())
         if n = bytes.Length then bytes else bytes[.. n - 1]

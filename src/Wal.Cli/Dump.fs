@@ -259,7 +259,10 @@ let private row (b: Text.StringBuilder) (r: WalRecord) (term: string) (index: st
 
     b.Append(' ', 7) |> ignore
     right 10 (string r.Offset)
-    b.Append("  ").Append(typeName r.Type).Append(' ', max 0 (8 - (typeName r.Type).Length)).Append(' ') |> ignore
+
+    b.Append("  ").Append(typeName r.Type).Append(' ', max 0 (8 - (typeName r.Type).Length)).Append(' ')
+    |> ignore
+
     right 8 term
     b.Append(' ') |> ignore
     right 10 index
@@ -377,7 +380,10 @@ let private json (options: WalOptions) (layout: Layout) (snapshot: Wal.Snapshot)
                     ReadAllJson.writeDumpEntry w e.Term e.Index (int e.Type) e.Data.Span
                     out.Written()
 
-                if found.SnapshotFound then None else Some(string WalErrorKind.SnapshotNotFound)
+                if found.SnapshotFound then
+                    None
+                else
+                    Some(string WalErrorKind.SnapshotNotFound)
             with :? WalException as e ->
                 // The log changed under the second read: the entries written stay, the error says so.
                 Some(string e.Kind)

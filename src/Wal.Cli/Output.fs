@@ -63,6 +63,7 @@ type JsonText() =
             new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(nativeint 1, false), FileAccess.Write, 1)
         else
             null
+
     let bytes = ArrayBufferWriter<byte>(chunkChars + 4096)
 
     let writer =
@@ -72,7 +73,7 @@ type JsonText() =
             new Utf8JsonWriter(stdout, options)
 
     let decoder = Encoding.UTF8.GetDecoder()
-    let mutable chars = Array.zeroCreate<char> (chunkChars + 4096)
+    let mutable chars = Array.zeroCreate<char>(chunkChars + 4096)
 
     let pass () =
         writer.Flush()

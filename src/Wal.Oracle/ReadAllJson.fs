@@ -82,7 +82,8 @@ let private names =
     |}
 
 // A 64-bit value's digits, formatted without a string per value (a dump writes millions).
-let private digits = new Threading.ThreadLocal<byte[]>(fun () -> Array.zeroCreate 20)
+let private digits =
+    new Threading.ThreadLocal<byte[]>(fun () -> Array.zeroCreate 20)
 
 /// A 64-bit value as the schema writes it: a decimal string.
 let private writeU64 (w: Utf8JsonWriter) (name: JsonEncodedText) (value: uint64) =
@@ -108,7 +109,8 @@ let private entryParts =
     [| "{\"term\":\""; "\",\"index\":\""; "\",\"type\":"; ",\"data\":\""; "\"}" |]
     |> Array.map Encoding.ASCII.GetBytes
 
-let private entryBuffer = new Threading.ThreadLocal<byte[]>(fun () -> Array.zeroCreate 256)
+let private entryBuffer =
+    new Threading.ThreadLocal<byte[]>(fun () -> Array.zeroCreate 256)
 
 let private put (part: byte[]) (buffer: byte[]) (at: int) =
     Buffer.BlockCopy(part, 0, buffer, at, part.Length)
@@ -135,7 +137,10 @@ let writeDumpEntry (w: Utf8JsonWriter) (term: uint64) (index: uint64) (kind: int
     Utf8Formatter.TryFormat(kind, Span(buffer, at, 11), &typeBytes) |> ignore
     let at = put entryParts[3] buffer (at + typeBytes)
     let mutable consumed, encoded = 0, 0
-    Base64.EncodeToUtf8(data, Span(buffer, at, buffer.Length - at), &consumed, &encoded) |> ignore
+
+    Base64.EncodeToUtf8(data, Span(buffer, at, buffer.Length - at), &consumed, &encoded)
+    |> ignore
+
     let at = put entryParts[4] buffer (at + encoded)
     w.WriteRawValue(ReadOnlySpan(buffer, 0, at), skipInputValidation = true)
 
