@@ -43,7 +43,8 @@ let generate (count: int) =
 
     let save (n: int) =
         let es =
-            Array.init n (fun k -> Entry(term, index + uint64 k + 1UL, EntryType.Normal, ReadOnlyMemory(payload (int index + k + 1))))
+            Array.init n (fun k ->
+                Entry(term, index + uint64 k + 1UL, EntryType.Normal, ReadOnlyMemory(payload (int index + k + 1))))
 
         index <- index + uint64 n
         // The commit trails a batch behind, as a follower's would: the overwrite replaces no committed entry.
@@ -81,10 +82,14 @@ let best command args =
     let seconds (_, s, _) = s
     if seconds a <= seconds b then a else b
 
-let sh (script: string) = "sh", [ "-c"; script.Replace("DIR", dir) ]
+let sh (script: string) =
+    "sh", [ "-c"; script.Replace("DIR", dir) ]
 
 try
-    if not (Directory.Exists dir) || Seq.isEmpty (Directory.EnumerateFiles(dir, "*.wal")) then
+    if
+        not (Directory.Exists dir)
+        || Seq.isEmpty (Directory.EnumerateFiles(dir, "*.wal"))
+    then
         let clock = Stopwatch.StartNew()
         generate entries
         printfn "generated %d entries in %.1f s" entries clock.Elapsed.TotalSeconds
@@ -92,7 +97,13 @@ try
     let bytes =
         Directory.GetFiles(dir, "*.wal") |> Array.sumBy (fun f -> FileInfo(f).Length)
 
-    printfn "log: %s, %d segments, %d bytes (%.2f GB)" dir (Directory.GetFiles(dir, "*.wal").Length) bytes (float bytes / 1e9)
+    printfn
+        "log: %s, %d segments, %d bytes (%.2f GB)"
+        dir
+        (Directory.GetFiles(dir, "*.wal").Length)
+        bytes
+        (float bytes / 1e9)
+
     printfn "date: %s" (DateTime.UtcNow.ToString "yyyy-MM-dd HH:mm 'UTC'")
 
     let catCommand, catArgs = sh "cat DIR/*.wal | wc -c"
@@ -106,7 +117,10 @@ try
             "cat DIR/*.wal | base64 > /dev/null", (0, b64, b64Kb), None, None
             "wal verify DIR", best wal [ "verify"; dir ], Some cat, Some 2.0
             "wal check-dir DIR", best wal [ "check-dir"; dir ], Some cat, Some 2.0
-            "wal dump --json DIR > /dev/null", best "sh" [ "-c"; $"{wal} dump --json {dir} > /dev/null" ], Some b64, Some 2.0
+            "wal dump --json DIR > /dev/null",
+            best "sh" [ "-c"; $"{wal} dump --json {dir} > /dev/null" ],
+            Some b64,
+            Some 2.0
             "wal dump DIR > /dev/null", best "sh" [ "-c"; $"{wal} dump {dir} > /dev/null" ], Some cat, None
         ]
 
@@ -114,8 +128,10 @@ try
     printfn "| tool | exit | seconds | peak RSS MB | reference seconds | ratio | target | met? |"
     printfn "| --- | --- | --- | --- | --- | --- | --- | --- |"
 
-    for name, (code, seconds, kb), reference, target in rows do
+    for command, (code, seconds, kb), reference, target in rows do
         let mb = float kb / 1024.0
+        // A `|` inside a cell would end it.
+        let name = command.Replace("|", "\\|")
 
         match reference with
         | None -> printfn "| `%s` | %d | %.2f | %.0f | | | | |" name code seconds mb

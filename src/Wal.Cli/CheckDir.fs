@@ -91,8 +91,8 @@ let run (args: ParseResults<CheckDirArgs>) =
         use file = fs.OpenFile(Path.Combine(dir, name), Wal.Storage.OpenMode.Read)
         file.Length
 
-    // Segments are preallocated to one size, and the model holds one segment's bytes at a time
-    // (Segments.fold): one buffer serves them all, so memory stays at a segment whatever the log's size.
+    // The model holds one segment's bytes at a time (Segments.fold), and segments are mostly of
+    // one size: one buffer serves them, so memory stays at a segment whatever the log's size.
     let mutable spare: byte[] = [||]
 
     let read name =
@@ -103,6 +103,10 @@ let run (args: ParseResults<CheckDirArgs>) =
             if spare.Length = size then
                 spare
             else
+                // Segments cut at a record boundary differ by a few bytes: the old buffer goes
+                // before the next is allocated, or each size would stay on the large-object heap.
+                spare <- [||]
+                GC.Collect()
                 Array.zeroCreate<byte> size
 
         spare <- bytes
