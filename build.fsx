@@ -60,6 +60,11 @@ let targets =
         (fun () ->
             build ()
             Bench.bench ())
+        "tools-bench",
+        "build, then time `wal verify`, `check-dir`, `dump --json` and `dump` on a 1 GB log beside cat (bench/tools.fsx)",
+        (fun () ->
+            build ()
+            Bench.tools ())
         "stryker",
         "mutation testing of Wal.Core's engine, decoder and recovery code by the suites (about an hour)",
         Bench.stryker

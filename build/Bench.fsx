@@ -3,6 +3,7 @@ module Bench
 
 #load "Shell.fsx"
 #load "Etcd.fsx"
+#load "Debian.fsx"
 
 open Shell
 
@@ -14,6 +15,17 @@ let bench () =
     | Error reason -> eprintfn "build.fsx: %s; the etcd columns are left out" reason
 
     dotnet [ "fsi"; "bench/throughput.fsx" ]
+
+/// The tools on a log of about 1 GB (bench/tools.fsx): `wal verify`, `check-dir`, `dump --json`
+/// and `dump`, each with its time and peak RSS beside `cat | wc -c` or `cat | base64` on the
+/// same files. Peak RSS comes from GNU time (Debian's `time`), installed when missing.
+let tools () =
+    if not (System.IO.File.Exists "/usr/bin/time") then
+        match Debian.ensure [ "time" ] with
+        | Ok() -> ()
+        | Error reason -> fail $"/usr/bin/time (GNU time) is needed for peak RSS: {reason}"
+
+    dotnet [ "fsi"; "bench/tools.fsx" ]
 
 /// Mutation testing of Wal.Core's engine, decoder and recovery code (tests/Wal.Mutation
 /// /stryker-config.json). Stryker.NET drives tests through VSTest, and no Expecto adapter is

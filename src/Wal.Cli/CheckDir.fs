@@ -91,11 +91,25 @@ let run (args: ParseResults<CheckDirArgs>) =
         use file = fs.OpenFile(Path.Combine(dir, name), Wal.Storage.OpenMode.Read)
         file.Length
 
+    // The model holds one segment's bytes at a time (Segments.fold), and segments are mostly of
+    // one size: one buffer serves them, so memory stays at a segment whatever the log's size.
+    let mutable spare: byte[] = [||]
+
     let read name =
         use file = fs.OpenFile(Path.Combine(dir, name), Wal.Storage.OpenMode.Read)
+        let size = int (min file.Length DirectoryCheck.maxSegmentBytes)
 
         let bytes =
-            Array.zeroCreate<byte>(int (min file.Length DirectoryCheck.maxSegmentBytes))
+            if spare.Length = size then
+                spare
+            else
+                // Segments cut at a record boundary differ by a few bytes: the old buffer goes
+                // before the next is allocated, or each size would stay on the large-object heap.
+                spare <- [||]
+                GC.Collect()
+                Array.zeroCreate<byte> size
+
+        spare <- bytes
 
         let n = file.Read(0L, bytes.AsSpan())
         if n = bytes.Length then bytes else bytes[.. n - 1]

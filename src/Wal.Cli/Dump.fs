@@ -151,12 +151,13 @@ let private typeName (t: RecordType) =
     | RecordType.Snapshot -> "snapshot"
     | other -> $"type {int64 other}"
 
-/// What the records read so far say, for the summary after an error.
+/// What the records read so far say, for the summary after an error: the last record of each
+/// kind, decoded only when the summary is printed.
 type private Seen =
     {
-        Metadata: byte[] option
-        State: HardState option
-        LastEntry: Entry option
+        Metadata: WalRecord option
+        State: WalRecord option
+        LastEntry: WalRecord option
     }
 
 /// The record's term, index and data columns, or None when the filter hides it.
@@ -204,54 +205,81 @@ let private describe (raw: bool) (filter: Filter) (r: WalRecord) =
     | RecordType.Crc -> Some("", "", $"crc={r.Crc:x8}")
     | _ -> Some("", "", EtcdPayload.preview r.Data.Span)
 
-let private note (seen: Seen) (r: WalRecord) =
-    try
-        match r.Type with
-        | RecordType.Metadata ->
-            { seen with
-                Metadata = Some(r.Data.ToArray())
-            }
-        | RecordType.State ->
-            { seen with
-                State = Some(r.ToHardState())
-            }
-        | RecordType.Entry ->
-            { seen with
-                LastEntry = Some(r.ToEntry())
-            }
-        | _ -> seen
-    with :? WalException ->
-        seen
+/// A record's payload, or None when it does not decode.
+let private decoded (decode: WalRecord -> 'T) (r: WalRecord option) =
+    r
+    |> Option.bind (fun r ->
+        try
+            Some(decode r)
+        with :? WalException ->
+            None)
 
-let private summary (dump: ReadAllResult) =
+let private summary (survey: LogSurvey) =
     let entries =
-        match List.ofSeq dump.Entries with
-        | [] -> ""
-        | es -> $" ({(List.head es).Index}..{(List.last es).Index})"
+        if survey.EntryCount = 0UL then
+            ""
+        else
+            $" ({survey.Start.Index + 1UL}..{survey.LastIndex})"
 
-    $"term={dump.State.Term} vote={EtcdPayload.hexId dump.State.Vote} commit={dump.State.Commit}, {dump.Entries.Count} entries{entries}, metadata {EtcdPayload.metadata (dump.Metadata.ToArray())}"
+    $"term={survey.State.Term} vote={EtcdPayload.hexId survey.State.Vote} commit={survey.State.Commit}, {survey.EntryCount} entries{entries}, metadata {EtcdPayload.metadata (survey.Metadata.ToArray())}"
+
+let private note (seen: Seen) (r: WalRecord) =
+    match r.Type with
+    | RecordType.Metadata -> { seen with Metadata = Some r }
+    // A state record that does not decode is not one the summary can name; an entry record
+    // was decoded (to be shown) before it is noted.
+    | RecordType.State when (decoded (fun r -> r.ToHardState()) (Some r)).IsSome -> { seen with State = Some r }
+    | RecordType.Entry -> { seen with LastEntry = Some r }
+    | _ -> seen
 
 /// What the records before an error said: never a line that reads like an empty log.
 let private readBefore (records: int) (seen: Seen) =
     let state =
-        match seen.State with
+        match decoded (fun r -> r.ToHardState()) seen.State with
         | Some s -> $"last hard state term={s.Term} vote={EtcdPayload.hexId s.Vote} commit={s.Commit}"
         | None -> "no hard state"
 
     let entry =
-        match seen.LastEntry with
+        match decoded (fun r -> r.ToEntry()) seen.LastEntry with
         | Some e -> $"last entry {e.Index} (term {e.Term})"
         | None -> "no entry"
 
     let metadata =
         match seen.Metadata with
-        | Some m -> $"metadata {EtcdPayload.metadata m}"
+        | Some m -> $"metadata {EtcdPayload.metadata (m.Data.ToArray())}"
         | None -> "no metadata"
 
     $"read before the error: {records} records, {entry}, {state}, {metadata}"
 
+/// One row of the record table, as `%-6s %10d  %-8s %8s %10s %8d  %s` with an empty first
+/// column, built without printf (a dump prints a row per record).
+let private row (b: Text.StringBuilder) (r: WalRecord) (term: string) (index: string) (text: string) =
+    let right (width: int) (s: string) =
+        b.Append(' ', max 0 (width - s.Length)).Append(s) |> ignore
+
+    b.Append(' ', 7) |> ignore
+    right 10 (string r.Offset)
+
+    b.Append("  ").Append(typeName r.Type).Append(' ', max 0 (8 - (typeName r.Type).Length)).Append(' ')
+    |> ignore
+
+    right 8 term
+    b.Append(' ') |> ignore
+    right 10 index
+    b.Append(' ') |> ignore
+    right 8 (string r.Data.Length)
+    b.Append("  ").Append(text) |> ignore
+
+/// ReadAll at the snapshot, as the summary needs it: in one read that keeps no entries.
+let private survey (options: WalOptions) (layout: Layout) (snapshot: Wal.Snapshot) =
+    try
+        Ok(WalDirectory.Survey(layout.Wal, snapshot, options))
+    with :? WalException as e when (osReason e).IsNone ->
+        Error e
+
 let private table (options: WalOptions) (layout: Layout) (snapshot: Wal.Snapshot) (raw: bool) (filter: Filter) =
-    printfn "%-6s %10s  %-8s %8s %10s %8s  %s" "" "offset" "record" "term" "index" "bytes" "data"
+    use out = new Output.Lines(Console.Out)
+    out.Line(sprintf "%-6s %10s  %-8s %8s %10s %8s  %s" "" "offset" "record" "term" "index" "bytes" "data")
     let mutable segment = ""
     let mutable records = 0
     let mutable shown = 0
@@ -267,72 +295,106 @@ let private table (options: WalOptions) (layout: Layout) (snapshot: Wal.Snapshot
         try
             for r in WalDirectory.Scan(layout.Wal, snapshot) do
                 records <- records + 1
-                seen <- note seen r
 
                 match describe raw filter r with
                 | Some(term, index, text) ->
                     if r.Segment <> segment then
                         segment <- r.Segment
-                        printfn "%s" segment
+                        out.Line segment
 
                     shown <- shown + 1
-
-                    printfn
-                        "%-6s %10d  %-8s %8s %10s %8d  %s"
-                        ""
-                        r.Offset
-                        (typeName r.Type)
-                        term
-                        index
-                        r.Data.Length
-                        text
+                    row out.Builder r term index text
+                    out.EndLine()
                 | None -> ()
+
+                seen <- note seen r
 
             None
         with :? WalException as e when (osReason e).IsNone ->
             Some e
 
     if filter.IsSet then
-        printfn "%d records, %d entries shown" records shown
+        out.Line $"{records} records, {shown} entries shown"
     else
-        printfn "%d records" records
+        out.Line $"{records} records"
 
     match problem with
-    | Some e -> printfn "stops: %O: %s" e.Kind e.Message
+    | Some e -> out.Line $"stops: {e.Kind}: {e.Message}"
     | None -> ()
 
-    let readAll =
-        try
-            use wal = WriteAheadLog.OpenForRead(layout.Wal, snapshot, options)
-            Ok(wal.ReadAll())
-        with :? WalException as e when (osReason e).IsNone ->
-            Error e
-
+    let readAll = survey options layout snapshot
     let at = $"ReadAll at snapshot {snapshot.Index}:{snapshot.Term}"
 
     match readAll with
-    | Ok contents ->
-        printfn "%s: %s" at (summary contents)
+    | Ok found when found.SnapshotFound ->
+        out.Line $"{at}: {summary found}"
 
         match problem with
         | Some e when e.Kind = WalErrorKind.UnexpectedEof ->
-            printfn
+            out.Line
                 "the last record is torn: `wal repair` would cut it (etcd's ReadAll and Verify accept it; the entries above are all it holds)"
 
             Exit.walProblem
         | Some _ -> Exit.walProblem
         | None -> Exit.ok
-    | Error e when e.Kind = WalErrorKind.SnapshotNotFound && e.Contents.HasValue ->
-        printfn "%s: %s" at (summary e.Contents.Value)
-        fail Exit.walProblem $"ReadAll: SnapshotNotFound: {e.Message} (the contents above were read all the same)"
+    | Ok found ->
+        out.Line $"{at}: {summary found}"
+        out.Flush()
+
+        fail
+            Exit.walProblem
+            $"ReadAll: SnapshotNotFound: The WAL holds no snapshot record at index {snapshot.Index}, term {snapshot.Term}. (the contents above were read all the same)"
     | Error e ->
-        printfn "%s fails: %O: %s" at e.Kind e.Message
-        printfn "%s" (readBefore records seen)
+        out.Line $"{at} fails: {e.Kind}: {e.Message}"
+        out.Line(readBefore records seen)
 
         if e.Kind = WalErrorKind.UnexpectedEof then
-            printfn "the last record is torn: `wal repair` would cut it (etcd's Verify accepts it)"
+            out.Line "the last record is torn: `wal repair` would cut it (etcd's Verify accepts it)"
 
+        out.Flush()
         fail Exit.walProblem $"ReadAll: {e.Kind}"
+
+/// ReadAll as one JSON document, written as it is read: a survey first (the fields before the
+/// entries, and any error, which ReadAll reports before returning anything), then the entries
+/// read again one at a time. Memory stays bounded whatever the log's size.
+let private json (options: WalOptions) (layout: Layout) (snapshot: Wal.Snapshot) =
+    use out = new Output.JsonText()
+    let w = out.Writer
+    let empty = ReadAllJson.empty snapshot.Index snapshot.Term
+
+    let error =
+        try
+            let found = WalDirectory.Survey(layout.Wal, snapshot, options)
+
+            ReadAllJson.writeStart
+                w
+                { empty with
+                    Metadata = found.Metadata.ToArray()
+                    Term = found.State.Term
+                    Vote = found.State.Vote
+                    Commit = found.State.Commit
+                }
+
+            try
+                for e in found.Entries() do
+                    ReadAllJson.writeDumpEntry w e.Term e.Index (int e.Type) e.Data.Span
+                    out.Written()
+
+                if found.SnapshotFound then
+                    None
+                else
+                    Some(string WalErrorKind.SnapshotNotFound)
+            with :? WalException as e ->
+                // The log changed under the second read: the entries written stay, the error says so.
+                Some(string e.Kind)
+        with :? WalException as e ->
+            // ReadAll returns nothing beside an error other than SnapshotNotFound.
+            ReadAllJson.writeStart w empty
+            Some(string e.Kind)
+
+    ReadAllJson.writeEnd w error
+    out.Finish()
+    error
 
 /// `wal dump DIR [--snapshot INDEX:TERM] [--start-index N] [--end-index N] [--type K,...] [--raw] [--json] [--lenient]`.
 let run (args: ParseResults<DumpArgs>) =
@@ -364,10 +426,8 @@ let run (args: ParseResults<DumpArgs>) =
                 "--json prints ReadAll whole; --start-index, --end-index, --type and --raw are for the table"
 
         let snapshot, _ = startingPoint layout (args.TryGetResult Snapshot)
-        let dump = EngineReadAll.readWith options layout.Wal snapshot false
-        printfn "%s" (ReadAllJson.render dump)
 
-        match dump.Error with
+        match json options layout snapshot with
         | None -> Exit.ok
         | Some kind ->
             eprintfn "wal: ReadAll: %s" kind

@@ -71,18 +71,66 @@ let private q (b: ByteString) = quote b.Span
 let private qs (s: string) =
     quote (ReadOnlySpan(Encoding.UTF8.GetBytes s))
 
+/// Whether `data` reads as protobuf fields of the wire types proto3 messages use (varint,
+/// fixed64, length-delimited, fixed32), each within the data. What fails this either fails to
+/// parse or holds a group, an unknown field `strict` refuses anyway: so it is refused without
+/// the parser's exception, which costs more than the rest of a dump's row (a log of text
+/// payloads took 14 µs a row).
+let private wellFormed (data: byte[]) =
+    let rec varint (pos: int) (shift: int) =
+        if shift >= 70 || pos >= data.Length then -1
+        elif data[pos] < 0x80uy then pos + 1
+        else varint (pos + 1) (shift + 7)
+
+    let rec fields (pos: int) =
+        if pos = data.Length then
+            true
+        elif data[pos] < 8uy then
+            // A one-byte tag of field 0 (a longer tag of field 0 is left to the parser).
+            false
+        else
+            let after = varint pos 0
+
+            if after < 0 then
+                false
+            else
+                match int (data[pos] &&& 7uy) with
+                | 0 ->
+                    let next = varint after 0
+                    next >= 0 && fields next
+                | 1 -> after + 8 <= data.Length && fields (after + 8)
+                | 5 -> after + 4 <= data.Length && fields (after + 4)
+                | 2 ->
+                    let start = varint after 0
+
+                    if start < 0 || start - after > 5 then
+                        false
+                    else
+                        let mutable length = 0L
+
+                        for i in start - 1 .. -1 .. after do
+                            length <- (length <<< 7) ||| int64 (data[i] &&& 0x7Fuy)
+
+                        length <= int64 (data.Length - start) && fields (start + int length)
+                | _ -> false
+
+    fields 0
+
 /// Parses only when every byte is a known field: the message re-encodes to the same length
 /// once unknown fields are dropped (etcd's marshallers write canonical encodings).
 let private strict (parser: MessageParser<'T>) (data: byte[]) : 'T option =
-    try
-        let m = parser.WithDiscardUnknownFields(true).ParseFrom data
-
-        if (m :> IMessage).CalculateSize() = data.Length then
-            Some m
-        else
-            None
-    with :? InvalidProtocolBufferException ->
+    if not (wellFormed data) then
         None
+    else
+        try
+            let m = parser.WithDiscardUnknownFields(true).ParseFrom data
+
+            if (m :> IMessage).CalculateSize() = data.Length then
+                Some m
+            else
+                None
+        with :? InvalidProtocolBufferException ->
+            None
 
 let private join (parts: string list) =
     parts |> List.filter (String.IsNullOrEmpty >> not) |> String.concat " "

@@ -47,7 +47,8 @@ let version () =
 
     $"wal {shown}"
 
-[<EntryPoint>]
+/// The tool: `argv` parsed and run, the exit code returned. Output goes through `Console.Out`
+/// (callers in another program may redirect it); `entry` is the executable's entry point.
 let main argv =
     let parser = ArgumentParser.Create<Command>(programName = "wal")
 
@@ -103,3 +104,9 @@ let main argv =
     | :? System.UnauthorizedAccessException as e ->
         eprintfn "wal: %s" (osReason e |> Option.defaultValue e.Message)
         Exit.usage
+
+/// The executable's entry point: `main`, with output sent to this process's stdout directly.
+[<EntryPoint>]
+let entry argv =
+    Output.toStdout <- true
+    main argv

@@ -110,55 +110,96 @@ let private tryName (name: string) =
     else
         None
 
-/// The fields of a protobuf message: (field, wire type, varint value, bytes); None when malformed.
-let private protoFields (b: byte[]) =
-    let rec varint (pos: int) (shift: int) (acc: uint64) =
+/// The varint at `pos` in `b`: its value and the position after it, or -1 when it is longer than
+/// 64 bits or runs past the end.
+let private varintAt (b: byte[]) (pos: int) : struct (uint64 * int) =
+    let rec go (pos: int) (shift: int) (acc: uint64) =
         if shift >= 64 || pos >= b.Length then
-            None
+            struct (0UL, -1)
         else
             let x = b[pos]
             let acc = acc ||| (uint64 (x &&& 0x7Fuy) <<< shift)
 
             if x < 0x80uy then
-                Some(acc, pos + 1)
+                struct (acc, pos + 1)
             else
-                varint (pos + 1) (shift + 7) acc
+                go (pos + 1) (shift + 7) acc
 
-    let rec go (pos: int) acc =
+    go pos 0 0UL
+
+/// The varint fields 1, 2 and 3 of a protobuf message (the last of each, 0 when absent), or
+/// None when the message is malformed: a varint of more than 64 bits or running past the end,
+/// a length running past the end, or a wire type other than varint, fixed64, length-delimited
+/// and fixed32. Every record's payload goes through it, so it reads in place.
+let private varintFields (b: byte[]) : struct (uint64 * uint64 * uint64) voption =
+    let rec go (pos: int) (f1: uint64) (f2: uint64) (f3: uint64) =
         if pos >= b.Length then
-            Some(List.rev acc)
+            ValueSome(struct (f1, f2, f3))
         else
-            match varint pos 0 0UL with
-            | None -> None
-            | Some(tag, pos) ->
-                let field, wire = int (tag >>> 3), int (tag &&& 7UL)
-
-                match wire with
+            match varintAt b pos with
+            | struct (_, -1) -> ValueNone
+            | struct (tag, pos) ->
+                match int (tag &&& 7UL) with
                 | 0 ->
-                    varint pos 0 0UL
-                    |> Option.bind (fun (v, next) -> go next ((field, wire, v, [||]) :: acc))
+                    match varintAt b pos with
+                    | struct (_, -1) -> ValueNone
+                    | struct (v, next) ->
+                        match int (tag >>> 3) with
+                        | 1 -> go next v f2 f3
+                        | 2 -> go next f1 v f3
+                        | 3 -> go next f1 f2 v
+                        | _ -> go next f1 f2 f3
                 | 2 ->
-                    varint pos 0 0UL
-                    |> Option.bind (fun (len, start) ->
-                        if len > uint64 (b.Length - start) then
-                            None
-                        else
-                            go (start + int len) ((field, wire, 0UL, b[start .. start + int len - 1]) :: acc))
-                | 1 when pos + 8 <= b.Length -> go (pos + 8) acc
-                | 5 when pos + 4 <= b.Length -> go (pos + 4) acc
-                | _ -> None
+                    match varintAt b pos with
+                    | struct (len, start) when start >= 0 && len <= uint64 (b.Length - start) ->
+                        go (start + int len) f1 f2 f3
+                    | _ -> ValueNone
+                | 1 when pos + 8 <= b.Length -> go (pos + 8) f1 f2 f3
+                | 5 when pos + 4 <= b.Length -> go (pos + 4) f1 f2 f3
+                | _ -> ValueNone
 
-    go 0 []
+    go 0 0UL 0UL 0UL
 
-let private varintField (fields: (int * int * uint64 * byte[]) list) (n: int) =
-    fields |> List.fold (fun v (f, w, x, _) -> if f = n && w = 0 then x else v) 0UL
+/// The log's terms as raft sees it after overwrites: runs of consecutive indexes with one term,
+/// newest first, so that memory grows with term changes and overwrites, not with entries.
+type private TermRun =
+    {
+        First: uint64
+        Last: uint64
+        Term: uint64
+    }
+
+/// The term of `index` in the runs, if the log holds it.
+let private termAt (index: uint64) (runs: TermRun list) =
+    runs
+    |> List.tryFind (fun r -> r.First <= index)
+    |> Option.bind (fun r -> if index <= r.Last then Some r.Term else None)
+
+/// The runs with every index from `index` on dropped, then `index` added with `term`.
+let private setTerm (index: uint64) (term: uint64) (runs: TermRun list) =
+    let kept =
+        runs
+        |> List.skipWhile (fun r -> r.First >= index)
+        |> function
+            | r :: rest when r.Last >= index -> { r with Last = index - 1UL } :: rest
+            | rest -> rest
+
+    match kept with
+    | r :: rest when r.Term = term && r.Last + 1UL = index -> { r with Last = index } :: rest
+    | _ ->
+        {
+            First = index
+            Last = index
+            Term = term
+        }
+        :: kept
 
 /// What check-dir knows after the records so far.
 type private Walk =
     {
         Metadata: byte[] option
-        /// The log as raft sees it: index -> term, after overwrites.
-        Terms: Map<uint64, uint64>
+        /// The log as raft sees it, after overwrites.
+        Terms: TermRun list
         LastEntry: uint64 option
         StateTerm: uint64
         StateVote: uint64
@@ -198,16 +239,13 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
         | None when r.Data.Length > 0 -> { w with Metadata = Some r.Data }
         | _ -> w
     | t when t = RecordType.entry ->
-        match protoFields r.Data with
-        | None -> undecodable "an entry record's data is not a raftpb.Entry"
-        | Some fields ->
-            let kind, term, index =
-                varintField fields 1, varintField fields 2, varintField fields 3
-
+        match varintFields r.Data with
+        | ValueNone -> undecodable "an entry record's data is not a raftpb.Entry"
+        | ValueSome(struct (kind, term, index)) ->
             // An overwrite may bring a lower term than the entry it replaces (raft allows it), so
             // only the entry before is compared.
             let w =
-                match w.Terms.TryFind(index - 1UL) with
+                match termAt (index - 1UL) w.Terms with
                 | Some before when term < before ->
                     add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, before)) w
                 | _ -> w
@@ -225,21 +263,14 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
                 | _ -> w
 
             // An overwrite drops the entries from its index on; an append (the usual case) drops nothing.
-            let kept =
-                match w.LastEntry with
-                | Some last when index <= last -> w.Terms |> Map.filter (fun i _ -> i < index)
-                | _ -> w.Terms
-
             { w with
-                Terms = kept.Add(index, term)
+                Terms = setTerm index term w.Terms
                 LastEntry = Some index
             }
     | t when t = RecordType.state ->
-        match protoFields r.Data with
-        | None -> undecodable "a state record's data is not a raftpb.HardState"
-        | Some fields ->
-            let term, vote, commit =
-                varintField fields 1, varintField fields 2, varintField fields 3
+        match varintFields r.Data with
+        | ValueNone -> undecodable "a state record's data is not a raftpb.HardState"
+        | ValueSome(struct (term, vote, commit)) ->
 
             let last = max (firstIndex - min firstIndex 1UL) (defaultArg w.LastEntry 0UL)
 
@@ -267,9 +298,9 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
                 StateCommit = commit
             }
     | t when t = RecordType.snapshot ->
-        match protoFields r.Data with
-        | None -> undecodable "a snapshot record's data is not a walpb.Snapshot"
-        | Some _ -> w
+        match varintFields r.Data with
+        | ValueNone -> undecodable "a snapshot record's data is not a walpb.Snapshot"
+        | ValueSome _ -> w
     | t -> add (UnknownRecordType(r.Segment, r.Offset, t)) w
 
 /// The largest segment check-dir reads, in bytes.
@@ -320,7 +351,7 @@ let check (names: string list) (size: string -> int64) (read: string -> byte[]) 
         let start =
             {
                 Metadata = None
-                Terms = Map.empty
+                Terms = []
                 LastEntry = None
                 StateTerm = 0UL
                 StateVote = 0UL

@@ -56,32 +56,46 @@ let private maxFrameBody = 10L * 1024L * 1024L
 let private sector = 512L
 
 type private Parse =
-    | Parsed of int64 * uint32 * byte[]
+    /// The type, the crc, and where the data lies (offset, length) in the segment's bytes.
+    | Parsed of int64 * uint32 * int * int
     | Short
     | Bad
 
-/// gogo-protobuf's rules for walpb.Record: a field running past the end is Short (Go's
-/// io.ErrUnexpectedEOF), anything else malformed is Bad.
-let private parseRecord (b: byte[]) : Parse =
-    let n = int64 b.Length
+// What `varintAt` gives as the next position when the varint runs past the end (Short) or is
+// longer than 64 bits (Bad).
+let private shortVarint = -1L
+let private badVarint = -2L
+
+/// The varint at `pos` of the `n` bytes at `first` in `segment`: its value and the position after
+/// it, or a next position of `shortVarint`/`badVarint`. A struct, as every record goes through it.
+let private varintAt (segment: byte[]) (first: int) (n: int64) (pos: int64) : struct (uint64 * int64) =
+    let rec go (pos: int64) (shift: int) (acc: uint64) =
+        if shift >= 64 then
+            struct (0UL, badVarint)
+        elif pos >= n then
+            struct (0UL, shortVarint)
+        else
+            let byte = segment[first + int pos]
+            let acc = acc ||| (uint64 (byte &&& 0x7Fuy) <<< shift)
+
+            if byte < 0x80uy then
+                struct (acc, pos + 1L)
+            else
+                go (pos + 1L) (shift + 7) acc
+
+    go pos 0 0UL
+
+/// gogo-protobuf's rules for walpb.Record, over the record's `length` bytes at `first` in `segment`:
+/// a field running past the end is Short (Go's io.ErrUnexpectedEOF), anything else malformed is Bad.
+let private parseRecord (segment: byte[]) (first: int) (length: int) : Parse =
+    let n = int64 length
 
     // A varint at pos: Some(value, next), or the failure.
     let varint (pos: int64) : Result<uint64 * int64, Parse> =
-        let rec go (pos: int64) (shift: int) (acc: uint64) =
-            if shift >= 64 then
-                Error Bad
-            elif pos >= n then
-                Error Short
-            else
-                let byte = b[int pos]
-                let acc = acc ||| (uint64 (byte &&& 0x7Fuy) <<< shift)
-
-                if byte < 0x80uy then
-                    Ok(acc, pos + 1L)
-                else
-                    go (pos + 1L) (shift + 7) acc
-
-        go pos 0 0UL
+        match varintAt segment first n pos with
+        | struct (_, next) when next = shortVarint -> Error Short
+        | struct (_, next) when next = badVarint -> Error Bad
+        | struct (value, next) -> Ok(value, next)
 
     // Skips one unknown field (groups counted, not recursed): the position after it.
     let skip (start: int64) : Result<int64, Parse> =
@@ -111,13 +125,17 @@ let private parseRecord (b: byte[]) : Parse =
 
         go start 0
 
-    let rec fields (pos: int64) (typ: int64) (crc: uint32) (data: byte[]) =
+    let failed (next: int64) =
+        if next = shortVarint then Short else Bad
+
+    let rec fields (pos: int64) (typ: int64) (crc: uint32) (data: struct (int * int)) =
         if pos >= n then
-            Parsed(typ, crc, data)
+            let struct (start, count) = data
+            Parsed(typ, crc, start, count)
         else
-            match varint pos with
-            | Error e -> e
-            | Ok(tag, after) ->
+            match varintAt segment first n pos with
+            | struct (_, after) when after < 0L -> failed after
+            | struct (tag, after) ->
                 let wire = int (tag &&& 7UL)
                 let field = int (tag >>> 3)
 
@@ -128,46 +146,65 @@ let private parseRecord (b: byte[]) : Parse =
                     | 1
                     | 2 when wire <> 0 -> Bad
                     | 1 ->
-                        match varint after with
-                        | Error e -> e
-                        | Ok(v, next) -> fields next (int64 v) crc data
+                        match varintAt segment first n after with
+                        | struct (_, next) when next < 0L -> failed next
+                        | struct (v, next) -> fields next (int64 v) crc data
                     | 2 ->
-                        match varint after with
-                        | Error e -> e
-                        | Ok(v, next) -> fields next typ (uint32 v) data
+                        match varintAt segment first n after with
+                        | struct (_, next) when next < 0L -> failed next
+                        | struct (v, next) -> fields next typ (uint32 v) data
                     | 3 when wire <> 2 -> Bad
                     | 3 ->
-                        match varint after with
-                        | Error e -> e
-                        | Ok(len, start) ->
+                        match varintAt segment first n after with
+                        | struct (_, start) when start < 0L -> failed start
+                        | struct (len, start) ->
                             let stop = start + int64 len
 
-                            if int64 len < 0L || stop < 0L then Bad
-                            elif stop > n then Short
-                            else fields stop typ crc b[int start .. int stop - 1]
+                            if int64 len < 0L || stop < 0L then
+                                Bad
+                            elif stop > n then
+                                Short
+                            else
+                                fields stop typ crc (struct (first + int start, int len))
                     | _ ->
                         match skip pos with
                         | Error e -> e
                         | Ok next when next > n -> Short
                         | Ok next -> fields next typ crc data
 
-    fields 0L 0L 0u [||]
+    fields 0L 0L 0u (struct (first, 0))
 
-/// CRC-32C as Go's hash/crc32 computes it (inverted before and after), a byte at a time: the
-/// reference favours plainness over speed.
-let crc32c (chain: uint32) (data: byte[]) =
-    ~~~(data
-        |> Array.fold (fun (c: uint32) (b: byte) -> BitOperations.Crc32C(c, b)) ~~~chain)
+/// CRC-32C as Go's hash/crc32 computes it (inverted before and after) over `count` bytes at
+/// `first`: eight bytes a step on the hardware instruction (little-endian, as the byte-at-a-time
+/// definition reads them), then a byte at a time.
+let private crc32cOver (chain: uint32) (bytes: byte[]) (first: int) (count: int) =
+    let mutable c = ~~~chain
+    let mutable i = first
+    let stop = first + count
 
-/// etcd's torn-write test: some 512-byte sector of the failing frame's body is all zeros.
-let private torn (body: byte[]) (bodyOffset: int64) =
+    while i + 8 <= stop do
+        c <- BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(bytes, i, 8)))
+        i <- i + 8
+
+    while i < stop do
+        c <- BitOperations.Crc32C(c, bytes[i])
+        i <- i + 1
+
+    ~~~c
+
+/// CRC-32C as Go's hash/crc32 computes it (inverted before and after).
+let crc32c (chain: uint32) (data: byte[]) = crc32cOver chain data 0 data.Length
+
+/// etcd's torn-write test: some 512-byte sector of the failing frame's body (`count` bytes at
+/// `first` in the segment, which is where the body lies in the file) is all zeros.
+let private torn (bytes: byte[]) (first: int) (count: int) =
     let rec go (pos: int64) =
-        if pos >= int64 body.Length then
+        if pos >= int64 count then
             false
         else
-            let chunk = min (sector - (bodyOffset + pos) % sector) (int64 body.Length - pos)
+            let chunk = min (sector - (int64 first + pos) % sector) (int64 count - pos)
 
-            if body[int pos .. int (pos + chunk) - 1] |> Array.forall ((=) 0uy) then
+            if ReadOnlySpan(bytes, first + int pos, int chunk).IndexOfAnyExcept(0uy) < 0 then
                 true
             else
                 go (pos + chunk)
@@ -221,13 +258,18 @@ let fold (folder: 'State -> RawRecord -> 'State) (state: 'State) (segments: (str
                         elif length + pad > size - offset - 8L then
                             short ()
                         else
-                            let body = bytes[int offset + 8 .. int (offset + 8L + length + pad) - 1]
-                            let record = body[.. int length - 1]
-                            let isTorn () = last && torn body (offset + 8L)
+                            let bodyAt = int offset + 8
 
-                            match parseRecord record with
-                            | Parsed(typ, crc, data) ->
-                                let chained = if typ = RecordType.crc then chain else crc32c chain data
+                            let isTorn () =
+                                last && torn bytes bodyAt (int (length + pad))
+
+                            match parseRecord bytes bodyAt (int length) with
+                            | Parsed(typ, crc, dataAt, dataBytes) ->
+                                let chained =
+                                    if typ = RecordType.crc then
+                                        chain
+                                    else
+                                        crc32cOver chain bytes dataAt dataBytes
                                 // A Crc record must carry the chain's value (unless no chain has begun), then becomes it.
                                 let ok =
                                     if typ = RecordType.crc then
@@ -249,7 +291,7 @@ let fold (folder: 'State -> RawRecord -> 'State) (state: 'State) (segments: (str
                                             Offset = offset
                                             Type = typ
                                             Crc = crc
-                                            Data = data
+                                            Data = bytes[dataAt .. dataAt + dataBytes - 1]
                                         }
 
                                     frame (offset + 8L + length + pad) next (folder acc raw)

@@ -183,13 +183,13 @@ let tests =
             }
 
             test "a driver that reads what was not written is falsified, with a trace" {
-                // The engine's driver behind a filter that makes every read's commit index 0.
+                // The engine's driver behind a filter that makes every read's commit index 0 (a string or a number).
                 let filter =
                     "import re,subprocess,sys\n"
                     + "p=subprocess.Popen(sys.argv[1:],stdin=subprocess.PIPE,stdout=subprocess.PIPE,text=True)\n"
                     + "for l in sys.stdin:\n"
                     + " p.stdin.write(l);p.stdin.flush()\n"
-                    + " sys.stdout.write(re.sub(r'\"commit\":\\d+','\"commit\":0',p.stdout.readline()));sys.stdout.flush()\n"
+                    + " sys.stdout.write(re.sub(r'\"commit\":\"?\\d+\"?','\"commit\":0',p.stdout.readline()));sys.stdout.flush()\n"
 
                 use dir = new TempDir()
 

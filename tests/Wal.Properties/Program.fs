@@ -54,6 +54,7 @@ let suites =
         None, AsyncTests.tests
         None, testSequenced MetricsTests.tests
         None, FSharpSurfaceTests.tests
+        None, testSequenced BoundedToolsTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

@@ -190,7 +190,7 @@ func (d *driver) closeLog() error {
 func (d *driver) recover(dir string, snap walpb.Snapshot) ReadAllJSON {
 	if !wal.Exist(dir) {
 		none := "NoLog"
-		return ReadAllJSON{SnapIndex: snap.Index, SnapTerm: snap.Term, Metadata: []byte{}, Entries: []Entry{}, Error: &none}
+		return ReadAllJSON{SnapIndex: snap.Index, SnapTerm: snap.Term, Metadata: []byte{}, Entries: []DumpEntry{}, Error: &none}
 	}
 	repaired := false
 	for {

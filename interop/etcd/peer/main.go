@@ -55,16 +55,26 @@ type Entry struct {
 	Data  []byte `json:"data"`
 }
 
-// ReadAllJSON is ReadAll's outcome. Field order is the schema's order.
+// DumpEntry is an entry of ReadAll's outcome: its term and index are decimal strings, which no
+// JSON reader rounds (jq 1.6 and JavaScript keep 53 bits of a number).
+type DumpEntry struct {
+	Term  uint64 `json:"term,string"`
+	Index uint64 `json:"index,string"`
+	Type  int32  `json:"type"`
+	Data  []byte `json:"data"`
+}
+
+// ReadAllJSON is ReadAll's outcome. Field order is the schema's order; the 64-bit values are
+// decimal strings, as `wal dump --json` writes them.
 type ReadAllJSON struct {
-	SnapIndex uint64  `json:"snapIndex"`
-	SnapTerm  uint64  `json:"snapTerm"`
-	Metadata  []byte  `json:"metadata"`
-	Term      uint64  `json:"term"`
-	Vote      uint64  `json:"vote"`
-	Commit    uint64  `json:"commit"`
-	Entries   []Entry `json:"entries"`
-	Error     *string `json:"error"`
+	SnapIndex uint64      `json:"snapIndex,string"`
+	SnapTerm  uint64      `json:"snapTerm,string"`
+	Metadata  []byte      `json:"metadata"`
+	Term      uint64      `json:"term,string"`
+	Vote      uint64      `json:"vote,string"`
+	Commit    uint64      `json:"commit,string"`
+	Entries   []DumpEntry `json:"entries"`
+	Error     *string     `json:"error"`
 }
 
 // Op is one step of a script. Unused fields stay zero.
@@ -192,7 +202,7 @@ func safely(f func() error) (err error) {
 // outcome shapes ReadAll's results as the schema does: after any error other than
 // SnapshotNotFound (which etcd returns together with what it read) the contents are empty.
 func outcome(snap walpb.Snapshot, md []byte, st raftpb.HardState, ents []raftpb.Entry, err error) ReadAllJSON {
-	out := ReadAllJSON{SnapIndex: snap.Index, SnapTerm: snap.Term, Metadata: []byte{}, Entries: []Entry{}, Error: errorField(err)}
+	out := ReadAllJSON{SnapIndex: snap.Index, SnapTerm: snap.Term, Metadata: []byte{}, Entries: []DumpEntry{}, Error: errorField(err)}
 	if err != nil && err != wal.ErrSnapshotNotFound {
 		return out
 	}
@@ -205,7 +215,7 @@ func outcome(snap walpb.Snapshot, md []byte, st raftpb.HardState, ents []raftpb.
 		if data == nil {
 			data = []byte{}
 		}
-		out.Entries = append(out.Entries, Entry{Term: e.Term, Index: e.Index, Type: int32(e.Type), Data: data})
+		out.Entries = append(out.Entries, DumpEntry{Term: e.Term, Index: e.Index, Type: int32(e.Type), Data: data})
 	}
 	return out
 }

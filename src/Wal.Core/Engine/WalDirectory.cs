@@ -74,6 +74,25 @@ public static class WalDirectory
     }
 
     /// <summary>
+    /// Reads the log from <paramref name="snapshot"/> as a read-only <see cref="WriteAheadLog.ReadAll"/>
+    /// does, with the same rules and errors, but keeps none of the entries: what it finds (the
+    /// metadata, the last hard state, the range of entries, where overwrites cut the log) lets
+    /// <see cref="LogSurvey.Entries"/> read ReadAll's entries again one at a time. For tools that
+    /// show a log of any size in bounded memory. A torn last record is allowed.
+    /// </summary>
+    /// <param name="dir">The log's directory.</param>
+    /// <param name="snapshot">The snapshot to read from.</param>
+    /// <param name="options">Settings; <see cref="WalOptions.Default"/> when null.</param>
+    /// <returns>The survey; a missing snapshot record is <see cref="LogSurvey.SnapshotFound"/> false, not an error.</returns>
+    /// <exception cref="WalException">SnapshotMismatch, MetadataConflict, CrcMismatch, SliceOutOfRange, CorruptRecord, RecordTooLarge, FileNotFound or Io, as ReadAll.</exception>
+    public static LogSurvey Survey(string dir, Snapshot snapshot, WalOptions? options = null)
+    {
+        options ??= WalOptions.Default;
+        options.Validate();
+        return Wrap(dir, () => SurveyFrom(SegmentDirectory.FullPath(dir), snapshot, options.FileSystem, options.CheckRaftInvariants));
+    }
+
+    /// <summary>
     /// The snapshot records in the whole log that a node may start from: those at or below the
     /// last hard state's commit index (etcd's ValidSnapshotEntries).
     /// </summary>
@@ -201,7 +220,8 @@ public static class WalDirectory
                         invariants.Accept(state);
                         break;
                     case RecordType.Entry when strict:
-                        var entry = ReadRules.DecodeEntry(record);
+                        // The invariants read only the term, index and type: the payload is not copied.
+                        var entry = ParseEntry(record);
                         ReadRules.KeepsInvariants(record, invariants.Violation(entry, checkGap: false));
                         invariants.Accept(entry);
                         break;
@@ -216,6 +236,80 @@ public static class WalDirectory
             if (!match)
                 throw new WalException(WalErrorKind.SnapshotNotFound, $"The WAL holds no snapshot record at index {snapshot.Index}, term {snapshot.Term}.");
             return state;
+        }
+        finally
+        {
+            foreach (var f in files)
+                f.Dispose();
+        }
+    }
+
+    // ReadAll's loop (WriteAheadLog.Replay) with the entries list replaced by its last index
+    // and the overwrite cuts: the same checks, in the same order, give the same errors.
+    private static LogSurvey SurveyFrom(string dir, Snapshot start, IFileSystem fs, bool strict)
+    {
+        var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), start.Index, dir);
+        var files = SegmentDirectory.Open(fs, dir, chosen, write: false);
+        try
+        {
+            string[] names = [.. chosen.Select(s => s.FileName)];
+            var reader = new SegmentReader(files, names);
+            var invariants = RaftInvariants.After(names);
+            var cuts = new OverwriteCuts();
+            byte[]? metadata = null;
+            var state = HardState.Empty;
+            bool match = false;
+            ulong last = start.Index;
+            long records = 0;
+            ReadStatus status;
+            SegmentRecord record;
+            while ((status = reader.Next(out record)) == ReadStatus.Record)
+            {
+                if (strict)
+                    ReadRules.KeepsInvariants(record, invariants.Segment(record.Segment));
+                switch (record.Type)
+                {
+                    case RecordType.Entry:
+                        var entry = ParseEntry(record);
+                        ulong index = entry.Index;
+                        if (strict)
+                            ReadRules.KeepsInvariants(record, invariants.Violation(entry, checkGap: false));
+                        invariants.Accept(entry);
+                        if (index > start.Index)
+                        {
+                            ulong up = index - start.Index - 1;
+                            ulong count = last - start.Index;
+                            if (up > count)
+                                throw new WalException(WalErrorKind.SliceOutOfRange,
+                                    $"Entry {index} in {record.Segment} leaves a gap: only {count} entries follow snapshot index {start.Index}.");
+                            if (index <= last)
+                                cuts.Add(records, index);
+                            last = index;
+                        }
+                        break;
+                    case RecordType.State:
+                        state = ReadRules.DecodeState(record);
+                        if (strict)
+                            ReadRules.KeepsInvariants(record, invariants.Violation(state));
+                        invariants.Accept(state);
+                        break;
+                    case RecordType.Metadata:
+                        metadata = ReadRules.AcceptMetadata(record, metadata);
+                        break;
+                    case RecordType.Crc:
+                        break;
+                    case RecordType.Snapshot:
+                        match |= ReadRules.MatchSnapshot(record, start);
+                        invariants.Accept(ReadRules.DecodeSnapshot(record));
+                        break;
+                    default:
+                        throw ReadRules.UnknownType(record);
+                }
+                records++;
+            }
+            if (status is not (ReadStatus.End or ReadStatus.UnexpectedEof))
+                throw ReadRules.StatusError(status, reader, record);
+            return new LogSurvey(dir, fs, chosen, start, metadata ?? [], state, last, match, records, cuts);
         }
         finally
         {
@@ -297,6 +391,12 @@ public static class WalDirectory
         next = new WalRecord(record.Segment, record.Offset, record.FrameBytes, record.Type, record.Crc, record.Data.ToArray());
         return true;
     }
+
+    /// <summary>An entry record's term, index and type, without its payload (which the checks never read).</summary>
+    private static Entry ParseEntry(in SegmentRecord record) =>
+        RecordCodec.TryParseEntry(record.Data, out ulong term, out ulong index, out var type, out _)
+            ? new Entry(term, index, type, ReadOnlyMemory<byte>.Empty)
+            : throw ReadRules.Corrupt(record, "an entry record's data is not a raftpb.Entry");
 
     private static T Wrap<T>(string dir, Func<T> read)
     {
