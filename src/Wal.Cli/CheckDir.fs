@@ -1,4 +1,4 @@
-/// `wal check-dir DIR [--snapshot INDEX:TERM]`: every invariant an etcd-format WAL directory
+/// `wal check-dir DIR [--snapshot INDEX/TERM]`: every invariant an etcd-format WAL directory
 /// breaks, found by Wal.Model's reference decoder (independent of the engine's); at a snapshot,
 /// as a reader opened there sees the directory.
 module Wal.Cli.CheckDir
@@ -18,7 +18,7 @@ type CheckDirArgs =
             match this with
             | Dir _ -> "the WAL directory (etcd's member/wal)."
             | Snapshot _ ->
-                "check from the snapshot INDEX:TERM: segments before the one holding it (which etcd may have removed) are left out, and the WAL must hold its snapshot record."
+                "check from the snapshot INDEX/TERM: segments before the one holding it (which etcd may have removed) are left out, and the WAL must hold its snapshot record."
 
 /// The segment names before those a reader opened at `index` reads (which start with the last
 /// whose first index is at or below it). None when no segment covers the index.
@@ -48,7 +48,7 @@ let private snapshotProblems (dir: string) (snapshot: Wal.Snapshot) =
         e.Kind = Wal.WalErrorKind.SnapshotNotFound
         || e.Kind = Wal.WalErrorKind.SnapshotMismatch
         || e.Kind = Wal.WalErrorKind.FileNotFound ->
-        [ $"snapshot {snapshot.Index}:{snapshot.Term}: {e.Kind}: {e.Message}" ]
+        [ $"snapshot {snapshot.Index}/{snapshot.Term}: {e.Kind}: {e.Message}" ]
 
 /// 0 when no invariant is broken (warnings aside), 1 when one is, 2 when DIR is not a directory.
 let run (args: ParseResults<CheckDirArgs>) =

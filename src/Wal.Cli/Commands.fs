@@ -1,4 +1,4 @@
-/// What the commands share (exit codes, one-line errors, INDEX:TERM, the checks on DIR), and
+/// What the commands share (exit codes, one-line errors, INDEX/TERM, the checks on DIR), and
 /// `wal verify` and `wal repair`. Exit codes: 0 the WAL is fine (or was repaired), 1 the WAL has
 /// a problem the message names, 2 the command line is wrong or the directory cannot be read
 /// (a permission or I/O error, with the OS's reason).
@@ -29,7 +29,7 @@ type VerifyArgs =
         member this.Usage =
             match this with
             | Dir _ -> "the WAL directory."
-            | Snapshot _ -> "the snapshot INDEX:TERM the WAL must hold (default 0:0)."
+            | Snapshot _ -> "the snapshot INDEX/TERM the WAL must hold (default 0/0)."
             | Lenient -> lenientUsage
 
 type RepairArgs =
@@ -46,14 +46,15 @@ exception CommandError of message: string * code: int
 /// Stops the command with a one-line complaint and its exit code.
 let fail code message = raise (CommandError(message, code))
 
-/// INDEX:TERM, both unsigned 64-bit decimals.
+/// INDEX/TERM, both unsigned 64-bit decimals, as the traces write a snapshot; INDEX:TERM, the
+/// spelling before 0.2.0, reads the same.
 let parseSnapshot (text: string) =
-    match text.Split(':') with
+    match text.Split([| '/'; ':' |]) with
     | [| i; t |] ->
         match UInt64.TryParse i, UInt64.TryParse t with
         | (true, index), (true, term) -> Wal.Snapshot(index, term)
-        | _ -> fail Exit.usage $"--snapshot must be INDEX:TERM with two unsigned numbers, not '{text}'"
-    | _ -> fail Exit.usage $"--snapshot must be INDEX:TERM, not '{text}'"
+        | _ -> fail Exit.usage $"--snapshot must be INDEX/TERM with two unsigned numbers, not '{text}'"
+    | _ -> fail Exit.usage $"--snapshot must be INDEX/TERM, not '{text}'"
 
 /// The OS's reason when `e` (or an exception inside it) is a permission or I/O error, not a
 /// problem of the WAL's bytes or names: a missing file and a path that is not a regular file
@@ -131,7 +132,7 @@ let tornTail (dir: string) =
                 Some e.Message
         | _ -> None
 
-/// `wal verify DIR [--snapshot INDEX:TERM] [--lenient]`: etcd's Verify, read-only.
+/// `wal verify DIR [--snapshot INDEX/TERM] [--lenient]`: etcd's Verify, read-only.
 let verify (args: ParseResults<VerifyArgs>) =
     let dir = args.GetResult VerifyArgs.Dir
     let snapshot = snapshotOf (args.TryGetResult VerifyArgs.Snapshot)

@@ -28,7 +28,7 @@ type DumpArgs =
             | Dir _ ->
                 "the WAL directory (etcd's member/wal), or an etcd member directory holding wal/ and snap/ (or a data directory holding member/)."
             | Snapshot _ ->
-                "read from the snapshot INDEX:TERM (default: the newest valid snapshot in snap/ that the WAL holds, else 0:0)."
+                "read from the snapshot INDEX/TERM (default: the newest valid snapshot in snap/ that the WAL holds, else 0/0)."
             | Start_Index _ -> "show only entries from this index on."
             | End_Index _ -> "show only entries up to this index."
             | Kinds _ ->
@@ -79,7 +79,7 @@ let private startingPoint (layout: Layout) (given: string option) =
         | Error e ->
             Wal.Snapshot.Zero,
             [
-                $"no snapshot: the WAL's snapshot records cannot be read ({e.Kind}); from 0:0"
+                $"no snapshot: the WAL's snapshot records cannot be read ({e.Kind}); from 0/0"
             ]
         | Ok search ->
             let skipped =
@@ -95,12 +95,12 @@ let private startingPoint (layout: Layout) (given: string option) =
                 ]
 
             match search.Snapshot with
-            | null -> Wal.Snapshot.Zero, skipped @ [ "no valid snapshot in snap/ that the WAL holds; from 0:0" ]
+            | null -> Wal.Snapshot.Zero, skipped @ [ "no valid snapshot in snap/ that the WAL holds; from 0/0" ]
             | found ->
                 found.WalSnapshot,
                 skipped
                 @ [
-                    $"snapshot {found.Index}:{found.Term} from snap/{found.FileName} (the newest valid one the WAL holds; {found.Data.Length} bytes; members {EtcdPayload.confState found.ConfState})"
+                    $"snapshot {found.Index}/{found.Term} from snap/{found.FileName} (the newest valid one the WAL holds; {found.Data.Length} bytes; members {EtcdPayload.confState found.ConfState})"
                 ]
 
 /// Which entries the table shows.
@@ -323,7 +323,7 @@ let private table (options: WalOptions) (layout: Layout) (snapshot: Wal.Snapshot
     | None -> ()
 
     let readAll = survey options layout snapshot
-    let at = $"ReadAll at snapshot {snapshot.Index}:{snapshot.Term}"
+    let at = $"ReadAll at snapshot {snapshot.Index}/{snapshot.Term}"
 
     match readAll with
     | Ok found when found.SnapshotFound ->
@@ -396,7 +396,7 @@ let private json (options: WalOptions) (layout: Layout) (snapshot: Wal.Snapshot)
     out.Finish()
     error
 
-/// `wal dump DIR [--snapshot INDEX:TERM] [--start-index N] [--end-index N] [--type K,...] [--raw] [--json] [--lenient]`.
+/// `wal dump DIR [--snapshot INDEX/TERM] [--start-index N] [--end-index N] [--type K,...] [--raw] [--json] [--lenient]`.
 let run (args: ParseResults<DumpArgs>) =
     let dir = args.GetResult Dir
     checkDirectory dir

@@ -42,7 +42,7 @@ let tests =
                 let code, out, _ = wal [ "dump"; etcdCase "torn-tail" ]
                 Expect.equal code 1 ""
                 Expect.stringContains out "stops: UnexpectedEof" ""
-                Expect.stringContains out "ReadAll at snapshot 0:0: term=1 vote=1 commit=9, 9 entries (1..9)" ""
+                Expect.stringContains out "ReadAll at snapshot 0/0: term=1 vote=1 commit=9, 9 entries (1..9)" ""
                 Expect.stringContains out "the last record is torn: `wal repair` would cut it" ""
             }
 
@@ -115,9 +115,9 @@ let tests =
                     "the earlier segment file 0000000000000000-0000000000000000.wal is not checked"
                     ""
 
-                let code, out, _ = wal [ "check-dir"; dir; "--snapshot"; "21:1" ]
+                let code, out, _ = wal [ "check-dir"; dir; "--snapshot"; "21/1" ]
                 Expect.equal code 1 out
-                Expect.stringContains out "snapshot 21:1: SnapshotNotFound" ""
+                Expect.stringContains out "snapshot 21/1: SnapshotNotFound" ""
                 let code, out, _ = wal [ "check-dir"; dir; "--snapshot"; "20:2" ]
                 Expect.equal code 1 out
                 Expect.stringContains out "SnapshotMismatch" ""

@@ -26,7 +26,7 @@ let tests =
 
                 for expected in
                     [
-                        "snapshot 42:2 from snap/0000000000000002-000000000000002a.snap"
+                        "snapshot 42/2 from snap/0000000000000002-000000000000002a.snap"
                         "members voters=[2e1259d415f2a040] learners=[f3eb096f357b7ff6]"
                         "metadata                           20  node=2e1259d415f2a040 cluster=48276a8f75b6a87"
                         "conf add-node 2e1259d415f2a040 context=\"{\"id\":3319814642761637952"
@@ -42,7 +42,7 @@ let tests =
                         "norm user-add name=\"alice\""
                         "norm role-add name=\"reader\""
                         "116 records"
-                        "ReadAll at snapshot 42:2: term=2 vote=2e1259d415f2a040 commit=56, 14 entries (43..56), metadata node=2e1259d415f2a040 cluster=48276a8f75b6a87"
+                        "ReadAll at snapshot 42/2: term=2 vote=2e1259d415f2a040 commit=56, 14 entries (43..56), metadata node=2e1259d415f2a040 cluster=48276a8f75b6a87"
                     ] do
                     Expect.stringContains out expected expected
 
@@ -52,23 +52,23 @@ let tests =
             test "a data directory (holding member/) reads as its member directory" {
                 let code, out, _ = wal [ "dump"; corpus [ "etcd-3.4-server" ] ]
                 Expect.equal code 0 ""
-                Expect.stringContains out "ReadAll at snapshot 42:2:" ""
+                Expect.stringContains out "ReadAll at snapshot 42/2:" ""
             }
 
             test "--snapshot overrides the snapshot files; the WAL directory alone starts at 0:0" {
-                let _, out, _ = wal [ "dump"; memberDir; "--snapshot"; "21:2" ]
-                Expect.stringContains out "snapshot 21:2 (--snapshot)" ""
+                let _, out, _ = wal [ "dump"; memberDir; "--snapshot"; "21/2" ]
+                Expect.stringContains out "snapshot 21/2 (--snapshot)" ""
 
                 Expect.stringContains
                     out
-                    "ReadAll at snapshot 21:2: term=2 vote=2e1259d415f2a040 commit=56, 35 entries (22..56)"
+                    "ReadAll at snapshot 21/2: term=2 vote=2e1259d415f2a040 commit=56, 35 entries (22..56)"
                     ""
 
                 let _, out, _ = wal [ "dump"; Path.Combine(memberDir, "wal") ]
 
                 Expect.stringContains
                     out
-                    "ReadAll at snapshot 0:0: term=2 vote=2e1259d415f2a040 commit=56, 56 entries (1..56)"
+                    "ReadAll at snapshot 0/0: term=2 vote=2e1259d415f2a040 commit=56, 56 entries (1..56)"
                     ""
             }
 
@@ -141,18 +141,18 @@ let tests =
                 let code, out, _ = wal [ "dump"; tmp.Path ]
                 Expect.equal code 0 ""
                 Expect.stringContains out "skipped snap/0000000000000002-000000000000002a.snap (broken): " ""
-                Expect.stringContains out "snapshot 21:2 from snap/0000000000000002-0000000000000015.snap" ""
-                Expect.stringContains out "ReadAll at snapshot 21:2:" ""
+                Expect.stringContains out "snapshot 21/2 from snap/0000000000000002-0000000000000015.snap" ""
+                Expect.stringContains out "ReadAll at snapshot 21/2:" ""
                 Expect.equal (fingerprint tmp.Path) before "dump renames nothing"
             }
 
-            test "no snapshot files: the member directory reads from 0:0" {
+            test "no snapshot files: the member directory reads from 0/0" {
                 use tmp = new TempDir()
                 copyTree memberDir tmp.Path
                 Directory.Delete(Path.Combine(tmp.Path, "snap"), true)
                 let code, out, _ = wal [ "dump"; tmp.Path ]
                 Expect.equal code 0 ""
-                Expect.stringContains out "no valid snapshot in snap/ that the WAL holds; from 0:0" ""
-                Expect.stringContains out "ReadAll at snapshot 0:0:" ""
+                Expect.stringContains out "no valid snapshot in snap/ that the WAL holds; from 0/0" ""
+                Expect.stringContains out "ReadAll at snapshot 0/0:" ""
             }
         ]

@@ -66,7 +66,7 @@ let ``dump shows every record and ReadAll's summary of an etcd data directory`` 
 
     Expect.stringContains
         out
-        "ReadAll at snapshot 0:0: term=1 vote=1 commit=201, 200 entries (1..200), metadata \"node-1\""
+        "ReadAll at snapshot 0/0: term=1 vote=1 commit=201, 200 entries (1..200), metadata \"node-1\""
         ""
 
 let ``dump --json prints ReadAll in the schema etcd's peer prints`` () =
@@ -101,7 +101,7 @@ let ``dump never changes the directory, even a torn one`` () =
         Expect.equal (fingerprint dir) before (String.Join(" ", args))
 
 let ``verify: 0 when the WAL checks out, 1 naming the problem when not`` () =
-    let code, _, err = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90:1" ]
+    let code, _, err = wal [ "verify"; etcdCase "saves"; "--snapshot"; "90/1" ]
     Expect.equal code 1 ""
     Expect.stringContains err "CorruptRecord" ""
 
