@@ -66,7 +66,7 @@ let targets =
             build ()
             Bench.tools ())
         "stryker",
-        "mutation testing of Wal.Core's engine, decoder and recovery code by the suites (about an hour)",
+        "mutation testing of Wal.Core's engine, decoder and recovery code by the suites (hours on 2 cores; docs/testing.md)",
         Bench.stryker
         "pack",
         "build, then pack the packable projects into artifacts/",
