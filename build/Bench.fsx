@@ -3,17 +3,26 @@ module Bench
 
 #load "Shell.fsx"
 #load "Etcd.fsx"
+#load "Debian.fsx"
 
 open Shell
 
-/// Write-path figures: throughput and allocation per entry, side by side (no timed tests
-/// anywhere). The etcd columns need the peer; without Go the engine's figures still print.
-let bench () =
+/// The bench table (bench/README.md): builds the etcd peer when it can and bench/Wal.Bench, then
+/// runs `wal-bench table` with `args` (--workloads FILE, --size 1GB, ...; the environment's
+/// WAL_BENCH_WORKLOADS and WAL_BENCH_SIZE too). No timed tests anywhere: ratios in one run. Without
+/// Go the etcd column is left out.
+let bench (args: string list) =
     match Etcd.buildPeer () with
     | Ok _ -> ()
-    | Error reason -> eprintfn "build.fsx: %s; the etcd columns are left out" reason
+    | Error reason -> eprintfn "build.fsx: %s; the etcd column is left out" reason
 
-    dotnet [ "fsi"; "bench/throughput.fsx" ]
+    if not (onPath "strace") then
+        match Debian.ensure [ "strace" ] with
+        | Ok() -> ()
+        | Error reason -> eprintfn "build.fsx: %s; the durability row is left out" reason
+
+    dotnet [ "build"; "bench/Wal.Bench/Wal.Bench.fsproj"; "-c"; "Release"; "-v"; "quiet" ]
+    dotnet ([ "bench/Wal.Bench/bin/Release/net10.0/wal-bench.dll"; "table" ] @ args)
 
 /// Mutation testing of Wal.Core's engine, decoder and recovery code (tests/Wal.Mutation
 /// /stryker-config.json). Stryker.NET drives tests through VSTest, and no Expecto adapter is
