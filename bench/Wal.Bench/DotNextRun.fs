@@ -51,8 +51,7 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
                 if w.SyncPerSave then
                     commit log
 
-            for _ = 1 to warmup do
-                save ()
+            Run.warmUp warmup save
 
             let clock = Run.start ()
 

@@ -22,8 +22,7 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
 
             wal.Save(HardState(1UL, 1UL, index), ReadOnlySpan batch)
 
-        for _ = 1 to warmup do
-            save ()
+        Run.warmUp warmup save
 
         let clock = Run.start ()
 

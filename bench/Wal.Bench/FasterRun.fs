@@ -27,8 +27,7 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
             if w.SyncPerSave then
                 log.CommitAsync().AsTask().GetAwaiter().GetResult()
 
-        for _ = 1 to warmup do
-            save ()
+        Run.warmUp warmup save
 
         let clock = Run.start ()
 

@@ -38,8 +38,7 @@ let run (dir: string) (w: Workload) (bytesPerSave: int) (warmup: int) =
         if w.SyncPerSave && fdatasync fd <> 0 then
             failwith $"fdatasync: errno {Marshal.GetLastPInvokeError()}"
 
-    for _ = 1 to warmup do
-        save ()
+    Run.warmUp warmup save
 
     let clock = Run.start ()
 

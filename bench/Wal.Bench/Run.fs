@@ -87,6 +87,18 @@ module Run =
             ScanAllocatedBytes = int64 (get "scanAllocatedBytes")
         }
 
+    /// Runs `saves` warm-up Saves and, when there are any, more until a second has passed: .NET
+    /// compiles hot methods again (tiered JIT) about 100 ms after their 30th call, on a background
+    /// thread whose CPU time would otherwise land in the timed part.
+    let warmUp (saves: int) (save: unit -> unit) =
+        let clock = Stopwatch.StartNew()
+
+        for _ = 1 to saves do
+            save ()
+
+        while saves > 0 && clock.Elapsed.TotalSeconds < 1.0 do
+            save ()
+
     /// The faster of two scans (seconds, CPU seconds, entries, bytes allocated): the first pays
     /// for the JIT and the page cache, as a process that recovers once at start does.
     let bestOfTwo (scan: unit -> float * float * int * int64) =
