@@ -1,5 +1,7 @@
 /// DotNext's WriteAheadLog (DotNext.Net.Cluster 6.12.0) on a write workload, with its default
-/// options (memory-mapped pages, default chunk size) and a CRC-32 per entry as the engine has:
+/// options (memory-mapped pages) but 64 MiB chunks, as the engine's segments (the default chunk
+/// is so small that 1M entries of 100 B open more files than the process may), and a CRC-32 per
+/// entry as the engine has:
 /// AppendAsync of each record (a BinaryLogEntry over the caller's bytes), then per Save
 /// CommitAsync (which flushes: FlushOnCommit is always on in 6.12) and FlushAsync ("flushes and
 /// writes the checkpoint" recovery starts from), as interop/dotnext's driver found durability
@@ -23,7 +25,11 @@ let private stateMachine =
 
 let private openLog (dir: string) =
     let options =
-        WriteAheadLog.Options(Location = dir, HashAlgorithm = WriteAheadLog.IntegrityHashAlgorithm.Crc32)
+        WriteAheadLog.Options(
+            Location = dir,
+            HashAlgorithm = WriteAheadLog.IntegrityHashAlgorithm.Crc32,
+            ChunkSize = 64 * 1024 * 1024
+        )
 
     let log = new WriteAheadLog(options, stateMachine)
     log.InitializeAsync().GetAwaiter().GetResult()

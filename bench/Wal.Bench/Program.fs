@@ -1,6 +1,7 @@
 /// wal-bench: the bench table (`dotnet fsi build.fsx bench`), and the child runs it starts.
 ///
 ///   wal-bench table [--workloads FILE] [--size BYTES] [--readall-entries N] [--gets N] [--rounds N] [--no-strace]
+///   wal-bench open SIZE GETS   (the RaftLog.Open and GetEntry rows alone)
 ///   wal-bench run CONTESTANT DIR PER BYTES SAVES sync|nosync BYTES_PER_SAVE WARMUP scan|noscan
 module Wal.Bench.Program
 
@@ -407,6 +408,20 @@ let main argv =
 
         printfn "%s" (Run.toJson result)
         0
+    | [ "open"; size; gets ] ->
+        let o = Reads.openAndGet (parseSize size) (int gets)
+
+        printfn
+            "RaftLog.Open of %d entries (%d B of files): %.3f s, reading the files %.3f s (%.2fx); GetEntry %.0f/s, %.1f B beyond the data"
+            o.Entries
+            o.FileBytes
+            o.OpenSeconds
+            o.FilesSeconds
+            (o.OpenSeconds / o.FilesSeconds)
+            (float o.Gets / o.GetSeconds)
+            o.GetBytesBeyondData
+
+        0
     | "table" :: options ->
         let defaults =
             {
@@ -427,5 +442,6 @@ let main argv =
         eprintfn
             "usage: wal-bench table [--workloads FILE] [--size BYTES] [--readall-entries N] [--gets N] [--rounds N] [--no-strace]"
 
+        eprintfn "       wal-bench open SIZE GETS   (the RaftLog.Open and GetEntry rows alone)"
         eprintfn "       wal-bench run CONTESTANT DIR PER BYTES SAVES sync|nosync BYTES_PER_SAVE WARMUP scan|noscan"
         2
