@@ -170,7 +170,7 @@ let private table (s: Settings) =
         }
 
     let readAll =
-        measureWorkload rootDir s.Rounds (contestants |> List.filter ((<>) RawLoop)) readAllWorkload 0 true
+        measureWorkload rootDir 1 (contestants |> List.filter ((<>) RawLoop)) readAllWorkload 0 true
 
     progress "ReadAll of 4 KiB entries against File.ReadAllBytes"
     let files = Reads.readAllFiles 50_000
@@ -333,27 +333,25 @@ let private table (s: Settings) =
                     |> Option.defaultValue 0.0)
                 |> List.max
 
+            // Per workload, in the table's order: what the saving thread allocated over the timed
+            // Saves, per entry (a segment cut, about every 64 MB, allocates once).
             yield
                 { Table.judged
-                      "Save, B allocated per entry (max over workloads)"
+                      "Save, B allocated per entry (each workload)"
                       (cells (fun c ->
-                          writes
-                          |> List.map (fun (_, m) -> m.Results.TryFind c)
-                          |> List.choose id
-                          |> function
-                              | [] -> "-"
-                              | rs when c = Etcd -> "-"
-                              | rs ->
-                                  rs
-                                  |> List.map (fun r -> float r.AllocatedBytes / float r.Entries)
-                                  |> List.max
-                                  |> sprintf "%.1f"))
+                          if c = Etcd then
+                              "-"
+                          else
+                              writes
+                              |> List.choose (fun (_, m) -> m.Results.TryFind c)
+                              |> List.map (fun r -> sprintf "%.1f" (float r.AllocatedBytes / float r.Entries))
+                              |> String.concat " / "))
                       ""
                       nan
                       0.0
                       true with
                     Target = "0 B"
-                    Met = if saveAlloc < 0.5 then "met" else "NOT MET"
+                    Met = if saveAlloc < 0.05 then "met" else "NOT MET"
                 }
 
             if not durability.IsEmpty then
