@@ -15,7 +15,8 @@ open System.Text.RegularExpressions
 type Counts =
     {
         PerSave: Map<string, float>
-        Opens: Map<string, int>
+        /// Per flag: files opened with it in the short run and in the long run.
+        Opens: Map<string, int * int>
     }
 
 let private traced =
@@ -106,13 +107,19 @@ let measure (root: string) (c: Contestant) (w: Workload) (bytesPerSave: int) (sa
             [
                 for KeyValue(name, n) in two do
                     if name.StartsWith "open " then
-                        name.Substring 5, n
+                        let before =
+                            match one.TryGetValue name with
+                            | true, m -> m
+                            | _ -> 0
+
+                        name.Substring 5, (before, n)
             ]
             |> Map.ofList
     }
 
-/// The table's cell: "fdatasync 1.00/Save" and the like, files opened "O_DIRECT x2", or
-/// "nothing" when no call makes data durable.
+/// The table's cell: "fdatasync 1.00/Save" and the like, files opened with a flag in the short
+/// and the long run ("O_SYNC opens 21/41": one per commit), or "nothing" when nothing makes
+/// data durable.
 let describe (counts: Counts) =
     let syncs =
         counts.PerSave
@@ -122,7 +129,7 @@ let describe (counts: Counts) =
     let opens =
         counts.Opens
         |> Map.toList
-        |> List.map (fun (flag, n) -> $"%s{flag} open x%d{n}")
+        |> List.map (fun (flag, (short, long)) -> $"%s{flag} opens %d{short}/%d{long}")
 
     match syncs @ opens with
     | [] -> "nothing"
