@@ -18,6 +18,13 @@
 
 open Feed
 
+/// What follows `bench` (and an optional `--`) on the command line: the bench table's options.
+let benchArguments =
+    match fsi.CommandLineArgs |> Array.tail |> List.ofArray with
+    | "bench" :: "--" :: rest
+    | "bench" :: rest -> rest
+    | _ -> []
+
 let targets =
     [
         "restore", "restore the dotnet tools and the Paket packages (NUGET_SOURCE from the NuGet config)", restore
@@ -56,10 +63,10 @@ let targets =
             if (Tests.exampleTests ()).Failed > 0 then
                 Shell.fail "some examples failed")
         "bench",
-        "build, then print write-path figures (bench/throughput.fsx)",
+        "build, then print the bench table (bench/README.md; options after --: --workloads FILE, --size 1GB)",
         (fun () ->
             build ()
-            Bench.bench ())
+            Bench.bench benchArguments)
         "tools-bench",
         "build, then time `wal verify`, `check-dir`, `dump --json` and `dump` on a 1 GB log beside cat (bench/tools.fsx)",
         (fun () ->
@@ -98,7 +105,13 @@ let usage () =
 
     exit 2
 
-match fsi.CommandLineArgs |> Array.tail with
+// The bench target alone takes options (benchArguments); every other target stands alone.
+let targetArguments =
+    match fsi.CommandLineArgs |> Array.tail with
+    | args when args.Length > 0 && args[0] = "bench" -> [| "bench" |]
+    | args -> args
+
+match targetArguments with
 | [| name |] ->
     match targets |> List.tryFind (fun (target, _, _) -> target = name) with
     | Some(_, _, body) -> body ()

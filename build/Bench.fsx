@@ -7,14 +7,22 @@ module Bench
 
 open Shell
 
-/// Write-path figures: throughput and allocation per entry, side by side (no timed tests
-/// anywhere). The etcd columns need the peer; without Go the engine's figures still print.
-let bench () =
+/// The bench table (bench/README.md): builds the etcd peer when it can and bench/Wal.Bench, then
+/// runs `wal-bench table` with `args` (--workloads FILE, --size 1GB, ...; the environment's
+/// WAL_BENCH_WORKLOADS and WAL_BENCH_SIZE too). No timed tests anywhere: ratios in one run. Without
+/// Go the etcd column is left out.
+let bench (args: string list) =
     match Etcd.buildPeer () with
     | Ok _ -> ()
-    | Error reason -> eprintfn "build.fsx: %s; the etcd columns are left out" reason
+    | Error reason -> eprintfn "build.fsx: %s; the etcd column is left out" reason
 
-    dotnet [ "fsi"; "bench/throughput.fsx" ]
+    if not (onPath "strace") then
+        match Debian.ensure [ "strace" ] with
+        | Ok() -> ()
+        | Error reason -> eprintfn "build.fsx: %s; the durability row is left out" reason
+
+    dotnet [ "build"; "bench/Wal.Bench/Wal.Bench.fsproj"; "-c"; "Release"; "-v"; "quiet" ]
+    dotnet ([ "bench/Wal.Bench/bin/Release/net10.0/wal-bench.dll"; "table" ] @ args)
 
 /// The tools on a log of about 1 GB (bench/tools.fsx): `wal verify`, `check-dir`, `dump --json`
 /// and `dump`, each with its time and peak RSS beside `cat | wc -c` or `cat | base64` on the

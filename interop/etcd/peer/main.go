@@ -9,8 +9,10 @@
 //	etcd-peer repair DIR             wal.Repair; prints {"repaired":true|false}
 //	etcd-peer verify DIR [I:T]       wal.Verify; prints {"error":null|"Kind"}
 //	etcd-peer snapshots DIR          wal.ValidSnapshotEntries as JSON
-//	etcd-peer bench DIR PER SAVES    Create, 50 warm-up Saves, then SAVES timed Saves of PER 100-byte
-//	                                 entries (each fdatasynced, as MustSync says): {"seconds":...}
+//	etcd-peer bench DIR PER SAVES [BYTES [WARMUP [scan]]]
+//	                                 Create, WARMUP (50) warm-up Saves, then SAVES timed Saves of PER
+//	                                 BYTES-byte (100) entries, each fdatasynced as MustSync says; with
+//	                                 "scan", OpenForRead and ReadAll after: bench.go
 //	etcd-peer driver [SEGMENT_BYTES] the driver protocol (docs/driver-protocol.md) on stdin/stdout:
 //	                                 create, save, snapshot, sync, release, close, and open as
 //	                                 etcd's server recovers (Open, ReadAll, Repair once on a torn tail)
@@ -39,7 +41,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.etcd.io/etcd/raft/raftpb"
 	"go.etcd.io/etcd/wal"
@@ -390,43 +391,6 @@ func records(in io.Reader, out io.Writer) {
 	}
 }
 
-// bench is the write path the engine's bench/throughput.fsx measures, on etcd's wal: the same
-// payloads, batch sizes and warm-up, so the two can be printed side by side.
-func bench(dir string, per, saves int) float64 {
-	w, err := wal.Create(lg, dir, []byte{1})
-	if err != nil {
-		fail("bench: %v", err)
-	}
-	defer os.RemoveAll(dir)
-	payload := make([]byte, 100)
-	for i := range payload {
-		payload[i] = byte(i)
-	}
-	batch := make([]raftpb.Entry, per)
-	index := uint64(0)
-	save := func() {
-		for i := range batch {
-			index++
-			batch[i] = raftpb.Entry{Term: 1, Index: index, Data: payload}
-		}
-		if err := w.Save(raftpb.HardState{Term: 1, Vote: 1, Commit: index}, batch); err != nil {
-			fail("bench: %v", err)
-		}
-	}
-	for i := 0; i < 50; i++ {
-		save()
-	}
-	start := time.Now()
-	for i := 0; i < saves; i++ {
-		save()
-	}
-	elapsed := time.Since(start)
-	if err := w.Close(); err != nil {
-		fail("bench: %v", err)
-	}
-	return elapsed.Seconds()
-}
-
 func main() {
 	if len(os.Args) >= 2 && os.Args[1] == "driver" {
 		if len(os.Args) > 3 {
@@ -482,15 +446,7 @@ func main() {
 		err := safely(func() error { return wal.Verify(lg, dir, snap) })
 		printJSON(map[string]*string{"error": errorField(err)})
 	case "bench":
-		if len(rest) != 2 {
-			fail("usage: etcd-peer bench DIR ENTRIES_PER_SAVE SAVES")
-		}
-		per, err1 := strconv.Atoi(rest[0])
-		saves, err2 := strconv.Atoi(rest[1])
-		if err1 != nil || err2 != nil || per < 1 || saves < 1 {
-			fail("bench: ENTRIES_PER_SAVE and SAVES must be positive numbers")
-		}
-		printJSON(map[string]float64{"seconds": bench(dir, per, saves)})
+		printJSON(benchCommand(dir, rest))
 	case "records":
 		records(os.Stdin, os.Stdout)
 	case "snap-save":

@@ -8,9 +8,12 @@ namespace Wal.Engine;
 /// An entry's payload is copied once, from the caller's memory into the page buffer; nothing
 /// is allocated per record unless a record does not fit the buffer.
 /// </summary>
-internal sealed class Encoder(PageWriter writer, uint previousCrc)
+internal sealed class Encoder(PageWriter writer, uint previousCrc, byte[]? scratch = null)
 {
-    private byte[] _scratch = [];
+    private byte[] _scratch = scratch ?? [];
+
+    /// <summary>The frame buffer for records that do not fit the page buffer, which a cut hands to the next segment's encoder.</summary>
+    public byte[] Scratch => _scratch;
 
     /// <summary>The chain's value after the last record encoded.</summary>
     public uint Crc { get; private set; } = previousCrc;

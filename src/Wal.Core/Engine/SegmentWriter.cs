@@ -16,12 +16,21 @@ internal sealed class SegmentWriter : IDisposable
     private readonly byte[] _metadata;
     private bool _handedOver;
 
-    private SegmentWriter(SegmentName name, IStorageFile file, long offset, uint previousCrc, byte[] metadata, HardState state, ulong lastIndex)
+    private SegmentWriter(
+        SegmentName name,
+        IStorageFile file,
+        long offset,
+        uint previousCrc,
+        byte[] metadata,
+        HardState state,
+        ulong lastIndex,
+        byte[]? pageBuffer = null,
+        byte[]? scratch = null)
     {
         Name = name;
         _file = file;
-        _pages = new PageWriter(file, offset);
-        _encoder = new Encoder(_pages, previousCrc);
+        _pages = new PageWriter(file, offset, pageBuffer);
+        _encoder = new Encoder(_pages, previousCrc, scratch);
         _metadata = metadata;
         State = state;
         LastIndex = lastIndex;
@@ -72,7 +81,8 @@ internal sealed class SegmentWriter : IDisposable
     /// </summary>
     public SegmentWriter Successor(IStorageFile file, out OpenSegment sealedSegment)
     {
-        var next = new SegmentWriter(NextName, file, 0, Crc, _metadata, State, LastIndex);
+        // The buffers pass on with the chain: a cut allocates no buffer the sealed segment had grown.
+        var next = new SegmentWriter(NextName, file, 0, Crc, _metadata, State, LastIndex, _pages.HandOverBuffer(), _encoder.Scratch);
         sealedSegment = new OpenSegment(Name, _file);
         _handedOver = true;
         return next;

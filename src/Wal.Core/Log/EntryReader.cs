@@ -13,22 +13,27 @@ namespace Wal.Log;
 /// </summary>
 internal struct EntryReader : IDisposable
 {
-    private const int FirstReadBytes = 4096;
+    /// <summary>What a read fetches at least when the caller knows no better bound.</summary>
+    public const int FirstReadBytes = 4096;
     private const int MaxReadAheadBytes = 256 * 1024;
 
     private byte[]? _buffer;
     private LogSegment? _segment;
     private long _offset;
     private int _count;
+    private int _firstRead;
 
     /// <summary>
     /// Reads entry <paramref name="index"/> of term <paramref name="term"/>, whose frame starts at
     /// <paramref name="offset"/> of <paramref name="segment"/> (which the caller holds a reference
     /// to). Reading ahead stops at <paramref name="readAheadTo"/>, where the caller's last wanted
-    /// frame starts.
+    /// frame starts. A read fetches at least <paramref name="firstReadBytes"/>: a caller who
+    /// knows where the next frame starts passes the distance, so a single entry costs a read of
+    /// its own bytes rather than a page (the frame is read again whole if it is longer).
     /// </summary>
-    public Entry Read(LogSegment segment, long offset, ulong index, ulong term, long readAheadTo)
+    public Entry Read(LogSegment segment, long offset, ulong index, ulong term, long readAheadTo, int firstReadBytes = FirstReadBytes)
     {
+        _firstRead = Math.Clamp(firstReadBytes, Layout.FrameHeaderBytes, FirstReadBytes);
         if (!ReferenceEquals(segment, _segment))
         {
             _segment = segment;
@@ -68,7 +73,7 @@ internal struct EntryReader : IDisposable
         if (offset >= _offset && offset + count <= _offset + _count)
             return _buffer.AsSpan((int)(offset - _offset), count);
         long ahead = Math.Clamp(readAheadTo - offset, 0, MaxReadAheadBytes);
-        int want = (int)Math.Max(count, ahead + FirstReadBytes);
+        int want = (int)Math.Max(count, ahead + _firstRead);
         if (_buffer is null || _buffer.Length < want)
         {
             if (_buffer is not null)
@@ -76,7 +81,7 @@ internal struct EntryReader : IDisposable
             _buffer = ArrayPool<byte>.Shared.Rent(want);
         }
         _offset = offset;
-        _count = _segment!.File.Read(offset, _buffer.AsSpan(0, Math.Min(_buffer.Length, Math.Max(want, FirstReadBytes))));
+        _count = _segment!.File.Read(offset, _buffer.AsSpan(0, Math.Min(_buffer.Length, want)));
         return _buffer.AsSpan(0, Math.Min(count, _count));
     }
 

@@ -207,7 +207,10 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
             try
             {
                 long offset = run.OffsetOf(index);
-                return reader.Read(run.Segment, offset, index, run.TermOf(index), offset);
+                // Within a run frames lie in index order, so the next entry's offset bounds this
+                // frame: one small read instead of a page (most of the cost of a GetEntry).
+                long bound = index < run.Last ? run.OffsetOf(index + 1) - offset : EntryReader.FirstReadBytes;
+                return reader.Read(run.Segment, offset, index, run.TermOf(index), offset, (int)Math.Min(bound, EntryReader.FirstReadBytes));
             }
             catch (Exception ex) when (ex is not WalException)
             {

@@ -1,0 +1,104 @@
+/// The engine on a write workload: WriteAheadLog.Save of each batch (which fdatasyncs, as etcd's
+/// MustSync says), then OpenForRead and ReadAll of the whole log.
+[<RequireQualifiedAccess>]
+module Wal.Bench.EngineRun
+
+open System
+open Wal
+
+/// Runs warmup untimed Saves, then the workload's Saves, then (if scan) ReadAll.
+let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
+    let payload = ReadOnlyMemory(Run.payload w.EntryBytes)
+    let batch = Array.zeroCreate<Entry> w.EntriesPerSave
+    let mutable index = 0UL
+
+    let timed =
+        use wal = WriteAheadLog.Create(dir, ReadOnlyMemory [| 1uy |])
+
+        let save () =
+            for i in 0 .. batch.Length - 1 do
+                index <- index + 1UL
+                batch[i] <- Entry(1UL, index, payload)
+
+            wal.Save(HardState(1UL, 1UL, index), ReadOnlySpan batch)
+
+        Run.warmUp warmup save
+
+        let clock = Run.start ()
+
+        for _ = 1 to w.Saves do
+            save ()
+
+        Run.stop clock
+
+    let seconds, cpu, threadBytes, _ = timed
+
+    let scanned =
+        if scan then
+            Run.bestOfTwo (fun () ->
+                let clock = Run.start ()
+                use wal = WriteAheadLog.OpenForRead(dir, Snapshot.Zero)
+                let all = wal.ReadAll()
+                let seconds, cpu, _, processBytes = Run.stop clock
+                GC.KeepAlive all
+                seconds, cpu, all.Entries.Count, processBytes)
+        else
+            0.0, 0.0, 0, 0L
+
+    let scanSeconds, scanCpu, scanEntries, scanBytes = scanned
+
+    {
+        Seconds = seconds
+        CpuSeconds = cpu
+        Entries = Workload.entries w
+        AllocatedBytes = threadBytes
+        ScanSeconds = scanSeconds
+        ScanCpuSeconds = scanCpu
+        ScanEntries = scanEntries
+        ScanAllocatedBytes = scanBytes
+    }
+
+/// What the engine writes per Save of the workload, in bytes, from its own metrics
+/// (wal.bytes.written over a few Saves): the raw loop writes as many.
+let bytesPerSave (w: Workload) =
+    let dir =
+        IO.Path.Combine(IO.Path.GetTempPath(), $"wal-bench-size-{Guid.NewGuid():N}")
+
+    let mutable written = 0L
+    use listener = new Diagnostics.Metrics.MeterListener()
+
+    listener.InstrumentPublished <-
+        fun instrument l ->
+            if
+                instrument.Meter.Name = WalMetrics.MeterName
+                && instrument.Name = WalMetrics.BytesWritten
+            then
+                l.EnableMeasurementEvents instrument
+
+    listener.SetMeasurementEventCallback<int64>(fun _ value _ _ -> written <- written + value)
+    listener.Start()
+
+    try
+        use wal = WriteAheadLog.Create(dir, ReadOnlyMemory [| 1uy |])
+        let payload = ReadOnlyMemory(Run.payload w.EntryBytes)
+        let batch = Array.zeroCreate<Entry> w.EntriesPerSave
+        let mutable index = 0UL
+
+        let save () =
+            for i in 0 .. batch.Length - 1 do
+                index <- index + 1UL
+                batch[i] <- Entry(1UL, index, payload)
+
+            wal.Save(HardState(1UL, 1UL, index), ReadOnlySpan batch)
+
+        save ()
+        let before = written
+        let saves = 10
+
+        for _ = 1 to saves do
+            save ()
+
+        int ((written - before) / int64 saves)
+    finally
+        if IO.Directory.Exists dir then
+            IO.Directory.Delete(dir, true)
