@@ -37,13 +37,14 @@ type Counts =
     static member Zero = { Passed = 0; Failed = 0; Skipped = 0 }
 
 /// The counts of the `<test-results .../>` element Expecto's `--nunit-summary` writes.
-/// Failure messages may hold the terminal's colour codes (ESC, which XML 1.0 forbids), so the
-/// characters are not checked: only the counts on the root element are read.
+/// Failure messages may hold the terminal's colour codes, raw ESC bytes that XML 1.0 forbids and
+/// no XmlReader setting lets through, so control characters are blanked before parsing: only the
+/// counts on the root element are read.
 let summaryCounts (file: string) =
-    use reader =
-        System.Xml.XmlReader.Create(file, System.Xml.XmlReaderSettings(CheckCharacters = false))
+    let text =
+        System.Text.RegularExpressions.Regex.Replace(File.ReadAllText file, "[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]", " ")
 
-    let results = XDocument.Load(reader).Root
+    let results = XDocument.Parse(text).Root
 
     let count name =
         match results.Attribute(XName.Get name) with
