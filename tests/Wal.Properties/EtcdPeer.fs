@@ -195,13 +195,15 @@ let engineWrite (dir: string) (scenario: Scenario) =
     wal.Dispose()
     List.ofSeq reads
 
-/// gogo-protobuf's walpb.Record.Unmarshal over each input, as the peer reports it:
-/// "ok TYPE CRC DATAHEX", "truncated" or "invalid".
-let records (inputs: byte[] list) =
+/// gogo-protobuf's Unmarshal of one message kind over each input, as the peer reports it:
+/// "record" (walpb.Record) gives "ok TYPE CRC DATAHEX", "entry" (raftpb.Entry) "ok TERM INDEX
+/// TYPE DATAHEX", "state" (raftpb.HardState) "ok TERM VOTE COMMIT"; a refusal is "truncated"
+/// (io.ErrUnexpectedEOF) or "invalid".
+let records (kind: string) (inputs: byte[] list) =
     let info =
         ProcessStartInfo(
             path.Value,
-            [ "records"; "-" ],
+            [ "records"; kind; "-" ],
             UseShellExecute = false,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,

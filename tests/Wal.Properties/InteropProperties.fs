@@ -284,7 +284,7 @@ type DamagedRecords =
         Arb.fromGenShrink (damagedRecords, Arb.toShrink (ArbMap.defaults |> ArbMap.arbitrary<byte[] list>))
 
 let ``the engine's record decoder gives gogo's verdict on damaged records`` (inputs: byte[] list) =
-    let etcd = EtcdPeer.records inputs
+    let etcd = EtcdPeer.records "record" inputs
 
     List.zip3 inputs etcd (inputs |> List.map engineVerdict)
     |> List.tryFind (fun (_, etcd, engine) -> etcd <> engine)

@@ -55,6 +55,8 @@ let suites =
         None, testSequenced MetricsTests.tests
         None, FSharpSurfaceTests.tests
         None, testSequenced BoundedToolsTests.tests
+        None, MessageDecodingTests.tests
+        Some Interop, testSequenced MessageDecodingTests.interop
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

@@ -16,8 +16,11 @@
 //	etcd-peer driver [SEGMENT_BYTES] the driver protocol (docs/driver-protocol.md) on stdin/stdout:
 //	                                 create, save, snapshot, sync, release, close, and open as
 //	                                 etcd's server recovers (Open, ReadAll, Repair once on a torn tail)
-//	etcd-peer records -              for each line of hex on stdin, walpb.Record.Unmarshal's verdict:
-//	                                 "ok TYPE CRC DATAHEX", "truncated" (io.ErrUnexpectedEOF) or "invalid"
+//	etcd-peer records [KIND] -       for each line of hex on stdin, gogo's Unmarshal verdict for KIND:
+//	                                 record (walpb.Record, the default): "ok TYPE CRC DATAHEX";
+//	                                 entry (raftpb.Entry): "ok TERM INDEX TYPE DATAHEX";
+//	                                 state (raftpb.HardState): "ok TERM VOTE COMMIT";
+//	                                 or "truncated" (io.ErrUnexpectedEOF) or "invalid"
 //	etcd-peer snap-save DIR SPEC     snap.Snapshotter.SaveSnap of a snapshot given as JSON (snap.go)
 //	etcd-peer snap-load DIR [WALDIR] Snapshotter.Load, or LoadNewestAvailable with the WAL's
 //	                                 ValidSnapshotEntries; the snapshot or the error as JSON
@@ -359,9 +362,34 @@ func write(dir string, script Script) {
 	}
 }
 
-// records runs gogo-protobuf's walpb.Record.Unmarshal, which etcd's decoder calls on every
-// frame, over hex lines, so its verdicts can be compared with the engine's record decoder.
-func records(in io.Reader, out io.Writer) {
+// records runs gogo-protobuf's Unmarshal of one message kind over hex lines, so its verdicts
+// can be compared with the engine's decoders: "record" is walpb.Record, which etcd's decoder
+// calls on every frame; "entry" and "state" are raftpb.Entry and raftpb.HardState, which
+// ReadAll calls on the data of entry and state records.
+func records(kind string, in io.Reader, out io.Writer) {
+	var decode func(raw []byte) (string, error)
+	switch kind {
+	case "record":
+		decode = func(raw []byte) (string, error) {
+			var rec walpb.Record
+			err := rec.Unmarshal(raw)
+			return fmt.Sprintf("ok %d %d %s", rec.Type, rec.Crc, hex.EncodeToString(rec.Data)), err
+		}
+	case "entry":
+		decode = func(raw []byte) (string, error) {
+			var e raftpb.Entry
+			err := e.Unmarshal(raw)
+			return fmt.Sprintf("ok %d %d %d %s", e.Term, e.Index, int32(e.Type), hex.EncodeToString(e.Data)), err
+		}
+	case "state":
+		decode = func(raw []byte) (string, error) {
+			var st raftpb.HardState
+			err := st.Unmarshal(raw)
+			return fmt.Sprintf("ok %d %d %d", st.Term, st.Vote, st.Commit), err
+		}
+	default:
+		fail("usage: etcd-peer records [record|entry|state] -")
+	}
 	scanner := bufio.NewScanner(in)
 	scanner.Buffer(make([]byte, 1<<20), 1<<26)
 	w := bufio.NewWriter(out)
@@ -377,10 +405,9 @@ func records(in io.Reader, out io.Writer) {
 					v = "invalid"
 				}
 			}()
-			var rec walpb.Record
-			switch err := rec.Unmarshal(raw); {
+			switch ok, err := decode(raw); {
 			case err == nil:
-				return fmt.Sprintf("ok %d %d %s", rec.Type, rec.Crc, hex.EncodeToString(rec.Data))
+				return ok
 			case err == io.ErrUnexpectedEOF:
 				return "truncated"
 			default:
@@ -407,7 +434,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 3 {
-		fail("usage: etcd-peer write|read|repair|verify|snapshots|bench|snap-save|snap-load DIR [...], snap-read FILE, records -, or driver [SEGMENT_BYTES]")
+		fail("usage: etcd-peer write|read|repair|verify|snapshots|bench|snap-save|snap-load DIR [...], snap-read FILE, records [record|entry|state] -, or driver [SEGMENT_BYTES]")
 	}
 	cmd, dir, rest := os.Args[1], os.Args[2], os.Args[3:]
 	snap := walpb.Snapshot{}
@@ -448,7 +475,12 @@ func main() {
 	case "bench":
 		printJSON(benchCommand(dir, rest))
 	case "records":
-		records(os.Stdin, os.Stdout)
+		// "records -" reads walpb.Records; "records entry -" and "records state -" the raft messages.
+		kind := "record"
+		if dir != "-" {
+			kind = dir
+		}
+		records(kind, os.Stdin, os.Stdout)
 	case "snap-save":
 		if len(rest) != 1 {
 			fail("usage: etcd-peer snap-save DIR SPEC")

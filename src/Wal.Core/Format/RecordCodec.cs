@@ -117,7 +117,7 @@ internal static class RecordCodec
         while (pos < bytes.Length)
         {
             long fieldStart = pos;
-            var parse = GogoVarint(bytes, ref pos, out ulong tag);
+            var parse = ProtoReader.ReadVarint(bytes, ref pos, out ulong tag);
             if (parse != RecordParse.Ok)
                 return parse;
             int wire = (int)(tag & 7);
@@ -129,7 +129,7 @@ internal static class RecordCodec
                 case 1 or 2:
                     if (wire != ProtoWire.WireVarint)
                         return RecordParse.Invalid;
-                    parse = GogoVarint(bytes, ref pos, out ulong value);
+                    parse = ProtoReader.ReadVarint(bytes, ref pos, out ulong value);
                     if (parse != RecordParse.Ok)
                         return parse;
                     if (field == 1)
@@ -140,7 +140,7 @@ internal static class RecordCodec
                 case 3:
                     if (wire != ProtoWire.WireLengthDelimited)
                         return RecordParse.Invalid;
-                    parse = GogoVarint(bytes, ref pos, out ulong length);
+                    parse = ProtoReader.ReadVarint(bytes, ref pos, out ulong length);
                     if (parse != RecordParse.Ok)
                         return parse;
                     // Go holds the length in an int: a negative one, or one whose end wraps, is refused.
@@ -153,7 +153,7 @@ internal static class RecordCodec
                     pos = end;
                     break;
                 default:
-                    parse = GogoSkip(bytes, fieldStart, out pos);
+                    parse = ProtoReader.SkipField(bytes, fieldStart, out pos);
                     if (parse != RecordParse.Ok)
                         return parse;
                     if (pos > bytes.Length)
@@ -162,74 +162,6 @@ internal static class RecordCodec
             }
         }
         return RecordParse.Ok;
-    }
-
-    private static RecordParse GogoVarint(ReadOnlySpan<byte> bytes, ref long pos, out ulong value)
-    {
-        value = 0;
-        for (int shift = 0; ; shift += 7)
-        {
-            if (shift >= 64)
-                return RecordParse.Invalid;
-            if (pos >= bytes.Length)
-                return RecordParse.Truncated;
-            byte b = bytes[(int)pos++];
-            value |= (ulong)(b & 0x7F) << shift;
-            if (b < 0x80)
-                return RecordParse.Ok;
-        }
-    }
-
-    /// <summary>
-    /// Skips an unknown field as gogo's skipRecord does, groups included. Go recurses into nested
-    /// groups; this counts them instead, so a record of nested group tags cannot exhaust the stack.
-    /// </summary>
-    private static RecordParse GogoSkip(ReadOnlySpan<byte> bytes, long pos, out long end)
-    {
-        end = 0;
-        int depth = 0;
-        while (true)
-        {
-            var parse = GogoVarint(bytes, ref pos, out ulong tag);
-            if (parse != RecordParse.Ok)
-                return parse;
-            switch ((int)(tag & 7))
-            {
-                case 0:
-                    parse = GogoVarint(bytes, ref pos, out _);
-                    if (parse != RecordParse.Ok)
-                        return parse;
-                    break;
-                case 1:
-                    pos += 8;
-                    break;
-                case 2:
-                    parse = GogoVarint(bytes, ref pos, out ulong length);
-                    if (parse != RecordParse.Ok)
-                        return parse;
-                    pos = unchecked(pos + (long)length);
-                    if ((long)length < 0 || pos < 0)
-                        return RecordParse.Invalid;
-                    break;
-                case 3:
-                    depth++;
-                    continue;
-                case 4:
-                    if (depth > 0)
-                        depth--;
-                    break;
-                case 5:
-                    pos += 4;
-                    break;
-                default:
-                    return RecordParse.Invalid;
-            }
-            if (depth == 0)
-            {
-                end = pos;
-                return RecordParse.Ok;
-            }
-        }
     }
 
     /// <summary>Decodes a raftpb.Entry, copying its payload out of the read buffer.</summary>

@@ -1,0 +1,312 @@
+/// raftpb.Entry and raftpb.HardState as the engine decodes them from entry and state records,
+/// against gogo-protobuf's generated Unmarshal in etcd 3.4: a table of cases, each with gogo's
+/// verdict written out from protobuf's rules (fields in any order, the last repeated scalar
+/// winning, unknown fields of every wire type skipped, groups included, the field number kept
+/// in 32 bits); the Interop list holds the table to gogo's own verdicts through the peer, and
+/// runs generated and damaged messages through both decoders.
+module Wal.Properties.MessageDecodingTests
+
+open Expecto
+open FsCheck
+open FsCheck.FSharp
+open System
+open Wal
+open Wal.Format
+open Wal.Properties.Support
+open Wal.Properties.LogFixtures
+
+/// One message and gogo's verdict on it, in the peer's words.
+type Case =
+    {
+        Name: string
+        Hex: string
+        Gogo: string
+    }
+
+let private case name hex gogo = { Name = name; Hex = hex; Gogo = gogo }
+
+/// raftpb.Entry: Type = 1, Term = 2, Index = 3 (varints), Data = 4 (bytes). Verdict "ok TERM INDEX TYPE DATAHEX".
+let entryCases =
+    [
+        case "as etcd writes it" ("0800" + "1005" + "1807" + "2203616263") "ok 5 7 0 616263"
+        case "fields in reverse order, data first" ("2203616263" + "1807" + "1005" + "0801") "ok 5 7 1 616263"
+        case "a repeated term: the last wins" ("1005" + "1006" + "1801") "ok 6 1 0 "
+        case "repeated data: the last wins" ("2201aa" + "2201bb") "ok 0 0 0 bb"
+        case "an empty message" "" "ok 0 0 0 "
+        case "an unknown varint field" ("1001" + "1801" + "282a") "ok 1 1 0 "
+        case "an unknown fixed64 field" ("1001" + "310102030405060708" + "1801") "ok 1 1 0 "
+        case "an unknown fixed32 field" ("3d01020304" + "1002") "ok 2 0 0 "
+        case "an unknown bytes field" ("4a02aabb" + "1003") "ok 3 0 0 "
+        case
+            "an unknown group, skipped with what it holds"
+            ("1001" + "2b" + "0801" + "2201aa" + "2c" + "1802")
+            "ok 1 2 0 "
+        case "nested groups" ("2b" + "33" + "0801" + "34" + "2c" + "1003") "ok 3 0 0 "
+        case "a group closed by another field's end tag" ("2b" + "0801" + "34" + "1004") "ok 4 0 0 "
+        case "field 2^29, past protobuf's limit, is skipped" ("1001" + "8080808010" + "01") "ok 1 0 0 "
+        case "field 2^32 + 2 is field 2 in 32 bits" ("908080808001" + "07") "ok 7 0 0 "
+        case "field 2^31 is negative in 32 bits: an illegal tag" ("1001" + "8080808040" + "01") "invalid"
+        case "a type above 2^32 keeps its low 32 bits" ("08" + "8180808010") "ok 0 0 1 "
+        case "a term of 64 bits" ("10" + "ffffffffffffffffff01") "ok 18446744073709551615 0 0 "
+        case "a varint of eleven bytes" ("10" + "ffffffffffffffffffff01") "invalid"
+        case "field 0" ("1001" + "0200") "invalid"
+        case "field 0 as a varint" "0000" "invalid"
+        case "a tag cut short" ("1001" + "80") "truncated"
+        case "a term cut short" "10ff" "truncated"
+        case "data longer than the message" ("220561" + "62") "truncated"
+        case "data with a negative length" ("22" + "ffffffffffffffffff01") "invalid"
+        case "an unknown bytes field longer than the message" "4a0561" "truncated"
+        case "a fixed64 cut short" ("1001" + "31010203") "truncated"
+        case "a fixed32 cut short" "3d0102" "truncated"
+        case "a group never closed" ("2b" + "0801") "truncated"
+        case "an end-group tag outside a group" ("1001" + "2c") "invalid"
+        case "wire type 6" "2e00" "invalid"
+        case "wire type 7" "2f00" "invalid"
+        case "a term sent as bytes" "1201aa" "invalid"
+        case "data sent as a varint" "2001" "invalid"
+        case "a type sent as fixed32" "0d01020304" "invalid"
+        case "an index sent as a group" ("1b" + "1c") "invalid"
+    ]
+
+/// raftpb.HardState: Term = 1, Vote = 2, Commit = 3, all varints. Verdict "ok TERM VOTE COMMIT".
+let stateCases =
+    [
+        case "as etcd writes it" ("0802" + "1001" + "1805") "ok 2 1 5"
+        case "fields in reverse order" ("1805" + "1001" + "0802") "ok 2 1 5"
+        case "an unknown bytes field" ("0802" + "2203aabbcc") "ok 2 0 0"
+        case "an unknown group" ("2b" + "0801" + "2c" + "1803") "ok 0 0 3"
+        case "a repeated commit: the last wins" ("1805" + "1802") "ok 0 0 2"
+        case "a commit sent as bytes" "1a01aa" "invalid"
+        case "a vote sent as fixed64" "110102030405060708" "invalid"
+        case "a term cut short" "08" "truncated"
+        case "field 0" "0000" "invalid"
+        case "an unknown fixed32 cut short" ("0801" + "2d01") "truncated"
+    ]
+
+let private hex (bytes: ReadOnlySpan<byte>) =
+    Convert.ToHexString(bytes).ToLowerInvariant()
+
+/// The engine's raftpb.Entry decoder in the peer's words.
+let entryVerdict (input: byte[]) =
+    let mutable term = 0UL
+    let mutable index = 0UL
+    let mutable kind = EntryType.Normal
+    let mutable data = ReadOnlySpan<byte>.Empty
+
+    if RecordCodec.TryParseEntry(ReadOnlySpan input, &term, &index, &kind, &data) then
+        $"ok {term} {index} {int kind} {hex data}"
+    else
+        "refused"
+
+/// The engine's raftpb.HardState decoder in the peer's words.
+let stateVerdict (input: byte[]) =
+    let mutable state = HardState()
+
+    if RecordCodec.TryDecodeHardState(ReadOnlySpan input, &state) then
+        $"ok {state.Term} {state.Vote} {state.Commit}"
+    else
+        "refused"
+
+/// The engine answers only whether a message decodes: etcd's ReadAll panics on an entry or
+/// state it cannot unmarshal, truncated or not, where the engine reports CorruptRecord.
+let refusalsAsOne (verdict: string) =
+    if verdict = "truncated" || verdict = "invalid" then
+        "refused"
+    else
+        verdict
+
+let private engineCase (decode: byte[] -> string) (c: Case) =
+    testCase c.Name (fun () -> Expect.equal (decode (Convert.FromHexString c.Hex)) (refusalsAsOne c.Gogo) c.Hex)
+
+/// A log holding entry 1, then one entry record whose data is `hex`.
+let private logWithEntry (hex: string) =
+    oneSegment (fun e -> encodeRaw e RecordType.Entry (Convert.FromHexString hex))
+
+let ``ReadAll takes an entry written in another field order, with an unknown group`` () =
+    // Index 2, term 1, data "b", type normal: the fields reversed and a group in the middle.
+    let _, options =
+        logWithEntry ("220162" + "2b" + "0801" + "2c" + "1802" + "1001" + "0800")
+
+    let r = readWrite options Snapshot.Zero
+    Expect.equal (indexes r) [ 1UL; 2UL ] ""
+    Expect.equal ((Seq.last r.Entries).Data.ToArray()) (bytes "b") ""
+
+let ``ReadAll reports an entry gogo refuses as CorruptRecord`` () =
+    for c in entryCases |> List.filter (fun c -> c.Gogo = "invalid" || c.Gogo = "truncated") do
+        let _, options = logWithEntry c.Hex
+
+        Expect.equal
+            (errorKind (fun () -> readWrite options Snapshot.Zero |> ignore))
+            (Some WalErrorKind.CorruptRecord)
+            c.Name
+
+/// This file's tests that need no peer.
+let tests =
+    testList
+        "MessageDecodingTests"
+        [
+            testList "raftpb.Entry" (entryCases |> List.map (engineCase entryVerdict))
+            testList "raftpb.HardState" (stateCases |> List.map (engineCase stateVerdict))
+            testCase
+                "ReadAll takes an entry written in another field order, with an unknown group"
+                ``ReadAll takes an entry written in another field order, with an unknown group``
+            testCase
+                "ReadAll reports an entry gogo refuses as CorruptRecord"
+                ``ReadAll reports an entry gogo refuses as CorruptRecord``
+        ]
+
+// ---------------------------------------------------------------------------------------------
+// Against gogo, through the peer
+
+let private varint (value: uint64) =
+    [|
+        let mutable v = value
+
+        while v >= 0x80UL do
+            yield byte (v ||| 0x80UL)
+            v <- v >>> 7
+
+        yield byte v
+    |]
+
+let private tag (field: uint64) (wire: int) = varint ((field <<< 3) ||| uint64 wire)
+
+/// A field of a message whose known fields are `known` (varint fields) and `bytesField`: known
+/// fields with their own or another wire type, unknown ones of every wire type, groups holding
+/// fields, and field numbers past protobuf's limit or 32 bits.
+let private field (known: uint64 list) (bytesField: uint64 option) =
+    let number =
+        Gen.frequency
+            [
+                6, Gen.elements (known @ Option.toList bytesField)
+                2, Gen.elements [ 5UL; 9UL; 15UL; 16UL; 2047UL ]
+                1, Gen.elements [ 0UL; 1UL <<< 29; 1UL <<< 31; (1UL <<< 32) + 2UL; (1UL <<< 61) - 1UL ]
+            ]
+
+    let value =
+        Gen.frequency
+            [
+                3, Gen.choose (0, 300) |> Gen.map uint64
+                1, ArbMap.defaults |> ArbMap.generate<uint64>
+            ]
+
+    let payload =
+        Gen.choose (0, 6)
+        |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (0, 255) |> Gen.map byte))
+
+    let rec one depth =
+        gen {
+            let! n = number
+
+            let natural =
+                if Some n = bytesField then 2
+                elif List.contains n known then 0
+                else -1
+
+            let! wire =
+                Gen.frequency
+                    [
+                        (if natural >= 0 then 6 else 0), Gen.constant natural
+                        3, Gen.elements [ 0; 1; 2; 5 ]
+                        (if depth < 2 then 1 else 0), Gen.constant 3
+                        1, Gen.elements [ 4; 6; 7 ]
+                    ]
+
+            match wire with
+            | 0 ->
+                let! v = value
+                return Array.append (tag n 0) (varint v)
+            | 1 -> return Array.append (tag n 1) (Array.init 8 byte)
+            | 5 -> return Array.append (tag n 5) (Array.init 4 byte)
+            | 2 ->
+                let! p = payload
+                return Array.concat [ tag n 2; varint (uint64 p.Length); p ]
+            | 3 ->
+                let! inner =
+                    Gen.choose (0, 2) |> Gen.bind (fun k -> Gen.listOfLength k (one (depth + 1)))
+
+                let! closer = Gen.elements [ n; 5UL ]
+                return Array.concat [ yield tag n 3; yield! inner; yield tag closer 4 ]
+            | w -> return tag n w
+        }
+
+    one 0
+
+/// Messages built from those fields, then damaged now and then: a bit flipped, cut short, a byte put in.
+let private messages (known: uint64 list) (bytesField: uint64 option) =
+    let message =
+        Gen.choose (0, 6)
+        |> Gen.bind (fun n -> Gen.listOfLength n (field known bytesField))
+        |> Gen.map Array.concat
+
+    let damage (bytes: byte[]) =
+        gen {
+            let! i = Gen.choose (0, max 0 (bytes.Length - 1))
+            let! bit = Gen.choose (0, 7)
+            let! b = Gen.choose (0, 255) |> Gen.map byte
+
+            return!
+                Gen.elements
+                    [
+                        bytes
+                        bytes
+                        (let copy = Array.copy bytes in
+
+                         (if copy.Length > 0 then
+                              copy[i] <- copy[i] ^^^ (1uy <<< bit))
+
+                         copy)
+                        bytes[.. i - 1]
+                        Array.insertAt i b bytes
+                    ]
+        }
+
+    message |> Gen.bind damage |> Gen.listOfLength 200
+
+type EntryMessages =
+    static member Inputs() =
+        Arb.fromGenShrink (
+            messages [ 1UL; 2UL; 3UL ] (Some 4UL),
+            Arb.toShrink (ArbMap.defaults |> ArbMap.arbitrary<byte[] list>)
+        )
+
+type StateMessages =
+    static member Inputs() =
+        Arb.fromGenShrink (
+            messages [ 1UL; 2UL; 3UL ] None,
+            Arb.toShrink (ArbMap.defaults |> ArbMap.arbitrary<byte[] list>)
+        )
+
+let private agreeWithGogo (kind: string) (engine: byte[] -> string) (inputs: byte[] list) =
+    let gogo = EtcdPeer.records kind inputs
+
+    List.zip3 inputs gogo (inputs |> List.map engine)
+    |> List.tryFind (fun (_, gogo, engine) -> refusalsAsOne (gogo.TrimEnd()) <> engine.TrimEnd())
+    |> Option.iter (fun (input, gogo, engine) ->
+        failwith $"{kind} {Convert.ToHexString input}\n  gogo:   {gogo}\n  engine: {engine}")
+
+let private gogoAgreesWithTheTable (kind: string) (cases: Case list) =
+    let gogo =
+        EtcdPeer.records kind (cases |> List.map (fun c -> Convert.FromHexString c.Hex))
+
+    for c, verdict in List.zip cases gogo do
+        Expect.equal (verdict.TrimEnd()) (c.Gogo.TrimEnd()) $"{kind}: {c.Name} ({c.Hex})"
+
+/// This file's tests that run gogo through the etcd peer.
+let interop =
+    testList
+        "MessageDecodingInterop"
+        [
+            testCase "gogo gives every raftpb.Entry case the table's verdict" (fun () ->
+                gogoAgreesWithTheTable "entry" entryCases)
+            testCase "gogo gives every raftpb.HardState case the table's verdict" (fun () ->
+                gogoAgreesWithTheTable "state" stateCases)
+            testPropertyWithConfig
+                (fsCheck 50 [ typeof<EntryMessages> ])
+                "the engine's raftpb.Entry decoder gives gogo's verdict on generated and damaged messages"
+                (agreeWithGogo "entry" entryVerdict)
+            testPropertyWithConfig
+                (fsCheck 50 [ typeof<StateMessages> ])
+                "the engine's raftpb.HardState decoder gives gogo's verdict on generated and damaged messages"
+                (agreeWithGogo "state" stateVerdict)
+        ]
