@@ -194,48 +194,17 @@ public static class WalDirectory
         {
             string[] names = [.. chosen.Select(s => s.FileName)];
             var reader = new SegmentReader(files, names);
-            var invariants = RaftInvariants.After(names);
-            byte[]? metadata = null;
-            var state = HardState.Empty;
-            bool match = false;
+            // etcd's Verify leaves entries undecoded; raft's invariants need their coordinates.
+            var replay = new Replay(snapshot, RaftInvariants.After(names), strict, Replay.EntryRule.Check);
             ReadStatus status;
             SegmentRecord record;
             while ((status = reader.Next(out record)) == ReadStatus.Record)
-            {
-                if (strict)
-                    ReadRules.KeepsInvariants(record, invariants.Segment(record.Segment));
-                switch (record.Type)
-                {
-                    case RecordType.Metadata:
-                        metadata = ReadRules.AcceptMetadata(record, metadata);
-                        break;
-                    case RecordType.Snapshot:
-                        match |= ReadRules.MatchSnapshot(record, snapshot);
-                        invariants.Accept(ReadRules.DecodeSnapshot(record));
-                        break;
-                    case RecordType.State:
-                        state = ReadRules.DecodeState(record);
-                        if (strict)
-                            ReadRules.KeepsInvariants(record, invariants.Violation(state));
-                        invariants.Accept(state);
-                        break;
-                    case RecordType.Entry when strict:
-                        // The invariants read only the term, index and type: the payload is not copied.
-                        var entry = ParseEntry(record);
-                        ReadRules.KeepsInvariants(record, invariants.Violation(entry, checkGap: false));
-                        invariants.Accept(entry);
-                        break;
-                    case RecordType.Entry or RecordType.Crc:
-                        break;
-                    default:
-                        throw ReadRules.UnknownType(record);
-                }
-            }
+                replay.Apply(record, out _, out _, out _);
             if (status is not (ReadStatus.End or ReadStatus.UnexpectedEof))
                 throw ReadRules.StatusError(status, reader, record);
-            if (!match)
-                throw new WalException(WalErrorKind.SnapshotNotFound, $"The WAL holds no snapshot record at index {snapshot.Index}, term {snapshot.Term}.");
-            return state;
+            if (!replay.SnapshotFound)
+                throw new WalException(WalErrorKind.SnapshotNotFound, replay.SnapshotNotFoundMessage);
+            return replay.State;
         }
         finally
         {
@@ -244,8 +213,8 @@ public static class WalDirectory
         }
     }
 
-    // ReadAll's loop (WriteAheadLog.Replay) with the entries list replaced by its last index
-    // and the overwrite cuts: the same checks, in the same order, give the same errors.
+    // ReadAll's replay with the entries list replaced by the log's last index and the overwrite
+    // cuts: the same rules (Replay) give the same errors.
     private static LogSurvey SurveyFrom(string dir, Snapshot start, IFileSystem fs, bool strict)
     {
         var chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), start.Index, dir);
@@ -254,62 +223,21 @@ public static class WalDirectory
         {
             string[] names = [.. chosen.Select(s => s.FileName)];
             var reader = new SegmentReader(files, names);
-            var invariants = RaftInvariants.After(names);
+            var replay = new Replay(start, RaftInvariants.After(names), strict, Replay.EntryRule.Place);
             var cuts = new OverwriteCuts();
-            byte[]? metadata = null;
-            var state = HardState.Empty;
-            bool match = false;
-            ulong last = start.Index;
             long records = 0;
             ReadStatus status;
             SegmentRecord record;
             while ((status = reader.Next(out record)) == ReadStatus.Record)
             {
-                if (strict)
-                    ReadRules.KeepsInvariants(record, invariants.Segment(record.Segment));
-                switch (record.Type)
-                {
-                    case RecordType.Entry:
-                        var entry = ParseEntry(record);
-                        ulong index = entry.Index;
-                        if (strict)
-                            ReadRules.KeepsInvariants(record, invariants.Violation(entry, checkGap: false));
-                        invariants.Accept(entry);
-                        if (index > start.Index)
-                        {
-                            ulong up = index - start.Index - 1;
-                            ulong count = last - start.Index;
-                            if (up > count)
-                                throw new WalException(WalErrorKind.SliceOutOfRange,
-                                    $"Entry {index} in {record.Segment} leaves a gap: only {count} entries follow snapshot index {start.Index}.");
-                            if (index <= last)
-                                cuts.Add(records, index);
-                            last = index;
-                        }
-                        break;
-                    case RecordType.State:
-                        state = ReadRules.DecodeState(record);
-                        if (strict)
-                            ReadRules.KeepsInvariants(record, invariants.Violation(state));
-                        invariants.Accept(state);
-                        break;
-                    case RecordType.Metadata:
-                        metadata = ReadRules.AcceptMetadata(record, metadata);
-                        break;
-                    case RecordType.Crc:
-                        break;
-                    case RecordType.Snapshot:
-                        match |= ReadRules.MatchSnapshot(record, start);
-                        invariants.Accept(ReadRules.DecodeSnapshot(record));
-                        break;
-                    default:
-                        throw ReadRules.UnknownType(record);
-                }
+                ulong before = replay.Count;
+                if (replay.Apply(record, out var entry, out _, out ulong position) && position < before)
+                    cuts.Add(records, entry.Index);
                 records++;
             }
             if (status is not (ReadStatus.End or ReadStatus.UnexpectedEof))
                 throw ReadRules.StatusError(status, reader, record);
-            return new LogSurvey(dir, fs, chosen, start, metadata ?? [], state, last, match, records, cuts);
+            return new LogSurvey(dir, fs, chosen, start, replay.Metadata ?? [], replay.State, start.Index + replay.Count, replay.SnapshotFound, records, cuts);
         }
         finally
         {
@@ -393,11 +321,6 @@ public static class WalDirectory
     }
 
     /// <summary>An entry record's term, index and type, without its payload (which the checks never read).</summary>
-    private static Entry ParseEntry(in SegmentRecord record) =>
-        RecordCodec.TryParseEntry(record.Data, out ulong term, out ulong index, out var type, out _)
-            ? new Entry(term, index, type, ReadOnlyMemory<byte>.Empty)
-            : throw ReadRules.Corrupt(record, "an entry record's data is not a raftpb.Entry");
-
     private static T Wrap<T>(string dir, Func<T> read)
     {
         try

@@ -47,63 +47,25 @@ public sealed partial class WriteAheadLog
     private ReadAllResult Replay(PendingRead pending)
     {
         var reader = pending.Reader;
-        var start = pending.Start;
+        var replay = new Reading.Replay(pending.Start, pending.Invariants, _options.CheckRaftInvariants, Reading.Replay.EntryRule.Place);
         var entries = new List<Entry>();
-        var state = HardState.Empty;
-        byte[]? metadata = null;
-        bool match = false;
-        var invariants = pending.Invariants;
-        bool strict = _options.CheckRaftInvariants;
         ReadStatus status;
         SegmentRecord record;
         while ((status = reader.Next(out record)) == ReadStatus.Record)
         {
-            if (strict)
-                ReadRules.KeepsInvariants(record, invariants.Segment(record.Segment));
-            switch (record.Type)
+            if (replay.Apply(record, out var entry, out var data, out ulong position))
             {
-                case RecordType.Entry:
-                    var entry = ReadRules.DecodeEntry(record);
-                    if (strict)
-                        ReadRules.KeepsInvariants(record, invariants.Violation(entry, checkGap: false));
-                    invariants.Accept(entry);
-                    if (entry.Index > start.Index)
-                    {
-                        // Compare without forming the position, which a huge index would overflow (CVE-2020-15112).
-                        ulong up = entry.Index - start.Index - 1;
-                        if (up > (ulong)entries.Count)
-                            throw new WalException(WalErrorKind.SliceOutOfRange,
-                                $"Entry {entry.Index} in {record.Segment} leaves a gap: only {entries.Count} entries follow snapshot index {start.Index}.");
-                        entries.RemoveRange((int)up, entries.Count - (int)up);
-                        entries.Add(entry);
-                    }
-                    _lastIndex = entry.Index;
-                    break;
-                case RecordType.State:
-                    state = ReadRules.DecodeState(record);
-                    if (strict)
-                        ReadRules.KeepsInvariants(record, invariants.Violation(state));
-                    invariants.Accept(state);
-                    break;
-                case RecordType.Metadata:
-                    metadata = ReadRules.AcceptMetadata(record, metadata);
-                    break;
-                case RecordType.Crc:
-                    break;
-                case RecordType.Snapshot:
-                    match |= ReadRules.MatchSnapshot(record, start);
-                    invariants.Accept(ReadRules.DecodeSnapshot(record));
-                    break;
-                default:
-                    throw ReadRules.UnknownType(record);
+                entries.RemoveRange((int)position, entries.Count - (int)position);
+                entries.Add(new Entry(entry.Term, entry.Index, entry.Type, data.IsEmpty ? ReadOnlyMemory<byte>.Empty : data.ToArray()));
             }
         }
+        _lastIndex = replay.LastEntryIndex;
 
         // A reader may stop at a torn last record: the writer may be in the middle of it.
         if (status != ReadStatus.End && (pending.Write || status != ReadStatus.UnexpectedEof))
             throw ReadRules.StatusError(status, reader, record);
 
-        byte[] kept = metadata ?? [];
+        byte[] kept = replay.Metadata ?? [];
         if (pending.Write)
         {
             var segments = pending.Segments;
@@ -118,13 +80,11 @@ public sealed partial class WriteAheadLog
             pending.Dispose();
         }
         _pending = null;
-        _invariants = invariants;
+        _invariants = replay.Invariants;
 
-        var result = new ReadAllResult(kept, state, entries);
-        if (!match)
-            throw new WalException(WalErrorKind.SnapshotNotFound,
-                $"The WAL holds no snapshot record at index {start.Index}, term {start.Term}.")
-            { Contents = result };
+        var result = new ReadAllResult(kept, replay.State, entries);
+        if (!replay.SnapshotFound)
+            throw new WalException(WalErrorKind.SnapshotNotFound, replay.SnapshotNotFoundMessage) { Contents = result };
         return result;
     }
 }

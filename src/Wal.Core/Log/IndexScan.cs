@@ -28,13 +28,8 @@ internal static class IndexScan
     /// <exception cref="WalException">As ReadAll in write mode, SnapshotNotFound without contents.</exception>
     public static Found Read(SegmentReader reader, IReadOnlyList<LogSegment> segments, Snapshot start, bool strict)
     {
-        var invariants = RaftInvariants.After([.. segments.Select(s => s.FileName)]);
+        var replay = new Replay(start, RaftInvariants.After([.. segments.Select(s => s.FileName)]), strict, Replay.EntryRule.Place);
         var runs = new List<TailRun>();
-        ulong count = 0;
-        ulong lastIndex = 0;
-        var state = HardState.Empty;
-        byte[]? metadata = null;
-        bool match = false;
         int current = 0;
         Span<long> offset = stackalloc long[1];
         Span<ulong> term = stackalloc ulong[1];
@@ -42,63 +37,25 @@ internal static class IndexScan
         SegmentRecord record;
         while ((status = reader.Next(out record)) == ReadStatus.Record)
         {
-            if (strict)
-                ReadRules.KeepsInvariants(record, invariants.Segment(record.Segment));
-            switch (record.Type)
-            {
-                case RecordType.Entry:
-                    if (!RecordCodec.TryParseEntry(record.Data, out term[0], out ulong index, out var type, out _))
-                        throw ReadRules.Corrupt(record, "an entry record's data is not a raftpb.Entry");
-                    // The invariants look at the entry's coordinates and type only, not its data.
-                    var entry = new Entry(term[0], index, type, ReadOnlyMemory<byte>.Empty);
-                    if (strict)
-                        ReadRules.KeepsInvariants(record, invariants.Violation(entry, checkGap: false));
-                    invariants.Accept(entry);
-                    if (index > start.Index)
-                    {
-                        // Compare without forming the position, which a huge index would overflow (CVE-2020-15112).
-                        ulong up = index - start.Index - 1;
-                        if (up > count)
-                            throw new WalException(WalErrorKind.SliceOutOfRange,
-                                $"Entry {index} in {record.Segment} leaves a gap: only {count} entries follow snapshot index {start.Index}.");
-                        if (up < count)
-                            Truncate(runs, index);
-                        while (segments[current].FileName != record.Segment)
-                            current++;
-                        var segment = segments[current];
-                        if (runs.Count == 0 || runs[^1].Segment != segment)
-                            runs.Add(new TailRun(segment, index));
-                        offset[0] = record.Offset;
-                        runs[^1].Append(offset, term);
-                        count = up + 1;
-                    }
-                    lastIndex = index;
-                    break;
-                case RecordType.State:
-                    state = ReadRules.DecodeState(record);
-                    if (strict)
-                        ReadRules.KeepsInvariants(record, invariants.Violation(state));
-                    invariants.Accept(state);
-                    break;
-                case RecordType.Metadata:
-                    metadata = ReadRules.AcceptMetadata(record, metadata);
-                    break;
-                case RecordType.Crc:
-                    break;
-                case RecordType.Snapshot:
-                    match |= ReadRules.MatchSnapshot(record, start);
-                    invariants.Accept(ReadRules.DecodeSnapshot(record));
-                    break;
-                default:
-                    throw ReadRules.UnknownType(record);
-            }
+            ulong before = replay.Count;
+            if (!replay.Apply(record, out var entry, out _, out ulong position))
+                continue;
+            if (position < before)
+                Truncate(runs, entry.Index);
+            while (segments[current].FileName != record.Segment)
+                current++;
+            var segment = segments[current];
+            if (runs.Count == 0 || runs[^1].Segment != segment)
+                runs.Add(new TailRun(segment, entry.Index));
+            offset[0] = record.Offset;
+            term[0] = entry.Term;
+            runs[^1].Append(offset, term);
         }
         if (status != ReadStatus.End)
             throw ReadRules.StatusError(status, reader, record);
-        if (!match)
-            throw new WalException(WalErrorKind.SnapshotNotFound,
-                $"The WAL holds no snapshot record at index {start.Index}, term {start.Term}.");
-        return new Found([.. runs.Select(r => r.Run.Trimmed())], metadata ?? [], state, lastIndex, invariants);
+        if (!replay.SnapshotFound)
+            throw new WalException(WalErrorKind.SnapshotNotFound, replay.SnapshotNotFoundMessage);
+        return new Found([.. runs.Select(r => r.Run.Trimmed())], replay.Metadata ?? [], replay.State, replay.LastEntryIndex, replay.Invariants);
     }
 
     /// <summary>Drops the entries from <paramref name="index"/> on.</summary>

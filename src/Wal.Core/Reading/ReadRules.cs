@@ -41,11 +41,6 @@ internal static class ReadRules
             ? state
             : throw Corrupt(record, "a state record's data is not a raftpb.HardState");
 
-    public static Entry DecodeEntry(in SegmentRecord record) =>
-        RecordCodec.TryDecodeEntry(record.Data, out var entry)
-            ? entry
-            : throw Corrupt(record, "an entry record's data is not a raftpb.Entry");
-
     /// <summary>A record that breaks one of raft's invariants is damage the CRC cannot see (its type byte is outside it).</summary>
     public static void KeepsInvariants(in SegmentRecord record, string? violation)
     {

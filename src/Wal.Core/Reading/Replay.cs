@@ -1,0 +1,111 @@
+using Wal.Format;
+
+namespace Wal.Reading;
+
+/// <summary>
+/// ReadAll's rules, applied one record at a time: the one place they are kept for every reader
+/// that replays a log (ReadAll, Verify, the survey behind dump and check-dir, and RaftLog's index
+/// scan), so the same records give the same errors, in the same order, whatever the reader
+/// keeps. It holds what a replay learns (the metadata, the last hard state, whether the wanted
+/// snapshot was seen, how many entries follow the snapshot); the caller keeps the entries, or
+/// where they lie, or only their count.
+/// </summary>
+internal sealed class Replay(Snapshot start, RaftInvariants invariants, bool strict, Replay.EntryRule entries)
+{
+    /// <summary>What a replay does with entry records.</summary>
+    public enum EntryRule
+    {
+        /// <summary>Decode each, check raft's invariants (when strict), and place it after the snapshot, as ReadAll does.</summary>
+        Place,
+
+        /// <summary>Decode each and check raft's invariants only (Verify, when strict).</summary>
+        Check,
+
+        /// <summary>Leave them undecoded, as etcd's Verify does.</summary>
+        Skip,
+    }
+
+    /// <summary>The snapshot the replay starts from.</summary>
+    public Snapshot Start { get; } = start;
+
+    /// <summary>What raft's invariants learnt from the records, for a writer to go on with.</summary>
+    public RaftInvariants Invariants { get; } = invariants;
+
+    /// <summary>The log's metadata so far (null while none, or only empty ones, was read).</summary>
+    public byte[]? Metadata { get; private set; }
+
+    /// <summary>The last hard state read.</summary>
+    public HardState State { get; private set; } = HardState.Empty;
+
+    /// <summary>Whether the wanted snapshot's record was read.</summary>
+    public bool SnapshotFound { get; private set; }
+
+    /// <summary>How many entries follow the snapshot in the log as read so far (overwrites applied).</summary>
+    public ulong Count { get; private set; }
+
+    /// <summary>The index of the last entry record read, at or below the snapshot too (a cut names its segment after it).</summary>
+    public ulong LastEntryIndex { get; private set; }
+
+    /// <summary>
+    /// Applies one record. For an entry record placed after the snapshot it returns true with
+    /// the entry (its data left out), its payload (a slice of the record, valid until the reader
+    /// moves on) and its position after the snapshot (0 for the first): every entry from that
+    /// position on is replaced, as etcd's ReadAll replaces them.
+    /// </summary>
+    /// <exception cref="WalException">CorruptRecord, MetadataConflict, SnapshotMismatch or SliceOutOfRange.</exception>
+    public bool Apply(in SegmentRecord record, out Entry entry, out ReadOnlySpan<byte> data, out ulong position)
+    {
+        entry = default;
+        data = default;
+        position = 0;
+        if (strict)
+            ReadRules.KeepsInvariants(record, Invariants.Segment(record.Segment));
+        switch (record.Type)
+        {
+            case RecordType.Entry:
+                if (entries == EntryRule.Skip || (entries == EntryRule.Check && !strict))
+                    return false;
+                if (!RecordCodec.TryParseEntry(record.Data, out ulong term, out ulong index, out var type, out data))
+                    throw ReadRules.Corrupt(record, "an entry record's data is not a raftpb.Entry");
+                // The invariants read the term, index and type only: the payload is not copied here.
+                entry = new Entry(term, index, type, ReadOnlyMemory<byte>.Empty);
+                if (strict)
+                    ReadRules.KeepsInvariants(record, Invariants.Violation(entry, checkGap: false));
+                Invariants.Accept(entry);
+                if (entries == EntryRule.Check)
+                    return false;
+                LastEntryIndex = index;
+                if (index <= Start.Index)
+                    return false;
+                // Compare without forming the position, which a huge index would overflow (CVE-2020-15112).
+                position = index - Start.Index - 1;
+                if (position > Count)
+                    throw new WalException(WalErrorKind.SliceOutOfRange,
+                        $"Entry {index} in {record.Segment} leaves a gap: only {Count} entries follow snapshot index {Start.Index}.");
+                Count = position + 1;
+                return true;
+            case RecordType.State:
+                var state = ReadRules.DecodeState(record);
+                if (strict)
+                    ReadRules.KeepsInvariants(record, Invariants.Violation(state));
+                Invariants.Accept(state);
+                State = state;
+                return false;
+            case RecordType.Metadata:
+                Metadata = ReadRules.AcceptMetadata(record, Metadata);
+                return false;
+            case RecordType.Crc:
+                return false;
+            case RecordType.Snapshot:
+                if (ReadRules.MatchSnapshot(record, Start))
+                    SnapshotFound = true;
+                Invariants.Accept(ReadRules.DecodeSnapshot(record));
+                return false;
+            default:
+                throw ReadRules.UnknownType(record);
+        }
+    }
+
+    /// <summary>The message of SnapshotNotFound, for when the wanted snapshot's record was not read.</summary>
+    public string SnapshotNotFoundMessage => $"The WAL holds no snapshot record at index {Start.Index}, term {Start.Term}.";
+}
