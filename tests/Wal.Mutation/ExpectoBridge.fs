@@ -20,6 +20,24 @@ let private leftOut =
             "OracleExploreTests"
         ]
 
+/// WAL_MUTATION_LISTS narrows a run to some lists (comma-separated, as "CodecProperties,ReadErrorTests"),
+/// so a run over one part of Wal.Core can be judged by the suites that exercise it, at a fraction
+/// of the cost; a mutant only the other lists would kill counts as a survivor, so such a score errs low.
+let private chosen =
+    match System.Environment.GetEnvironmentVariable "WAL_MUTATION_LISTS" with
+    | null
+    | "" -> None
+    | lists ->
+        Some(
+            set (
+                lists.Split(
+                    ',',
+                    System.StringSplitOptions.RemoveEmptyEntries
+                    ||| System.StringSplitOptions.TrimEntries
+                )
+            )
+        )
+
 let private tests =
     Wal.Properties.Program.suites
     |> List.filter (fun (category, _) -> category.IsNone)
@@ -31,6 +49,10 @@ let private names =
     tests
     |> Test.toTestCodeList
     |> Seq.map (fun t -> String.concat "." t.name)
+    |> Seq.filter (fun name ->
+        match chosen with
+        | None -> true
+        | Some lists -> lists |> Seq.exists (fun list -> name.StartsWith $"Wal.{list}."))
     |> Array.ofSeq
 
 /// The cases: one per Expecto test, named by its full Expecto name.
