@@ -68,6 +68,8 @@ internal static class IndexScan
                         var segment = segments[current];
                         if (runs.Count == 0 || runs[^1].Segment != segment)
                             runs.Add(new TailRun(segment, index));
+                        // The frame is in the file; readers may touch it through a mapping.
+                        segment.Extend(record.End);
                         offset[0] = record.Offset;
                         runs[^1].Append(offset, term);
                         count = up + 1;
