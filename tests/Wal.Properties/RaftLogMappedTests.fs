@@ -1,7 +1,8 @@
 /// RaftLog's mapped read path on the real disk (WalOptions.MapSegments): reads equal to the
 /// positioned-read path across cuts, overwrites and a reopen; a segment a cut truncated below its
 /// mapping; a frame damaged past the file's end under the running log; readers racing appends, CompactTo and
-/// Dispose; and the model-checked readers property on mapped segments. /proc/self/maps shows
+/// Dispose (and, deterministically, a reader inside a dropped and removed segment); and the
+/// model-checked readers property on mapped segments. /proc/self/maps shows
 /// that the segments are mapped, and unmapped once nothing holds them.
 module Wal.Properties.RaftLogMappedTests
 
@@ -286,6 +287,34 @@ let ``readers racing appends, cuts, CompactTo and Dispose on mapped segments rea
     Expect.isLessThan (Directory.GetFiles(tmp.Path, "*.wal").Length) 10 "compactions removed segments"
     Expect.isEmpty (mappedSegments tmp.Root) "no mapping outlives the log"
 
+let ``a reader inside a segment a compaction drops and removes reads on, and its release unmaps it`` () =
+    use tmp = new TempDir()
+    Directory.CreateDirectory tmp.Path |> ignore
+    let path = Path.Combine(tmp.Path, "segment.wal")
+    let bytes = Array.init 10000 (fun i -> byte (i % 251))
+    File.WriteAllBytes(path, bytes)
+
+    let segment =
+        Wal.Log.LogSegment(
+            Wal.Format.SegmentName(0UL, 0UL),
+            "segment.wal",
+            Wal.Storage.LinuxFileSystem.Instance.OpenFile(path, Wal.Storage.OpenMode.Read),
+            true
+        )
+
+    segment.Extend 9000L
+    // A reader comes in and maps the file; then the log lets go (a compaction) and the file is removed.
+    Expect.isTrue (segment.TryAcquire()) "the reader's reference"
+    Expect.equal ((segment.MappedFrom(100L, 50)).ToArray()) bytes[100..149] "mapped bytes"
+    segment.Release()
+    File.Delete path
+    Expect.isNonEmpty (mappedSegments tmp.Root) "still mapped while the reader is inside"
+    Expect.equal ((segment.MappedFrom(8990L, 50)).ToArray()) bytes[8990..8999] "read on, only below the known end"
+    Expect.equal ((segment.MappedFrom(9000L, 50)).Length) 0 "nothing at or past the known end"
+    segment.Release()
+    Expect.isEmpty (mappedSegments tmp.Root) "the last release unmaps"
+    Expect.isFalse (segment.TryAcquire()) "no reference after the last"
+
 let ``readers on mapped segments, during appends, overwrites and compactions, each see a state the model went through``
     (scenario: Scenario)
     (seed: int)
@@ -304,6 +333,9 @@ let tests =
             testCase
                 "a segment a cut truncates below its mapping reads on, and a frame damaged past the file's end is CorruptRecord"
                 ``a segment a cut truncates below its mapping reads on, and a frame damaged past the file's end is CorruptRecord``
+            testCase
+                "a reader inside a segment a compaction drops and removes reads on, and its release unmaps it"
+                ``a reader inside a segment a compaction drops and removes reads on, and its release unmaps it``
             testCase
                 "readers racing appends, cuts, CompactTo and Dispose on mapped segments read only what was written"
                 ``readers racing appends, cuts, CompactTo and Dispose on mapped segments read only what was written``
