@@ -23,7 +23,16 @@ type ReadAllFiles =
         FilesSeconds: float
     }
 
-/// RaftLog.Open against reading the log's files, then GetEntry on the open log.
+/// GetEntry calls at random indexes, timed.
+type Gets =
+    {
+        Seconds: float
+        /// Bytes allocated per GetEntry beyond the returned entry's data array.
+        BytesBeyondData: float
+    }
+
+/// RaftLog.Open against reading the log's files, then GetEntry on the open log: from mapped
+/// segments (the default) and with a positioned read each (MapSegments = false).
 type OpenAndGet =
     {
         Entries: int64
@@ -31,9 +40,8 @@ type OpenAndGet =
         OpenSeconds: float
         FilesSeconds: float
         Gets: int
-        GetSeconds: float
-        /// Bytes allocated per GetEntry beyond the returned entry's data array.
-        GetBytesBeyondData: float
+        Mapped: Gets
+        Positioned: Gets
         EntryBytes: int
     }
 
@@ -127,7 +135,8 @@ let readAllFiles (entries: int) =
         })
 
 /// RaftLog.Open on a log of about `bytes` bytes of 100-byte entries (1,000 to a Save) against
-/// reading its files, then `gets` GetEntry calls at random indexes on one thread.
+/// reading its files, then `gets` GetEntry calls at random indexes on one thread: on the open
+/// log (mapped segments, the default), then on the log reopened with MapSegments = false.
 let openAndGet (bytes: int64) (gets: int) =
     let dir = scratch "raftlog"
     let entryBytes = 100
@@ -150,14 +159,19 @@ let openAndGet (bytes: int64) (gets: int) =
         let o2, log = openLog ()
         let f2, _ = seconds (fun () -> readFiles files)
 
-        try
-            let random = Random 12
-            let first = log.FirstIndex
-            let span = log.LastIndex - first + 1UL
+        let random = Random 12
+        let first = log.FirstIndex
+        let span = log.LastIndex - first + 1UL
 
-            let indexes =
-                Array.init gets (fun _ -> first + uint64 (random.NextInt64(int64 span)))
-            // Warm the JIT and the index's cache lines; then the timed, measured calls.
+        let indexes =
+            Array.init gets (fun _ -> first + uint64 (random.NextInt64(int64 span)))
+
+        // The returned data is a byte array of entryBytes: 24 bytes of object header, method
+        // table and length, then the bytes padded to 8. "Beyond the returned data" leaves it out.
+        let dataArray = 24 + ((entryBytes + 7) / 8 * 8)
+
+        let timeGets (log: RaftLog) =
+            // Warm the JIT, the index's cache lines and the mappings; then the timed, measured calls.
             for i in 0 .. min 10000 (gets - 1) do
                 log.GetEntry indexes[i] |> ignore
 
@@ -170,22 +184,32 @@ let openAndGet (bytes: int64) (gets: int) =
 
             clock.Stop()
             let perGet = float (GC.GetAllocatedBytesForCurrentThread() - allocated) / float gets
-            // The returned data is a byte array of entryBytes: 24 bytes of object header, method
-            // table and length, then the bytes padded to 8. "Beyond the returned data" leaves it out.
-            let dataArray = 24 + ((entryBytes + 7) / 8 * 8)
 
             if sum <> int64 gets * int64 entryBytes then
                 failwith "GetEntry returned the wrong data"
 
             {
-                Entries = entries
-                FileBytes = fileBytes
-                OpenSeconds = (o1 + o2) / 2.0
-                FilesSeconds = (f1 + f2) / 2.0
-                Gets = gets
-                GetSeconds = clock.Elapsed.TotalSeconds
-                GetBytesBeyondData = perGet - float dataArray
-                EntryBytes = entryBytes
+                Seconds = clock.Elapsed.TotalSeconds
+                BytesBeyondData = perGet - float dataArray
             }
-        finally
-            log.Dispose())
+
+        let mapped =
+            try
+                timeGets log
+            finally
+                log.Dispose()
+
+        let positioned =
+            use log = RaftLog.Open(dir, Snapshot.Zero, WalOptions(MapSegments = false))
+            timeGets log
+
+        {
+            Entries = entries
+            FileBytes = fileBytes
+            OpenSeconds = (o1 + o2) / 2.0
+            FilesSeconds = (f1 + f2) / 2.0
+            Gets = gets
+            Mapped = mapped
+            Positioned = positioned
+            EntryBytes = entryBytes
+        })

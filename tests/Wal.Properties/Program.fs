@@ -51,6 +51,7 @@ let suites =
         None, ClassicBugPatchesTests.tests
         None, testSequenced CrashTestTests.tests
         None, RaftLogProperties.tests
+        None, RaftLogMappedTests.tests
         None, AsyncTests.tests
         None, testSequenced MetricsTests.tests
         None, FSharpSurfaceTests.tests

@@ -39,11 +39,10 @@ let private explains (states: State list) (seen: Seen) =
             skip + n <= state.Entries.Length
             && List.ofArray state.Entries[skip .. skip + n - 1] = seen.Got))
 
-let ``readers on other threads, during appends, overwrites and compactions, each see a state the model went through``
-    (scenario: Scenario)
-    (seed: int)
-    =
-    let fs, options = memoryOptions scenario.SegmentSize
+/// Runs `scenario` on a log in `dir` opened with `options` (the simulated disk, or the real one
+/// with mapped segments), three reader threads racing it; the property that every read is a
+/// slice of a state the model went through.
+let readersSeeModelStates (dir: string) (options: WalOptions) (scenario: Scenario) (seed: int) =
     let mutable model = Log.empty
     let mutable compacted = 0UL
     let states = Collections.Concurrent.ConcurrentQueue<State>()
@@ -110,7 +109,7 @@ let ``readers on other threads, during appends, overwrites and compactions, each
         for step in scenario.Steps do
             match step with
             | Do(Create metadata as op) ->
-                let l = RaftLog.Create("/data/wal", ReadOnlyMemory metadata, options)
+                let l = RaftLog.Create(dir, ReadOnlyMemory metadata, options)
                 model <- Log.apply model op
                 record ()
                 Volatile.Write(&log, l)
@@ -155,3 +154,10 @@ let ``readers on other threads, during appends, overwrites and compactions, each
              | None -> ""
          ))
     |> Prop.collect (seen.Count > 0)
+
+let ``readers on other threads, during appends, overwrites and compactions, each see a state the model went through``
+    (scenario: Scenario)
+    (seed: int)
+    =
+    let _, options = memoryOptions scenario.SegmentSize
+    readersSeeModelStates "/data/wal" options scenario seed

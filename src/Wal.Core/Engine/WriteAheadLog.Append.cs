@@ -171,6 +171,19 @@ public sealed partial class WriteAheadLog
     }
 
     /// <summary>
+    /// Where the bytes written to the tail segment's file end. In the written hook of a Save,
+    /// which runs before any cut, that is past the Save's entries in the segment they went to.
+    /// </summary>
+    internal long TailWrittenOffset
+    {
+        get
+        {
+            lock (_gate)
+                return WritableWriter().FlushedOffset;
+        }
+    }
+
+    /// <summary>
     /// Closes the held segments whose sequence number is below <paramref name="sequence"/>, so
     /// their files can be removed; the tail is never among them.
     /// </summary>

@@ -5,11 +5,12 @@ using Wal.Format;
 namespace Wal.Log;
 
 /// <summary>
-/// Reads entries at known offsets of one segment with positioned reads, through a window
-/// rented from the shared pool: a run of entries is read with as few reads as its bytes need,
-/// and nothing is allocated beyond each entry's data. The frame is checked as the record
-/// loop checks it (length word, record, type, the entry's index and term); its CRC was
-/// checked against the chain when the log was opened, or the log wrote it.
+/// Reads entries at known offsets of one segment: straight from the segment's mapping when it
+/// has one and the frame lies below the end the log knows, else with positioned reads through
+/// a window rented from the shared pool (a run of entries is read with as few reads as its
+/// bytes need). Either way nothing is allocated beyond each entry's data. The frame is checked
+/// as the record loop checks it (length word, record, type, the entry's index and term); its
+/// CRC was checked against the chain when the log was opened, or the log wrote it.
 /// </summary>
 internal struct EntryReader : IDisposable
 {
@@ -33,6 +34,19 @@ internal struct EntryReader : IDisposable
     /// </summary>
     public Entry Read(LogSegment segment, long offset, ulong index, ulong term, long readAheadTo, int firstReadBytes = FirstReadBytes)
     {
+        // The mapping holds the same page-cache bytes a positioned read would fetch, so the
+        // verdicts are the same; a frame that does not lie whole below the known end (damage, or
+        // bytes past the mapping) goes the positioned way, which tells where the file ends.
+        var mapped = segment.MappedFrom(offset, Layout.FrameHeaderBytes + Layout.MaxRecordFrameBytes);
+        if (mapped.Length >= Layout.FrameHeaderBytes)
+        {
+            var (mappedRecordBytes, mappedPadBytes) = Frame.Decode(BinaryPrimitives.ReadUInt64LittleEndian(mapped));
+            if (mappedRecordBytes + (ulong)mappedPadBytes >= Layout.MaxRecordFrameBytes)
+                throw Damaged(segment, offset, index, "its length word claims 10 MiB or more");
+            int mappedFrameBytes = Layout.FrameHeaderBytes + (int)mappedRecordBytes;
+            if (mappedFrameBytes <= mapped.Length)
+                return Decode(mapped[..mappedFrameBytes], segment, offset, index, term);
+        }
         _firstRead = Math.Clamp(firstReadBytes, Layout.FrameHeaderBytes, FirstReadBytes);
         if (!ReferenceEquals(segment, _segment))
         {
@@ -49,6 +63,12 @@ internal struct EntryReader : IDisposable
         var frame = Window(offset, frameBytes, readAheadTo);
         if (frame.Length < frameBytes)
             throw Damaged(segment, offset, index, "its frame runs past the end of the file");
+        return Decode(frame, segment, offset, index, term);
+    }
+
+    /// <summary>The entry in <paramref name="frame"/> (its length word and record), which must be entry <paramref name="index"/> of term <paramref name="term"/>; its data copied out.</summary>
+    private static Entry Decode(ReadOnlySpan<byte> frame, LogSegment segment, long offset, ulong index, ulong term)
+    {
         if (RecordCodec.DecodeRecord(frame[Layout.FrameHeaderBytes..], out long type, out _, out var data) != RecordParse.Ok
             || type != (long)RecordType.Entry
             || !RecordCodec.TryParseEntry(data, out ulong readTerm, out ulong readIndex, out var entryType, out var payload))

@@ -47,6 +47,8 @@ internal static class IndexScan
             var segment = segments[current];
             if (runs.Count == 0 || runs[^1].Segment != segment)
                 runs.Add(new TailRun(segment, entry.Index));
+            // The frame is in the file; readers may touch it through a mapping.
+            segment.Extend(record.End);
             offset[0] = record.Offset;
             term[0] = entry.Term;
             runs[^1].Append(offset, term);

@@ -28,6 +28,7 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
     private readonly object _writeGate = new();
     private readonly WriteAheadLog _wal;
     private readonly IFileSystem _fs;
+    private readonly bool _mapSegments;
     private readonly Action _publishWritten;
 
     // The published state; readers take it without a lock.
@@ -52,6 +53,7 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
     {
         _wal = wal;
         _fs = options.FileSystem;
+        _mapSegments = options.MapSegments;
         _segments = segments;
         _older = older;
         _view = view;
@@ -104,7 +106,7 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
         try
         {
             var name = wal.TailName;
-            var first = OpenSegment(options.FileSystem, wal.Directory, name, name.ToString());
+            var first = OpenSegment(options.FileSystem, options.MapSegments, wal.Directory, name, name.ToString());
             var view = new LogView([], 0, 0, 0, 0, HardState.Empty, Snapshot.Zero, false);
             return new RaftLog(wal, options, [first], [], view, metadata.ToArray());
         }
@@ -145,7 +147,7 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
         try
         {
             foreach (var s in chosen)
-                segments.Add(OpenSegment(fs, dir, s.Name, s.FileName));
+                segments.Add(OpenSegment(fs, options.MapSegments, dir, s.Name, s.FileName));
             var reader = new SegmentReader(locked, [.. chosen.Select(s => s.FileName)]);
             var found = IndexScan.Read(reader, segments, snapshot, options.CheckRaftInvariants);
             var wal = WriteAheadLog.Resume(dir, options, handover, reader.Offset, reader.Crc, found.Metadata, found.LastIndex, found.Invariants);
@@ -550,17 +552,19 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
         var last = _segments[^1];
         if (last.Name == name)
             return last;
-        var next = OpenSegment(_fs, Directory, name, name.ToString());
+        var next = OpenSegment(_fs, _mapSegments, Directory, name, name.ToString());
         _segments.Add(next);
         return next;
     }
 
-    private static LogSegment OpenSegment(IFileSystem fs, string dir, SegmentName name, string fileName) =>
-        new(name, fileName, fs.OpenFile(Path.Combine(dir, fileName), OpenMode.Read));
+    private static LogSegment OpenSegment(IFileSystem fs, bool map, string dir, SegmentName name, string fileName) =>
+        new(name, fileName, fs.OpenFile(Path.Combine(dir, fileName), OpenMode.Read), map);
 
     /// <summary>Runs between the write and the fdatasync: readers that accept unsynced entries see them from now on.</summary>
     private void PublishWritten()
     {
+        // Before the view that indexes the new frames: a reader may touch them through a mapping from then on.
+        _pendingSegment!.Extend(_wal.TailWrittenOffset);
         var view = Volatile.Read(ref _view);
         var written = Applied(view);
         _written = written;

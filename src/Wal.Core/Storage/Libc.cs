@@ -3,8 +3,9 @@ using System.Runtime.InteropServices;
 namespace Wal.Storage;
 
 /// <summary>
-/// The libc calls managed .NET does not offer: fdatasync, fsync of a directory, fallocate and
-/// open-file-description locks (the kind etcd takes, which also conflict within one process).
+/// The libc calls managed .NET does not offer: fdatasync, fsync of a directory, fallocate,
+/// open-file-description locks (the kind etcd takes, which also conflict within one process)
+/// and read-only shared mappings.
 /// </summary>
 internal static partial class Libc
 {
@@ -34,6 +35,10 @@ internal static partial class Libc
     public const int ELOOP = 40;
 
     public const int F_OFD_SETLK = 37;
+
+    public const int PROT_READ = 0x1;
+    public const int MAP_SHARED = 0x1;
+    public static readonly nint MAP_FAILED = -1;
     public const short F_WRLCK = 1;
 
     [StructLayout(LayoutKind.Sequential)]
@@ -100,6 +105,12 @@ internal static partial class Libc
 
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     public static partial int FcntlLock(int fd, int cmd, ref Flock lk);
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    public static partial int Munmap(nint address, nuint length);
 
     [LibraryImport("libc", EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Rename(string from, string to);

@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Wal.Storage;
 
 /// <summary>A file opened by <see cref="LinuxFileSystem"/>.</summary>
-internal sealed class LinuxFile(string path, SafeFileHandle handle) : IStorageFile
+internal sealed class LinuxFile(string path, SafeFileHandle handle) : IStorageFile, IMappableFile
 {
     private int Fd => (int)handle.DangerousGetHandle();
 
@@ -71,6 +71,8 @@ internal sealed class LinuxFile(string path, SafeFileHandle handle) : IStorageFi
             return false;
         throw Libc.Error("fcntl(F_OFD_SETLK)", path);
     }
+
+    public FileMapping? TryMap() => FileMapping.TryMap(Fd, Length);
 
     public void Dispose() => handle.Dispose();
 

@@ -45,6 +45,22 @@ public sealed record WalOptions
     /// </summary>
     public bool CheckRaftInvariants { get; init; } = true;
 
+    /// <summary>
+    /// Whether a <see cref="RaftLog"/> maps its segment files into memory (read-only, shared) and
+    /// reads entries from the mapping, without a system call per read (the default), rather than
+    /// with a positioned read each. Only files that can be mapped are (the real Linux file system's;
+    /// a simulated one is read as before), and only bytes below the end of what the log indexed
+    /// are touched, which its own cuts and truncations never go below. On by default because the
+    /// log's segments are locked for its sole use and GetEntry is several times faster. What
+    /// mapping cannot survive, and a positioned read turns into an <see cref="WalErrorKind.Io"/>
+    /// or <see cref="WalErrorKind.CorruptRecord"/> error, is the reason SQLite leaves mmap off:
+    /// another process shrinking a segment file under a running log, or a disk that fails to
+    /// read a page not in the page cache, raises SIGBUS and ends the process. Turn this off where
+    /// either is a risk worth a slower read (other programs writing into the log's directory, a
+    /// network file system).
+    /// </summary>
+    public bool MapSegments { get; init; } = true;
+
     internal void Validate()
     {
         // A segment must hold at least the records a cut writes first (crc, metadata, state).
