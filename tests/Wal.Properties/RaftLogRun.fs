@@ -75,17 +75,35 @@ let private agrees (log: RaftLog) (contents: Contents) (compacted: uint64) (comp
             for e in expected do
                 if log.Term e.Index <> e.Term then
                     yield $"Term({e.Index}) = {log.Term e.Index}, expected {e.Term}"
-            // raft's size limit: the first entry always, then as many as fit.
+            // raft's size limit: the first entry always, then as many as fit, each counted as
+            // its raftpb.Entry encoding (three varint fields, and the data field when there is data).
             if expected.Length > 1 then
                 let limit = uint64 (expected.Head.Data.Length + 20)
                 let limited = log.GetEntries(shown.First, shown.Last + 1UL, limit)
 
+                let varintSize (v: uint64) =
+                    Seq.unfold (fun x -> if x >= 0x80UL then Some((), x >>> 7) else None) v |> Seq.length |> (+) 1
+
+                let encodedSize (e: Wal.Model.Entry) =
+                    3
+                    + varintSize (uint64 (int64 e.Kind))
+                    + varintSize e.Term
+                    + varintSize e.Index
+                    + (if e.Data.Length = 0 then 0 else 1 + varintSize (uint64 e.Data.Length) + e.Data.Length)
+
+                let fits =
+                    expected
+                    |> List.scan (fun total e -> total + uint64 (encodedSize e)) 0UL
+                    |> List.tail
+                    |> List.takeWhile (fun total -> total <= limit)
+                    |> List.length
+                    |> max 1
+
                 if
-                    limited.Count < 1
-                    || limited.Count > 2
-                    || ModelConvert.ofEntry limited[0] <> expected.Head
+                    limited.Count <> fits
+                    || (limited |> Seq.map ModelConvert.ofEntry |> List.ofSeq) <> List.take fits expected
                 then
-                    yield $"GetEntries with a limit of {limit} bytes gave {limited.Count} entries"
+                    yield $"GetEntries with a limit of {limit} bytes gave {limited.Count} entries, expected {fits}"
         ]
 
     List.tryHead problems
