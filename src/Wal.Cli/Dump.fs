@@ -376,9 +376,12 @@ let private json (options: WalOptions) (layout: Layout) (snapshot: Wal.Snapshot)
                 }
 
             try
-                for e in found.Entries() do
-                    ReadAllJson.writeDumpEntry w e.Term e.Index (int e.Type) e.Data.Span
-                    out.Written()
+                // In place: nothing is allocated per entry.
+                found.VisitEntries(
+                    EntryVisitor(fun term index kind data ->
+                        ReadAllJson.writeDumpEntry w term index (int kind) data
+                        out.Written())
+                )
 
                 if found.SnapshotFound then
                     None
