@@ -112,7 +112,7 @@ let private tryName (name: string) =
 
 /// The varint at `pos` in `b`, which ends at `stop`: its value and the position after it, or -1
 /// when it is longer than 64 bits or runs past the end.
-let private varintAt (b: byte[]) (stop: int) (pos: int) : struct (uint64 * int) =
+let inline private varintAt (b: byte[]) (stop: int) (pos: int) : struct (uint64 * int) =
     let mutable pos = pos
     let mutable shift = 0
     let mutable acc = 0UL

@@ -71,26 +71,57 @@ let private badVarint = -2L
 
 /// The varint at `pos` of the `n` bytes at `first` in `segment`: its value and the position after
 /// it, or a next position of `shortVarint`/`badVarint`. A struct, as every record goes through it.
-let private varintAt (segment: byte[]) (first: int) (n: int64) (pos: int64) : struct (uint64 * int64) =
-    let rec go (pos: int64) (shift: int) (acc: uint64) =
+let inline private varintAt (segment: byte[]) (first: int) (n: int64) (pos: int64) : struct (uint64 * int64) =
+    let mutable pos = pos
+    let mutable shift = 0
+    let mutable acc = 0UL
+    let mutable result = struct (0UL, shortVarint)
+    let mutable going = true
+
+    while going do
         if shift >= 64 then
-            struct (0UL, badVarint)
+            result <- struct (0UL, badVarint)
+            going <- false
         elif pos >= n then
-            struct (0UL, shortVarint)
+            going <- false
         else
             let byte = segment[first + int pos]
-            let acc = acc ||| (uint64 (byte &&& 0x7Fuy) <<< shift)
+            acc <- acc ||| (uint64 (byte &&& 0x7Fuy) <<< shift)
 
             if byte < 0x80uy then
-                struct (acc, pos + 1L)
+                result <- struct (acc, pos + 1L)
+                going <- false
             else
-                go (pos + 1L) (shift + 7) acc
+                pos <- pos + 1L
+                shift <- shift + 7
 
-    go pos 0 0UL
+    result
+
+/// walpb.Record as etcd's marshaller writes it: field 1, field 2 and, when there is data, field 3
+/// running to the record's end, once each in that order. Every record goes through the decoder,
+/// so this layout is read straight; anything else (None) goes through `parseAnyRecord`'s general
+/// rules, which read these bytes the same way.
+let private parseAsWritten (segment: byte[]) (first: int) (length: int) : Parse voption =
+    let n = int64 length
+
+    if n >= 4L && segment[first] = 0x08uy then
+        match varintAt segment first n 1L with
+        | struct (typ, p) when p > 0L && p < n && segment[first + int p] = 0x10uy ->
+            match varintAt segment first n (p + 1L) with
+            | struct (crc, p) when p = n -> ValueSome(Parsed(int64 typ, uint32 crc, first, 0))
+            | struct (crc, p) when p > 0L && segment[first + int p] = 0x1auy ->
+                match varintAt segment first n (p + 1L) with
+                | struct (len, start) when start > 0L && len = uint64 (n - start) ->
+                    ValueSome(Parsed(int64 typ, uint32 crc, first + int start, int len))
+                | _ -> ValueNone
+            | _ -> ValueNone
+        | _ -> ValueNone
+    else
+        ValueNone
 
 /// gogo-protobuf's rules for walpb.Record, over the record's `length` bytes at `first` in `segment`:
 /// a field running past the end is Short (Go's io.ErrUnexpectedEOF), anything else malformed is Bad.
-let private parseRecord (segment: byte[]) (first: int) (length: int) : Parse =
+let private parseAnyRecord (segment: byte[]) (first: int) (length: int) : Parse =
     let n = int64 length
 
     // A varint at pos: Some(value, next), or the failure.
@@ -177,21 +208,25 @@ let private parseRecord (segment: byte[]) (first: int) (length: int) : Parse =
 
     fields 0L 0L 0u (struct (first, 0))
 
+/// gogo-protobuf's rules for walpb.Record, the layout etcd writes read straight.
+let private parseRecord (segment: byte[]) (first: int) (length: int) : Parse =
+    match parseAsWritten segment first length with
+    | ValueSome parsed -> parsed
+    | ValueNone -> parseAnyRecord segment first length
+
 /// CRC-32C as Go's hash/crc32 computes it (inverted before and after) over `count` bytes at
 /// `first`: eight bytes a step on the hardware instruction (little-endian, as the byte-at-a-time
 /// definition reads them), then a byte at a time.
 let private crc32cOver (chain: uint32) (bytes: byte[]) (first: int) (count: int) =
     let mutable c = ~~~chain
-    let mutable i = first
-    let stop = first + count
+    let mutable rest = ReadOnlySpan(bytes, first, count)
 
-    while i + 8 <= stop do
-        c <- BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(bytes, i, 8)))
-        i <- i + 8
+    while rest.Length >= 8 do
+        c <- BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt64LittleEndian rest)
+        rest <- rest.Slice 8
 
-    while i < stop do
-        c <- BitOperations.Crc32C(c, bytes[i])
-        i <- i + 1
+    for i in 0 .. rest.Length - 1 do
+        c <- BitOperations.Crc32C(c, rest[i])
 
     ~~~c
 
