@@ -110,6 +110,8 @@ internal static class RecordCodec
     /// </summary>
     public static RecordParse DecodeRecord(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
     {
+        if (TryDecodeRecordAsWritten(bytes, out type, out crc, out data))
+            return RecordParse.Ok;
         type = 0;
         crc = 0;
         data = default;
@@ -162,6 +164,41 @@ internal static class RecordCodec
             }
         }
         return RecordParse.Ok;
+    }
+
+    /// <summary>
+    /// walpb.Record as etcd's marshaller (and this engine's) writes it: fields 1, 2 and, when
+    /// there is data, 3 running to the end, once each in that order. Every record goes through
+    /// here, so that layout is read straight; anything else (false) goes through
+    /// <see cref="DecodeRecord"/>'s general loop, which reads these bytes the same way.
+    /// </summary>
+    private static bool TryDecodeRecordAsWritten(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
+    {
+        type = 0;
+        crc = 0;
+        data = default;
+        long pos = 0;
+        if (bytes.Length < 4 || bytes[0] != ProtoWire.Tag(1, ProtoWire.WireVarint))
+            return false;
+        pos = 1;
+        if (GogoVarint(bytes, ref pos, out ulong typeValue) != RecordParse.Ok
+            || pos >= bytes.Length || bytes[(int)pos] != ProtoWire.Tag(2, ProtoWire.WireVarint))
+            return false;
+        pos++;
+        if (GogoVarint(bytes, ref pos, out ulong crcValue) != RecordParse.Ok)
+            return false;
+        if (pos < bytes.Length)
+        {
+            if (bytes[(int)pos] != ProtoWire.Tag(3, ProtoWire.WireLengthDelimited))
+                return false;
+            pos++;
+            if (GogoVarint(bytes, ref pos, out ulong length) != RecordParse.Ok || length != (ulong)(bytes.Length - pos))
+                return false;
+            data = bytes[(int)pos..];
+        }
+        type = unchecked((long)typeValue);
+        crc = unchecked((uint)crcValue);
+        return true;
     }
 
     private static RecordParse GogoVarint(ReadOnlySpan<byte> bytes, ref long pos, out ulong value)
