@@ -47,10 +47,19 @@ let version () =
 
     $"wal {shown}"
 
+/// Argu's check of the command tree's structure, which `main` skips (it costs a large part of the
+/// tool's start): raises when the tree is malformed. The tests run it.
+let checkCommandTree () =
+    ArgumentParser.Create<Command>(programName = "wal", checkStructure = true)
+    |> ignore
+
 /// The tool: `argv` parsed and run, the exit code returned. Output goes through `Console.Out`
 /// (callers in another program may redirect it); `entry` is the executable's entry point.
 let main argv =
-    let parser = ArgumentParser.Create<Command>(programName = "wal")
+    // Argu's check of the command tree's structure costs a large part of the tool's start; the
+    // tree is fixed at build time, and a test (CliTests) runs the check instead.
+    let parser =
+        ArgumentParser.Create<Command>(programName = "wal", checkStructure = false)
 
     // crash-test takes the driver's command after `--`, which Argu would read as its own.
     let argv, command =

@@ -110,38 +110,49 @@ let private tryName (name: string) =
     else
         None
 
-/// The varint at `pos` in `b`: its value and the position after it, or -1 when it is longer than
-/// 64 bits or runs past the end.
-let private varintAt (b: byte[]) (pos: int) : struct (uint64 * int) =
-    let rec go (pos: int) (shift: int) (acc: uint64) =
-        if shift >= 64 || pos >= b.Length then
-            struct (0UL, -1)
+/// The varint at `pos` in `b`, which ends at `stop`: its value and the position after it, or -1
+/// when it is longer than 64 bits or runs past the end.
+let inline private varintAt (b: byte[]) (stop: int) (pos: int) : struct (uint64 * int) =
+    let mutable pos = pos
+    let mutable shift = 0
+    let mutable acc = 0UL
+    let mutable result = struct (0UL, -1)
+    let mutable going = true
+
+    while going do
+        if shift >= 64 || pos >= stop then
+            going <- false
         else
             let x = b[pos]
-            let acc = acc ||| (uint64 (x &&& 0x7Fuy) <<< shift)
+            acc <- acc ||| (uint64 (x &&& 0x7Fuy) <<< shift)
 
             if x < 0x80uy then
-                struct (acc, pos + 1)
+                result <- struct (acc, pos + 1)
+                going <- false
             else
-                go (pos + 1) (shift + 7) acc
+                pos <- pos + 1
+                shift <- shift + 7
 
-    go pos 0 0UL
+    result
 
-/// The varint fields 1, 2 and 3 of a protobuf message (the last of each, 0 when absent), or
-/// None when the message is malformed: a varint of more than 64 bits or running past the end,
-/// a length running past the end, or a wire type other than varint, fixed64, length-delimited
-/// and fixed32. Every record's payload goes through it, so it reads in place.
-let private varintFields (b: byte[]) : struct (uint64 * uint64 * uint64) voption =
+/// The varint fields 1, 2 and 3 of the protobuf message in `count` bytes at `first` in `b` (the
+/// last of each, 0 when absent), or None when the message is malformed: a varint of more than 64
+/// bits or running past the end, a length running past the end, or a wire type other than
+/// varint, fixed64, length-delimited and fixed32. Every record's payload goes through it, so it
+/// reads in place.
+let private varintFields (b: byte[]) (first: int) (count: int) : struct (uint64 * uint64 * uint64) voption =
+    let stop = first + count
+
     let rec go (pos: int) (f1: uint64) (f2: uint64) (f3: uint64) =
-        if pos >= b.Length then
+        if pos >= stop then
             ValueSome(struct (f1, f2, f3))
         else
-            match varintAt b pos with
+            match varintAt b stop pos with
             | struct (_, -1) -> ValueNone
             | struct (tag, pos) ->
                 match int (tag &&& 7UL) with
                 | 0 ->
-                    match varintAt b pos with
+                    match varintAt b stop pos with
                     | struct (_, -1) -> ValueNone
                     | struct (v, next) ->
                         match int (tag >>> 3) with
@@ -150,158 +161,155 @@ let private varintFields (b: byte[]) : struct (uint64 * uint64 * uint64) voption
                         | 3 -> go next f1 f2 v
                         | _ -> go next f1 f2 f3
                 | 2 ->
-                    match varintAt b pos with
-                    | struct (len, start) when start >= 0 && len <= uint64 (b.Length - start) ->
+                    match varintAt b stop pos with
+                    | struct (len, start) when start >= 0 && len <= uint64 (stop - start) ->
                         go (start + int len) f1 f2 f3
                     | _ -> ValueNone
-                | 1 when pos + 8 <= b.Length -> go (pos + 8) f1 f2 f3
-                | 5 when pos + 4 <= b.Length -> go (pos + 4) f1 f2 f3
+                | 1 when pos + 8 <= stop -> go (pos + 8) f1 f2 f3
+                | 5 when pos + 4 <= stop -> go (pos + 4) f1 f2 f3
                 | _ -> ValueNone
 
-    go 0 0UL 0UL 0UL
+    go first 0UL 0UL 0UL
 
-/// The log's terms as raft sees it after overwrites: runs of consecutive indexes with one term,
-/// newest first, so that memory grows with term changes and overwrites, not with entries.
+/// A run of consecutive indexes with one term. `Last` grows in place as entries are appended: a
+/// run is allocated only when the term changes or an overwrite cuts the log.
 type private TermRun =
     {
         First: uint64
-        Last: uint64
+        mutable Last: uint64
         Term: uint64
     }
 
-/// The term of `index` in the runs, if the log holds it.
-let private termAt (index: uint64) (runs: TermRun list) =
-    runs
-    |> List.tryFind (fun r -> r.First <= index)
-    |> Option.bind (fun r -> if index <= r.Last then Some r.Term else None)
+/// What check-dir knows after the records so far, and the problems found, oldest first. Mutable
+/// and private to `check`, which is pure: the walk meets every record of a log of any size, and
+/// an immutable state copied per record (with a list cell per entry for the terms) cost more
+/// than reading the bytes.
+[<Sealed>]
+type private Walk(named: Map<string, uint64>, firstIndex: uint64) =
+    let mutable metadata: byte[] = null
+    /// The log's terms as raft sees it after overwrites: runs of consecutive indexes with one
+    /// term, oldest first, so that memory grows with term changes and overwrites, not with entries.
+    let terms = ResizeArray<TermRun>()
+    let mutable hasLastEntry = false
+    let mutable lastEntry = 0UL
+    let mutable stateTerm = 0UL
+    let mutable stateVote = 0UL
+    let mutable stateCommit = 0UL
+    let mutable segment = ""
+    let problems = ResizeArray<Problem>()
 
-/// The runs with every index from `index` on dropped, then `index` added with `term`.
-let private setTerm (index: uint64) (term: uint64) (runs: TermRun list) =
-    let kept =
-        runs
-        |> List.skipWhile (fun r -> r.First >= index)
-        |> function
-            | r :: rest when r.Last >= index -> { r with Last = index - 1UL } :: rest
-            | rest -> rest
+    /// The term of `index` in the runs, if the log holds it: the newest run starting at or below
+    /// it, if it reaches that far.
+    let termAt (index: uint64) =
+        let mutable k = terms.Count - 1
 
-    match kept with
-    | r :: rest when r.Term = term && r.Last + 1UL = index -> { r with Last = index } :: rest
-    | _ ->
-        {
-            First = index
-            Last = index
-            Term = term
-        }
-        :: kept
+        while k >= 0 && terms[k].First > index do
+            k <- k - 1
 
-/// What check-dir knows after the records so far.
-type private Walk =
-    {
-        Metadata: byte[] option
-        /// The log as raft sees it, after overwrites.
-        Terms: TermRun list
-        LastEntry: uint64 option
-        StateTerm: uint64
-        StateVote: uint64
-        StateCommit: uint64
-        Segment: string
-        /// Newest first.
-        Problems: Problem list
-    }
-
-/// What one record says, checked against the records before it: metadata, entries' terms and
-/// indexes against the segment names, hard states' terms and commits. `named` gives each
-/// segment's named index; `firstIndex` is the first segment's (entries before it may have been
-/// released and removed).
-let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r: RawRecord) : Walk =
-    let add p (w: Walk) = { w with Problems = p :: w.Problems }
-
-    let w =
-        if r.Segment = w.Segment then
-            w
+        if k >= 0 && index <= terms[k].Last then
+            ValueSome terms[k].Term
         else
-            let w = { w with Segment = r.Segment }
+            ValueNone
+
+    /// The runs with every index from `index` on dropped, then `index` added with `term`.
+    let setTerm (index: uint64) (term: uint64) =
+        while terms.Count > 0 && terms[terms.Count - 1].First >= index do
+            terms.RemoveAt(terms.Count - 1)
+
+        let top = terms.Count - 1
+
+        if top >= 0 && terms[top].Last >= index then
+            terms[top].Last <- index - 1UL
+
+        if top >= 0 && terms[top].Term = term && terms[top].Last + 1UL = index then
+            terms[top].Last <- index
+        else
+            terms.Add
+                {
+                    First = index
+                    Last = index
+                    Term = term
+                }
+
+    /// The problems found, in the order met.
+    member _.Problems = List.ofSeq problems
+
+    /// What one record says, checked against the records before it: metadata, entries' terms
+    /// and indexes against the segment names, hard states' terms and commits. `named` gives each
+    /// segment's named index; `firstIndex` is the first segment's (entries before it may have
+    /// been released and removed).
+    member _.Record(r: RecordAt) =
+        if r.Segment <> segment then
+            segment <- r.Segment
             let index = named[r.Segment]
 
-            match w.LastEntry with
-            | Some last when index > last + 1UL -> add (NameIndexGap(r.Segment, index, last)) w
-            | Some last when index < last + 1UL -> add (NameIndexBehind(r.Segment, index, last)) w
-            | _ -> w
+            if hasLastEntry && index > lastEntry + 1UL then
+                problems.Add(NameIndexGap(r.Segment, index, lastEntry))
+            elif hasLastEntry && index < lastEntry + 1UL then
+                problems.Add(NameIndexBehind(r.Segment, index, lastEntry))
 
-    let undecodable what =
-        add (UndecodablePayload(r.Segment, r.Offset, what)) w
+        match r.Type with
+        | t when t = RecordType.crc -> ()
+        | t when t = RecordType.metadata ->
+            if r.DataBytes > 0 then
+                let data = ReadOnlySpan(r.Bytes, r.DataAt, r.DataBytes)
 
-    match r.Type with
-    | t when t = RecordType.crc -> w
-    | t when t = RecordType.metadata ->
-        match w.Metadata with
-        | Some m when r.Data.Length > 0 && m <> r.Data -> add (MetadataConflict(r.Segment, r.Offset)) w
-        | None when r.Data.Length > 0 -> { w with Metadata = Some r.Data }
-        | _ -> w
-    | t when t = RecordType.entry ->
-        match varintFields r.Data with
-        | ValueNone -> undecodable "an entry record's data is not a raftpb.Entry"
-        | ValueSome(struct (kind, term, index)) ->
-            // An overwrite may bring a lower term than the entry it replaces (raft allows it), so
-            // only the entry before is compared.
-            let w =
-                match termAt (index - 1UL) w.Terms with
-                | Some before when term < before ->
-                    add (EntryTermWentBackwards(r.Segment, r.Offset, index, term, before)) w
-                | _ -> w
+                if isNull metadata then
+                    metadata <- data.ToArray()
+                elif not (data.SequenceEqual(ReadOnlySpan metadata)) then
+                    problems.Add(MetadataConflict(r.Segment, r.Offset))
+        | t when t = RecordType.entry ->
+            match varintFields r.Bytes r.DataAt r.DataBytes with
+            | ValueNone ->
+                problems.Add(UndecodablePayload(r.Segment, r.Offset, "an entry record's data is not a raftpb.Entry"))
+            | ValueSome(struct (kind, term, index)) ->
+                // An overwrite may bring a lower term than the entry it replaces (raft allows it), so
+                // only the entry before is compared.
+                match termAt (index - 1UL) with
+                | ValueSome before when term < before ->
+                    problems.Add(EntryTermWentBackwards(r.Segment, r.Offset, index, term, before))
+                | _ -> ()
 
-            let w =
                 if kind > 2UL then
-                    add (UnknownEntryType(r.Segment, r.Offset, index, kind)) w
-                else
-                    w
+                    problems.Add(UnknownEntryType(r.Segment, r.Offset, index, kind))
 
-            let w =
-                match w.LastEntry with
-                | Some last when index <= last && index <= w.StateCommit ->
-                    add (CommittedEntryReplaced(r.Segment, r.Offset, index, w.StateCommit)) w
-                | _ -> w
+                if hasLastEntry && index <= lastEntry && index <= stateCommit then
+                    problems.Add(CommittedEntryReplaced(r.Segment, r.Offset, index, stateCommit))
 
-            // An overwrite drops the entries from its index on; an append (the usual case) drops nothing.
-            { w with
-                Terms = setTerm index term w.Terms
-                LastEntry = Some index
-            }
-    | t when t = RecordType.state ->
-        match varintFields r.Data with
-        | ValueNone -> undecodable "a state record's data is not a raftpb.HardState"
-        | ValueSome(struct (term, vote, commit)) ->
+                // An overwrite drops the entries from its index on; an append (the usual case) drops nothing.
+                setTerm index term
+                hasLastEntry <- true
+                lastEntry <- index
+        | t when t = RecordType.state ->
+            match varintFields r.Bytes r.DataAt r.DataBytes with
+            | ValueNone ->
+                problems.Add(UndecodablePayload(r.Segment, r.Offset, "a state record's data is not a raftpb.HardState"))
+            | ValueSome(struct (term, vote, commit)) ->
+                let last =
+                    max (firstIndex - min firstIndex 1UL) (if hasLastEntry then lastEntry else 0UL)
 
-            let last = max (firstIndex - min firstIndex 1UL) (defaultArg w.LastEntry 0UL)
+                if term < stateTerm then
+                    problems.Add(StateTermWentBackwards(r.Segment, r.Offset, term, stateTerm))
 
-            let w =
-                if term < w.StateTerm then
-                    add (StateTermWentBackwards(r.Segment, r.Offset, term, w.StateTerm)) w
-                else
-                    w
+                if commit > last && hasLastEntry then
+                    problems.Add(CommitBeyondLastEntry(r.Segment, r.Offset, commit, last))
 
-            let w =
-                if commit > last && w.LastEntry.IsSome then
-                    add (CommitBeyondLastEntry(r.Segment, r.Offset, commit, last)) w
-                else
-                    w
+                if term = stateTerm && stateVote <> 0UL && vote <> stateVote then
+                    problems.Add(VoteChangedWithinTerm(r.Segment, r.Offset, term, vote, stateVote))
 
-            let w =
-                if term = w.StateTerm && w.StateVote <> 0UL && vote <> w.StateVote then
-                    add (VoteChangedWithinTerm(r.Segment, r.Offset, term, vote, w.StateVote)) w
-                else
-                    w
+                if term >= stateTerm then
+                    stateVote <- vote
 
-            { w with
-                StateTerm = max w.StateTerm term
-                StateVote = (if term >= w.StateTerm then vote else w.StateVote)
-                StateCommit = commit
-            }
-    | t when t = RecordType.snapshot ->
-        match varintFields r.Data with
-        | ValueNone -> undecodable "a snapshot record's data is not a walpb.Snapshot"
-        | ValueSome _ -> w
-    | t -> add (UnknownRecordType(r.Segment, r.Offset, t)) w
+                stateTerm <- max stateTerm term
+                stateCommit <- commit
+        | t when t = RecordType.snapshot ->
+            match varintFields r.Bytes r.DataAt r.DataBytes with
+            | ValueNone ->
+                problems.Add(
+                    UndecodablePayload(r.Segment, r.Offset, "a snapshot record's data is not a walpb.Snapshot")
+                )
+            | ValueSome _ -> ()
+        | t -> problems.Add(UnknownRecordType(r.Segment, r.Offset, t))
 
 /// The largest segment check-dir reads, in bytes.
 let maxSegmentBytes = 1L <<< 30
@@ -348,20 +356,8 @@ let check (names: string list) (size: string -> int64) (read: string -> byte[]) 
         let named = segments |> List.map (fun (n, _, i) -> n, i) |> Map.ofList
         let _, _, firstIndex = segments.Head
 
-        let start =
-            {
-                Metadata = None
-                Terms = []
-                LastEntry = None
-                StateTerm = 0UL
-                StateVote = 0UL
-                StateCommit = 0UL
-                Segment = ""
-                Problems = []
-            }
-
-        let walked, stopped =
-            fold (walk named firstIndex) start [ for n, _, _ in segments -> n, (fun () -> read n) ]
+        let walk = Walk(named, firstIndex)
+        let stopped = scan walk.Record [ for n, _, _ in segments -> n, (fun () -> read n) ]
 
         let stop =
             match stopped with
@@ -371,7 +367,7 @@ let check (names: string list) (size: string -> int64) (read: string -> byte[]) 
             | Corrupt(s, o) -> [ CorruptRecord(s, o) ]
             | TooLarge(s, o) -> [ ImpossibleLength(s, o) ]
 
-        files @ gaps @ List.rev walked.Problems @ stop
+        files @ gaps @ walk.Problems @ stop
 
 /// `check` over a directory's entries as they are: a name the WAL takes for a segment that is
 /// not a regular file is an error (the WAL refuses to open it), and is neither sized nor read.

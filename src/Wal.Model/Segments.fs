@@ -11,6 +11,7 @@ module Wal.Model.Segments
 open System
 open System.Buffers.Binary
 open System.Numerics
+open System.Runtime.CompilerServices
 
 /// A record as it lies in a segment.
 type RawRecord =
@@ -55,9 +56,11 @@ module RecordType =
 let private maxFrameBody = 10L * 1024L * 1024L
 let private sector = 512L
 
+/// A struct: every record is parsed, and a log of millions of records should not allocate one each.
+[<Struct>]
 type private Parse =
     /// The type, the crc, and where the data lies (offset, length) in the segment's bytes.
-    | Parsed of int64 * uint32 * int * int
+    | Parsed of typ: int64 * crc: uint32 * dataAt: int * dataBytes: int
     | Short
     | Bad
 
@@ -68,26 +71,57 @@ let private badVarint = -2L
 
 /// The varint at `pos` of the `n` bytes at `first` in `segment`: its value and the position after
 /// it, or a next position of `shortVarint`/`badVarint`. A struct, as every record goes through it.
-let private varintAt (segment: byte[]) (first: int) (n: int64) (pos: int64) : struct (uint64 * int64) =
-    let rec go (pos: int64) (shift: int) (acc: uint64) =
+let inline private varintAt (segment: byte[]) (first: int) (n: int64) (pos: int64) : struct (uint64 * int64) =
+    let mutable pos = pos
+    let mutable shift = 0
+    let mutable acc = 0UL
+    let mutable result = struct (0UL, shortVarint)
+    let mutable going = true
+
+    while going do
         if shift >= 64 then
-            struct (0UL, badVarint)
+            result <- struct (0UL, badVarint)
+            going <- false
         elif pos >= n then
-            struct (0UL, shortVarint)
+            going <- false
         else
             let byte = segment[first + int pos]
-            let acc = acc ||| (uint64 (byte &&& 0x7Fuy) <<< shift)
+            acc <- acc ||| (uint64 (byte &&& 0x7Fuy) <<< shift)
 
             if byte < 0x80uy then
-                struct (acc, pos + 1L)
+                result <- struct (acc, pos + 1L)
+                going <- false
             else
-                go (pos + 1L) (shift + 7) acc
+                pos <- pos + 1L
+                shift <- shift + 7
 
-    go pos 0 0UL
+    result
+
+/// walpb.Record as etcd's marshaller writes it: field 1, field 2 and, when there is data, field 3
+/// running to the record's end, once each in that order. Every record goes through the decoder,
+/// so this layout is read straight; anything else (None) goes through `parseAnyRecord`'s general
+/// rules, which read these bytes the same way.
+let private parseAsWritten (segment: byte[]) (first: int) (length: int) : Parse voption =
+    let n = int64 length
+
+    if n >= 4L && segment[first] = 0x08uy then
+        match varintAt segment first n 1L with
+        | struct (typ, p) when p > 0L && p < n && segment[first + int p] = 0x10uy ->
+            match varintAt segment first n (p + 1L) with
+            | struct (crc, p) when p = n -> ValueSome(Parsed(int64 typ, uint32 crc, first, 0))
+            | struct (crc, p) when p > 0L && segment[first + int p] = 0x1auy ->
+                match varintAt segment first n (p + 1L) with
+                | struct (len, start) when start > 0L && len = uint64 (n - start) ->
+                    ValueSome(Parsed(int64 typ, uint32 crc, first + int start, int len))
+                | _ -> ValueNone
+            | _ -> ValueNone
+        | _ -> ValueNone
+    else
+        ValueNone
 
 /// gogo-protobuf's rules for walpb.Record, over the record's `length` bytes at `first` in `segment`:
 /// a field running past the end is Short (Go's io.ErrUnexpectedEOF), anything else malformed is Bad.
-let private parseRecord (segment: byte[]) (first: int) (length: int) : Parse =
+let private parseAnyRecord (segment: byte[]) (first: int) (length: int) : Parse =
     let n = int64 length
 
     // A varint at pos: Some(value, next), or the failure.
@@ -174,21 +208,25 @@ let private parseRecord (segment: byte[]) (first: int) (length: int) : Parse =
 
     fields 0L 0L 0u (struct (first, 0))
 
+/// gogo-protobuf's rules for walpb.Record, the layout etcd writes read straight.
+let private parseRecord (segment: byte[]) (first: int) (length: int) : Parse =
+    match parseAsWritten segment first length with
+    | ValueSome parsed -> parsed
+    | ValueNone -> parseAnyRecord segment first length
+
 /// CRC-32C as Go's hash/crc32 computes it (inverted before and after) over `count` bytes at
 /// `first`: eight bytes a step on the hardware instruction (little-endian, as the byte-at-a-time
 /// definition reads them), then a byte at a time.
 let private crc32cOver (chain: uint32) (bytes: byte[]) (first: int) (count: int) =
     let mutable c = ~~~chain
-    let mutable i = first
-    let stop = first + count
+    let mutable rest = ReadOnlySpan(bytes, first, count)
 
-    while i + 8 <= stop do
-        c <- BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(bytes, i, 8)))
-        i <- i + 8
+    while rest.Length >= 8 do
+        c <- BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt64LittleEndian rest)
+        rest <- rest.Slice 8
 
-    while i < stop do
-        c <- BitOperations.Crc32C(c, bytes[i])
-        i <- i + 1
+    for i in 0 .. rest.Length - 1 do
+        c <- BitOperations.Crc32C(c, rest[i])
 
     ~~~c
 
@@ -211,96 +249,160 @@ let private torn (bytes: byte[]) (first: int) (count: int) =
 
     go 0L
 
+/// A record where it lies: its data is `DataBytes` bytes at `DataAt` in `Bytes`, the segment's
+/// own bytes, so that a caller walking a log of any size copies nothing per record. Valid only
+/// while the segment is being decoded. (Not a record type: its field names would shadow RawRecord's.)
+[<Struct; NoEquality; NoComparison>]
+type internal RecordAt
+    (segment: string, offset: int64, recordType: int64, crc: uint32, bytes: byte[], dataAt: int, dataBytes: int) =
+    member _.Segment = segment
+    member _.Offset = offset
+    member _.Type = recordType
+    member _.Crc = crc
+    member _.Bytes = bytes
+    member _.DataAt = dataAt
+    member _.DataBytes = dataBytes
+
+    /// The record, its data copied out of the segment.
+    member _.ToRaw() : RawRecord =
+        {
+            Segment = segment
+            Offset = offset
+            Type = recordType
+            Crc = crc
+            Data = bytes[dataAt .. dataAt + dataBytes - 1]
+        }
+
+/// The records of one segment, each visited in place, from the chain `chain` on: the chain
+/// after them, and why they stop unless the segment ends cleanly. A function of its own, never
+/// inlined, so that nothing on its stack keeps the segment's bytes alive once it returns.
+[<MethodImpl(MethodImplOptions.NoInlining)>]
+let private segmentRecords (visit: RecordAt -> unit) (name: string) (bytes: byte[]) (last: bool) (chain: uint32) =
+    let mutable chain = chain
+    let mutable stopped = ValueNone
+    let size = int64 bytes.Length
+    // A frame cut short: a torn write in the last segment, damage anywhere else.
+    let short (offset: int64) =
+        if last then Torn(name, offset) else Corrupt(name, offset)
+
+    let mutable offset = 0L
+    let mutable reading = true
+
+    while reading do
+        if offset >= size then
+            reading <- false
+        elif size - offset < 8L then
+            stopped <- ValueSome(short offset)
+            reading <- false
+        else
+            let word =
+                BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(bytes, int offset, 8))
+
+            if word = 0UL then
+                reading <- false
+            else
+                let length = int64 (word &&& 0x00FFFFFFFFFFFFFFUL)
+
+                let pad =
+                    if word &&& 0x8000000000000000UL <> 0UL then
+                        int64 ((word >>> 56) &&& 7UL)
+                    else
+                        0L
+
+                if length + pad >= maxFrameBody then
+                    stopped <- ValueSome(TooLarge(name, offset))
+                    reading <- false
+                elif length + pad > size - offset - 8L then
+                    stopped <- ValueSome(short offset)
+                    reading <- false
+                else
+                    let bodyAt = int offset + 8
+                    let bodyBytes = int (length + pad)
+
+                    match parseRecord bytes bodyAt (int length) with
+                    | Parsed(typ, crc, dataAt, dataBytes) ->
+                        let chained =
+                            if typ = RecordType.crc then
+                                chain
+                            else
+                                crc32cOver chain bytes dataAt dataBytes
+                        // A Crc record must carry the chain's value (unless no chain has begun), then becomes it.
+                        let ok =
+                            if typ = RecordType.crc then
+                                chain = 0u || crc = chain
+                            else
+                                crc = chained
+
+                        if not ok then
+                            stopped <-
+                                ValueSome(
+                                    if typ <> RecordType.crc && last && torn bytes bodyAt bodyBytes then
+                                        Torn(name, offset)
+                                    else
+                                        CrcMismatch(name, offset)
+                                )
+
+                            reading <- false
+                        else
+                            chain <- (if typ = RecordType.crc then crc else chained)
+                            visit (RecordAt(name, offset, typ, crc, bytes, dataAt, dataBytes))
+                            offset <- offset + 8L + length + pad
+                    | Short ->
+                        stopped <-
+                            ValueSome(
+                                if last && torn bytes bodyAt bodyBytes then
+                                    Torn(name, offset)
+                                else
+                                    short offset
+                            )
+
+                        reading <- false
+                    | Bad ->
+                        stopped <-
+                            ValueSome(
+                                if last && torn bytes bodyAt bodyBytes then
+                                    Torn(name, offset)
+                                else
+                                    Corrupt(name, offset)
+                            )
+
+                        reading <- false
+
+    struct (chain, stopped)
+
+/// Decodes segments in order (name, and a function that reads its bytes when its turn comes),
+/// checking the CRC chain and handing each record, in place, to `visit`; returns etcd's
+/// classification of where and why the data stops. Only the last segment can hold a torn
+/// write. One segment's bytes are held at a time. The loops are imperative, and nothing is
+/// allocated per record: a log of ten million records goes through it.
+let internal scan (visit: RecordAt -> unit) (segments: (string * (unit -> byte[])) list) : Stop =
+    let segments = Array.ofList segments
+    let count = segments.Length
+    let mutable chain = 0u
+    let mutable stopped = ValueNone
+    let mutable i = 0
+    // Outside the loop, so that the segment before is let go before the next one is read.
+    let mutable bytes: byte[] = null
+
+    while stopped.IsNone && i < count do
+        let name, load = segments[i]
+        bytes <- null
+        bytes <- load ()
+        let struct (after, stop) = segmentRecords visit name bytes (i = count - 1) chain
+        chain <- after
+        stopped <- stop
+        i <- i + 1
+
+    stopped |> ValueOption.defaultValue CleanEnd
+
 /// Decodes segments in order (name, and a function that reads its bytes when its turn comes),
 /// checking the CRC chain, folding each record into the state; returns the state and etcd's
 /// classification of where and why the data stops. Only the last segment can hold a torn
 /// write. One segment's bytes are held at a time.
 let fold (folder: 'State -> RawRecord -> 'State) (state: 'State) (segments: (string * (unit -> byte[])) list) =
-    let segments = Array.ofList segments
-    let count = segments.Length
-
-    let rec segment (i: int) (chain: uint32) (acc: 'State) =
-        if i >= count then
-            acc, CleanEnd
-        else
-            let name, load = segments[i]
-            let bytes = load ()
-            let last = i = count - 1
-            let size = int64 bytes.Length
-
-            let rec frame (offset: int64) (chain: uint32) (acc: 'State) =
-                let stop (make: string * int64 -> Stop) = acc, make (name, offset)
-
-                let short () =
-                    if last then stop Torn else stop Corrupt
-
-                if offset >= size then
-                    segment (i + 1) chain acc
-                elif size - offset < 8L then
-                    short ()
-                else
-                    let word =
-                        BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(bytes, int offset, 8))
-
-                    if word = 0UL then
-                        segment (i + 1) chain acc
-                    else
-                        let length = int64 (word &&& 0x00FFFFFFFFFFFFFFUL)
-
-                        let pad =
-                            if word &&& 0x8000000000000000UL <> 0UL then
-                                int64 ((word >>> 56) &&& 7UL)
-                            else
-                                0L
-
-                        if length + pad >= maxFrameBody then
-                            stop TooLarge
-                        elif length + pad > size - offset - 8L then
-                            short ()
-                        else
-                            let bodyAt = int offset + 8
-
-                            let isTorn () =
-                                last && torn bytes bodyAt (int (length + pad))
-
-                            match parseRecord bytes bodyAt (int length) with
-                            | Parsed(typ, crc, dataAt, dataBytes) ->
-                                let chained =
-                                    if typ = RecordType.crc then
-                                        chain
-                                    else
-                                        crc32cOver chain bytes dataAt dataBytes
-                                // A Crc record must carry the chain's value (unless no chain has begun), then becomes it.
-                                let ok =
-                                    if typ = RecordType.crc then
-                                        chain = 0u || crc = chain
-                                    else
-                                        crc = chained
-
-                                if not ok then
-                                    if typ <> RecordType.crc && isTorn () then
-                                        stop Torn
-                                    else
-                                        stop CrcMismatch
-                                else
-                                    let next = if typ = RecordType.crc then crc else chained
-
-                                    let raw =
-                                        {
-                                            Segment = name
-                                            Offset = offset
-                                            Type = typ
-                                            Crc = crc
-                                            Data = bytes[dataAt .. dataAt + dataBytes - 1]
-                                        }
-
-                                    frame (offset + 8L + length + pad) next (folder acc raw)
-                            | Short -> if isTorn () then stop Torn else short ()
-                            | Bad -> if isTorn () then stop Torn else stop Corrupt
-
-            frame 0L chain acc
-
-    segment 0 0u state
+    let acc = ref state
+    let stop = scan (fun r -> acc.Value <- folder acc.Value (r.ToRaw())) segments
+    acc.Value, stop
 
 /// Decodes segments in order (name, bytes): the records, and why decoding stopped.
 let decode (segments: (string * byte[]) list) : Decoded =

@@ -113,7 +113,8 @@ let private entryBuffer =
     new Threading.ThreadLocal<byte[]>(fun () -> Array.zeroCreate 256)
 
 let private put (part: byte[]) (buffer: byte[]) (at: int) =
-    Buffer.BlockCopy(part, 0, buffer, at, part.Length)
+    // A span copy: Buffer.BlockCopy's checks cost more than these few bytes' copy.
+    ReadOnlySpan(part).CopyTo(Span(buffer, at, part.Length))
     at + part.Length
 
 let private putU64 (value: uint64) (buffer: byte[]) (at: int) =
@@ -126,10 +127,13 @@ let private putU64 (value: uint64) (buffer: byte[]) (at: int) =
 let writeDumpEntry (w: Utf8JsonWriter) (term: uint64) (index: uint64) (kind: int) (data: ReadOnlySpan<byte>) =
     let need = 128 + Base64.GetMaxEncodedToUtf8Length data.Length
 
-    if entryBuffer.Value.Length < need then
-        entryBuffer.Value <- Array.zeroCreate (max need (2 * entryBuffer.Value.Length))
+    // The thread-local is read once: a dump writes millions of entries.
+    let mutable buffer = entryBuffer.Value
 
-    let buffer = entryBuffer.Value
+    if buffer.Length < need then
+        buffer <- Array.zeroCreate (max need (2 * buffer.Length))
+        entryBuffer.Value <- buffer
+
     let at = put entryParts[0] buffer 0 |> putU64 term buffer
     let at = put entryParts[1] buffer at |> putU64 index buffer
     let mutable typeBytes = 0

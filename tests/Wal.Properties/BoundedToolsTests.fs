@@ -82,6 +82,14 @@ let private surveyed (options: WalOptions) (at: Snapshot) () =
         let survey = WalDirectory.Survey(dir, at, options)
         let entries = List.ofSeq (survey.Entries())
         Expect.equal (uint64 entries.Length) survey.EntryCount "EntryCount counts the entries"
+        let visited = ResizeArray()
+
+        survey.VisitEntries(EntryVisitor(fun term index kind data -> visited.Add(term, index, kind, data.ToArray())))
+
+        Expect.equal
+            (List.ofSeq visited)
+            (entries |> List.map (fun e -> e.Term, e.Index, e.Type, e.Data.ToArray()))
+            "VisitEntries visits the entries Entries gives"
 
         let contents =
             ReadAllResult(survey.Metadata, survey.State, Collections.Generic.List(entries))

@@ -256,6 +256,10 @@ let ``check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-dire
     Expect.equal code 2 ""
     oneLine err
 
+/// The tool skips Argu's structure check at start (it costs a large part of the start): the check
+/// is made here instead.
+let ``the command tree passes Argu's structure check`` () = Program.checkCommandTree ()
+
 /// This file's tests.
 let tests =
     testList
@@ -291,6 +295,7 @@ let tests =
             testCase
                 "replay runs a trace against the engine and judges the engine's run"
                 ``replay runs a trace against the engine and judges the engine's run``
+            testCase "the command tree passes Argu's structure check" ``the command tree passes Argu's structure check``
             testCase "the documented trace is one the model allows" ``the documented trace is one the model allows``
             testCase
                 "check-dir: 0 on a sound etcd WAL, 1 naming what is broken, 2 on a non-directory"

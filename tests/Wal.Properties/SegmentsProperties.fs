@@ -80,8 +80,8 @@ type Damage =
     | ZeroSector of at: int
     | Overwrite of at: int * junk: byte[]
 
-let ``the two decoders agree on damaged logs`` (scenario: Scenarios.Scenario) (which: int) (damage: Damage) =
-    let segments = written scenario
+/// The segments with one damage done to the `which`th.
+let private damaged (segments: (string * byte[]) list) (which: int) (damage: Damage) =
     let i = abs which % segments.Length
     let name, bytes = segments[i]
     let written = Array.FindLastIndex(bytes, (fun b -> b <> 0uy)) + 1
@@ -105,23 +105,28 @@ let ``the two decoders agree on damaged logs`` (scenario: Scenarios.Scenario) (w
             Array.blit junk 0 copy j (max 0 n)
             copy
 
-    agree (List.updateAt i (name, damaged) segments)
+    List.updateAt i (name, damaged) segments
+
+let ``the two decoders agree on damaged logs`` (scenario: Scenarios.Scenario) (which: int) (damage: Damage) =
+    agree (damaged (written scenario) which damage)
+
+/// Junk behind plausible length words, so the record parsers see it too.
+let private frame (frames: (int * byte[]) list) =
+    frames
+    |> List.collect (fun (pad, body) ->
+        let word =
+            uint64 body.Length
+            ||| (if pad % 3 = 0 then
+                     0x8000000000000000UL ||| (uint64 (abs pad % 8) <<< 56)
+                 else
+                     0UL)
+
+        List.ofArray (BitConverter.GetBytes word) @ List.ofArray body)
+    |> Array.ofList
 
 let ``the two decoders agree on junk`` (junk: byte[]) (frames: (int * byte[]) list) =
-    // Junk alone, and junk behind plausible length words, so the record parsers see it too.
-    let framed =
-        frames
-        |> List.collect (fun (pad, body) ->
-            let word =
-                uint64 body.Length
-                ||| (if pad % 3 = 0 then
-                         0x8000000000000000UL ||| (uint64 (abs pad % 8) <<< 56)
-                     else
-                         0UL)
-
-            List.ofArray (BitConverter.GetBytes word) @ List.ofArray body)
-        |> Array.ofList
-
+    let framed = frame frames
+    // Junk alone, and junk behind plausible length words.
     agree [ "0000000000000000-0000000000000000.wal", junk ]
     .&. agree [ "0000000000000000-0000000000000000.wal", framed ]
 
@@ -142,9 +147,44 @@ let ``both decoders put the 10 MiB limit in the same place`` (word: uint64, expe
 
 // ---- wal check-dir's invariants
 
-let private problemsOf (segments: (string * byte[]) list) =
+/// DirectoryCheck's verdict, and PlainDirectoryCheck's (the walk as first written) beside it.
+let private bothChecks (names: string list) (segments: (string * byte[]) list) =
     let files = Map.ofList segments
-    DirectoryCheck.check (List.map fst segments) (fun n -> int64 files[n].Length) (fun n -> files[n])
+    let size n = int64 (Map.find n files).Length
+    let read n = Map.find n files
+    DirectoryCheck.check names size read, PlainDirectoryCheck.check names size read
+
+let private problemsOf (segments: (string * byte[]) list) =
+    let lean, plain = bothChecks (List.map fst segments) segments
+    Expect.equal lean plain "the lean walk says what the plain walk said"
+    lean
+
+let private walksAgree (names: string list) (segments: (string * byte[]) list) =
+    let lean, plain = bothChecks names segments
+
+    lean = plain |> Prop.label $"lean: {lean}; plain: {plain}"
+
+let ``check-dir's lean walk says what the plain walk said on damaged logs``
+    (scenario: Scenarios.Scenario)
+    (which: int)
+    (damage: Damage)
+    (foreign: bool)
+    =
+    let segments = damaged (written scenario) which damage
+    let names = List.map fst segments
+    // A stray file, and a segment gone from the middle, now and then.
+    let names =
+        if foreign then
+            "notes.txt" :: (if names.Length > 2 then List.removeAt 1 names else names)
+        else
+            names
+
+    walksAgree names segments
+
+let ``check-dir's lean walk says what the plain walk said on junk`` (junk: byte[]) (frames: (int * byte[]) list) =
+    let name = "0000000000000000-0000000000000000.wal"
+    let framed = frame frames
+    walksAgree [ name ] [ name, junk ] .&. walksAgree [ name ] [ name, framed ]
 
 let ``check-dir finds no broken invariant in a log the engine wrote for raft`` (scenario: Scenarios.Scenario) =
     let errors =
@@ -191,10 +231,9 @@ let ``check-dir reports each broken invariant`` () =
     let gap = List.removeAt 1 good
     // The segment after the gap does not continue the CRC chain either.
     Expect.equal (kinds (problemsOf gap)) [ "SequenceGap"; "CrcChainBroken" ] ""
-    let files = Map.ofList good
 
-    let withForeign =
-        DirectoryCheck.check ("notes.txt" :: List.map fst good) (fun n -> int64 files[n].Length) (fun n -> files[n])
+    let withForeign, plainForeign = bothChecks ("notes.txt" :: List.map fst good) good
+    Expect.equal withForeign plainForeign "the lean walk says what the plain walk said"
 
     Expect.equal (kinds withForeign) [ "ForeignFile" ] ""
     Expect.isTrue (withForeign |> List.forall DirectoryCheck.isWarning) ""
@@ -303,4 +342,12 @@ let tests =
                 "check-dir finds no broken invariant in a log the engine wrote for raft"
                 ``check-dir finds no broken invariant in a log the engine wrote for raft``
             testCase "check-dir reports each broken invariant" ``check-dir reports each broken invariant``
+            testPropertyWithConfig
+                (fsCheck 300 [ typeof<Scenarios.Clean> ])
+                "check-dir's lean walk says what the plain walk said on damaged logs"
+                ``check-dir's lean walk says what the plain walk said on damaged logs``
+            testPropertyWithConfig
+                (fsCheck 1000 [])
+                "check-dir's lean walk says what the plain walk said on junk"
+                ``check-dir's lean walk says what the plain walk said on junk``
         ]

@@ -91,10 +91,65 @@ public sealed class LogSurvey
         }
     }
 
+    /// <summary>
+    /// As <see cref="Entries"/>, without a copy or an allocation per entry: each entry ReadAll
+    /// returns is handed to <paramref name="visit"/> in index order, its payload a span of the
+    /// read buffer valid only during the call. For tools that write a log of any size out. The
+    /// records' CRCs, which the survey checked, are not computed again (a WAL's records are
+    /// appended, never rewritten in place); frames and records are parsed again, and a record
+    /// that is no longer there is reported.
+    /// </summary>
+    /// <param name="visit">Called once per entry.</param>
+    /// <exception cref="WalException">
+    /// Io or FileNotFound when a segment cannot be read again, and CorruptRecord when the
+    /// records changed since the survey; the entries before it have been visited.
+    /// </exception>
+    public void VisitEntries(EntryVisitor visit)
+    {
+        ArgumentNullException.ThrowIfNull(visit);
+        var files = SegmentDirectory.Open(_fs, _dir, _segments, write: false);
+        try
+        {
+            // The survey checked these records' CRCs: a WAL's records are appended, never
+            // rewritten in place, so the second read parses them without computing them again.
+            var reader = new SegmentReader(files, [.. _segments.Select(s => s.FileName)], checkCrc: false);
+            int cut = 0;
+            for (long position = 0; position < Records; position++)
+            {
+                var record = NextRecord(reader, position);
+                if (record.Type != RecordType.Entry)
+                    continue;
+                if (!Format.RecordCodec.TryParseEntry(record.Data, out ulong term, out ulong index, out var type, out var data))
+                    throw ReadRules.Corrupt(record, "an entry record's data is not a raftpb.Entry");
+                if (index > Start.Index && _cuts.Survives(position, index, ref cut))
+                    visit(term, index, type, data);
+            }
+        }
+        finally
+        {
+            foreach (var f in files)
+                f.Dispose();
+        }
+    }
+
     /// <summary>Reads the record at <paramref name="position"/>: true with its entry when it is one ReadAll returns.</summary>
     private bool NextSurvivor(SegmentReader reader, long position, ref int cut, out Entry entry)
     {
         entry = default;
+        var record = NextRecord(reader, position);
+        if (record.Type != RecordType.Entry)
+            return false;
+        if (!Format.RecordCodec.TryParseEntry(record.Data, out ulong term, out ulong index, out var type, out var data))
+            throw ReadRules.Corrupt(record, "an entry record's data is not a raftpb.Entry");
+        if (index <= Start.Index || !_cuts.Survives(position, index, ref cut))
+            return false;
+        entry = new Entry(term, index, type, data.IsEmpty ? ReadOnlyMemory<byte>.Empty : data.ToArray());
+        return true;
+    }
+
+    /// <summary>The record at <paramref name="position"/>, which the survey read: an error when it is no longer there.</summary>
+    private SegmentRecord NextRecord(SegmentReader reader, long position)
+    {
         ReadStatus status;
         SegmentRecord record;
         try
@@ -108,13 +163,6 @@ public sealed class LogSurvey
         if (status != ReadStatus.Record)
             throw new WalException(WalErrorKind.CorruptRecord,
                 $"{reader.CurrentSegment} in {_dir} changed while it was read: record {position} is no longer there ({status}).");
-        if (record.Type != RecordType.Entry)
-            return false;
-        if (!Format.RecordCodec.TryParseEntry(record.Data, out ulong term, out ulong index, out var type, out var data))
-            throw ReadRules.Corrupt(record, "an entry record's data is not a raftpb.Entry");
-        if (index <= Start.Index || !_cuts.Survives(position, index, ref cut))
-            return false;
-        entry = new Entry(term, index, type, data.IsEmpty ? ReadOnlyMemory<byte>.Empty : data.ToArray());
-        return true;
+        return record;
     }
 }

@@ -110,6 +110,8 @@ internal static class RecordCodec
     /// </summary>
     public static RecordParse DecodeRecord(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
     {
+        if (TryDecodeRecordAsWritten(bytes, out type, out crc, out data))
+            return RecordParse.Ok;
         type = 0;
         crc = 0;
         data = default;
@@ -164,6 +166,41 @@ internal static class RecordCodec
         return RecordParse.Ok;
     }
 
+    /// <summary>
+    /// walpb.Record as etcd's marshaller (and this engine's) writes it: fields 1, 2 and, when
+    /// there is data, 3 running to the end, once each in that order. Every record goes through
+    /// here, so that layout is read straight; anything else (false) goes through
+    /// <see cref="DecodeRecord"/>'s general loop, which reads these bytes the same way.
+    /// </summary>
+    private static bool TryDecodeRecordAsWritten(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
+    {
+        type = 0;
+        crc = 0;
+        data = default;
+        long pos = 0;
+        if (bytes.Length < 4 || bytes[0] != ProtoWire.Tag(1, ProtoWire.WireVarint))
+            return false;
+        pos = 1;
+        if (ProtoReader.ReadVarint(bytes, ref pos, out ulong typeValue) != RecordParse.Ok
+            || pos >= bytes.Length || bytes[(int)pos] != ProtoWire.Tag(2, ProtoWire.WireVarint))
+            return false;
+        pos++;
+        if (ProtoReader.ReadVarint(bytes, ref pos, out ulong crcValue) != RecordParse.Ok)
+            return false;
+        if (pos < bytes.Length)
+        {
+            if (bytes[(int)pos] != ProtoWire.Tag(3, ProtoWire.WireLengthDelimited))
+                return false;
+            pos++;
+            if (ProtoReader.ReadVarint(bytes, ref pos, out ulong length) != RecordParse.Ok || length != (ulong)(bytes.Length - pos))
+                return false;
+            data = bytes[(int)pos..];
+        }
+        type = unchecked((long)typeValue);
+        crc = unchecked((uint)crcValue);
+        return true;
+    }
+
     /// <summary>Decodes a raftpb.Entry, copying its payload out of the read buffer.</summary>
     public static bool TryDecodeEntry(ReadOnlySpan<byte> bytes, out Entry entry)
     {
@@ -180,6 +217,8 @@ internal static class RecordCodec
     /// </summary>
     public static bool TryParseEntry(ReadOnlySpan<byte> bytes, out ulong term, out ulong index, out EntryType entryType, out ReadOnlySpan<byte> data)
     {
+        if (TryParseEntryAsWritten(bytes, out term, out index, out entryType, out data))
+            return true;
         term = 0;
         index = 0;
         entryType = default;
@@ -210,6 +249,58 @@ internal static class RecordCodec
         }
         entryType = (EntryType)(int)type;
         return true;
+    }
+
+    /// <summary>
+    /// The entry as etcd's marshaller (and this engine's) writes it: fields 1, 2, 3 and, when
+    /// there is a payload, 4, in that order, once each, nothing after. Every entry of a log goes
+    /// through here, so that layout is read straight; anything else (false) goes through the
+    /// general loop, which reads these bytes the same way.
+    /// </summary>
+    private static bool TryParseEntryAsWritten(ReadOnlySpan<byte> bytes, out ulong term, out ulong index, out EntryType entryType, out ReadOnlySpan<byte> data)
+    {
+        term = 0;
+        index = 0;
+        entryType = default;
+        data = default;
+        int pos = 0;
+        if (!(Tag(bytes, ref pos, 0x08) && Varint(bytes, ref pos, out ulong type)
+              && Tag(bytes, ref pos, 0x10) && Varint(bytes, ref pos, out term)
+              && Tag(bytes, ref pos, 0x18) && Varint(bytes, ref pos, out index)))
+            return false;
+        if (pos < bytes.Length)
+        {
+            if (!(Tag(bytes, ref pos, 0x22) && Varint(bytes, ref pos, out ulong length))
+                || length != (ulong)(bytes.Length - pos))
+                return false;
+            data = bytes[pos..];
+        }
+        entryType = (EntryType)(int)(long)type;
+        return true;
+
+        static bool Tag(ReadOnlySpan<byte> bytes, ref int pos, byte tag)
+        {
+            if (pos >= bytes.Length || bytes[pos] != tag)
+                return false;
+            pos++;
+            return true;
+        }
+
+        // As ProtoReader's: at most ten bytes, the bits past 64 dropped.
+        static bool Varint(ReadOnlySpan<byte> bytes, ref int pos, out ulong value)
+        {
+            value = 0;
+            for (int shift = 0; shift < 64; shift += 7)
+            {
+                if (pos >= bytes.Length)
+                    return false;
+                byte b = bytes[pos++];
+                value |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80)
+                    return true;
+            }
+            return false;
+        }
     }
 
     /// <summary>Decodes a raftpb.HardState.</summary>

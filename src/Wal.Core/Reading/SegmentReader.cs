@@ -24,10 +24,21 @@ internal sealed class SegmentReader
     private long _bufferOffset;
     private int _bufferCount;
 
-    public SegmentReader(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names)
+    private readonly bool _checkCrc;
+
+    /// <summary>A reader of <paramref name="files"/> (named <paramref name="names"/>), in order.</summary>
+    /// <param name="files">The segments.</param>
+    /// <param name="names">Their file names, for records and messages.</param>
+    /// <param name="checkCrc">
+    /// False only to read again records a reader has just checked (a survey's second pass):
+    /// frames and records are still parsed and every failure reported, but no CRC is computed,
+    /// and the chain (<see cref="Crc"/>) is not kept.
+    /// </param>
+    public SegmentReader(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, bool checkCrc = true)
     {
         _files = files;
         _names = names;
+        _checkCrc = checkCrc;
         if (files.Count > 0)
             _fileLength = files[0].Length;
     }
@@ -101,11 +112,11 @@ internal sealed class SegmentReader
             {
                 // A Crc record carries the chain's value rather than extending it. A reader that
                 // starts past the first segment has no chain yet (0), so it adopts the record's.
-                if (Crc != 0 && crc != Crc)
+                if (_checkCrc && Crc != 0 && crc != Crc)
                     return ReadStatus.ChainBroken;
                 Crc = crc;
             }
-            else
+            else if (_checkCrc)
             {
                 uint chained = Crc32C.Update(Crc, data);
                 if (crc != chained)
