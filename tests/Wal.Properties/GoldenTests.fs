@@ -153,6 +153,12 @@ let tests =
                 ``length words carry 0x80 | padding in the top byte`` (15, 0x810000000000000FUL, 1))
             testCase "length words carry 0x80 | padding in the top byte(1000001, 0x87000000000F4241UL, 7)" (fun () ->
                 ``length words carry 0x80 | padding in the top byte`` (1000001, 0x87000000000F4241UL, 7))
+            testCase
+                "a length word without the marker bit has no padding, whatever its top byte's low bits say"
+                (fun () ->
+                    // etcd's decodeFrameSize reads padding only when the word is negative (the 0x80 bit).
+                    Expect.equal (Frame.Decode 0x050000000000000CUL) (struct (12UL, 0)) ""
+                    Expect.equal (Frame.Decode 0x850000000000000BUL) (struct (11UL, 5)) "")
             testCase "a Crc record of 0 encodes as 08 04 10 00" ``a Crc record of 0 encodes as 08 04 10 00``
             testCase "a fresh WAL starts with the bytes etcd writes" ``a fresh WAL starts with the bytes etcd writes``
             testCase

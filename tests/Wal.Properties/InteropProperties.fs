@@ -200,7 +200,7 @@ let ``etcd and the engine classify and repair the same damage the same way`` (sc
         (ReadAllJson.render (EngineReadAll.read repairEngine Wal.Snapshot.Zero false))
 
 /// The engine's record decoder in the peer's words.
-let private engineVerdict (input: byte[]) =
+let engineVerdict (input: byte[]) =
     let mutable t = 0L
     let mutable c = 0u
     let mutable d = ReadOnlySpan<byte>.Empty

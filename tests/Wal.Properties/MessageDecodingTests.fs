@@ -37,6 +37,8 @@ let entryCases =
         case "an unknown fixed64 field" ("1001" + "310102030405060708" + "1801") "ok 1 1 0 "
         case "an unknown fixed32 field" ("3d01020304" + "1002") "ok 2 0 0 "
         case "an unknown bytes field" ("4a02aabb" + "1003") "ok 3 0 0 "
+        case "an unknown fixed64 field last" ("1001" + "310102030405060708") "ok 1 0 0 "
+        case "a group holding an empty bytes field" ("2b" + "4a00" + "2c" + "1001") "ok 1 0 0 "
         case
             "an unknown group, skipped with what it holds"
             ("1001" + "2b" + "0801" + "2201aa" + "2c" + "1802")
@@ -81,6 +83,17 @@ let stateCases =
         case "a term cut short" "08" "truncated"
         case "field 0" "0000" "invalid"
         case "an unknown fixed32 cut short" ("0801" + "2d01") "truncated"
+    ]
+
+/// walpb.Record: Type = 1, Crc = 2 (varints), Data = 3 (bytes); an unknown field goes through
+/// gogo's skip function. Verdict "ok TYPE CRC DATAHEX", and the engine tells truncated from invalid too.
+let recordCases =
+    [
+        case "as etcd writes it" ("0802" + "1005" + "1a0161") "ok 2 5 61"
+        case "an unknown group last" ("0802" + "1005" + "2b" + "0801" + "2c") "ok 2 5 "
+        case "an unknown bytes field whose length wraps past 2^63" ("0802" + "2a" + "ffffffffffffffff7f") "invalid"
+        case "an unknown bytes field longer than the record" ("0802" + "2a05" + "61") "truncated"
+        case "a group holding an empty bytes field" ("2b" + "2a00" + "2c" + "0803") "ok 3 0 "
     ]
 
 let private hex (bytes: ReadOnlySpan<byte>) =
@@ -147,6 +160,12 @@ let tests =
         [
             testList "raftpb.Entry" (entryCases |> List.map (engineCase entryVerdict))
             testList "raftpb.HardState" (stateCases |> List.map (engineCase stateVerdict))
+            testList
+                "walpb.Record"
+                (recordCases
+                 |> List.map (fun c ->
+                     testCase c.Name (fun () ->
+                         Expect.equal (InteropProperties.engineVerdict (Convert.FromHexString c.Hex)) c.Gogo c.Hex)))
             testCase
                 "ReadAll takes an entry written in another field order, with an unknown group"
                 ``ReadAll takes an entry written in another field order, with an unknown group``
@@ -301,6 +320,8 @@ let interop =
                 gogoAgreesWithTheTable "entry" entryCases)
             testCase "gogo gives every raftpb.HardState case the table's verdict" (fun () ->
                 gogoAgreesWithTheTable "state" stateCases)
+            testCase "gogo gives every walpb.Record case the table's verdict" (fun () ->
+                gogoAgreesWithTheTable "record" recordCases)
             testPropertyWithConfig
                 (fsCheck 50 [ typeof<EntryMessages> ])
                 "the engine's raftpb.Entry decoder gives gogo's verdict on generated and damaged messages"

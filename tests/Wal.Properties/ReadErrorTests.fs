@@ -134,6 +134,17 @@ let ``CrcMismatch: one changed byte of an entry in a segment that is not the las
     assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
     assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
 
+    // The error names the damaged segment, not the last one: an operator goes to that file.
+    let message =
+        try
+            readOnly options Snapshot.Zero |> ignore
+            ""
+        with :? WalException as e ->
+            e.Message
+
+    Expect.stringContains message segments[0] "the message names the damaged segment"
+    Expect.isFalse (message.Contains(List.last segments)) $"the message names the last segment: {message}"
+
     // Repair, as etcd's, looks only at the last segment, which is sound: it must not cut or hide
     // anything, and the corruption is still reported afterwards.
     Expect.equal (WalDirectory.Repair(dir, options)) RepairOutcome.NothingToRepair ""
