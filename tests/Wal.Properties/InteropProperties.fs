@@ -210,6 +210,28 @@ let engineVerdict (input: byte[]) =
     | Wal.Format.RecordParse.Truncated -> "truncated"
     | _ -> "invalid"
 
+/// A message as written, or damaged once: a bit flipped, cut short, or a byte put in.
+let damaged (bytes: byte[]) =
+    gen {
+        let! i = Gen.choose (0, max 0 (bytes.Length - 1))
+        let! bit = Gen.choose (0, 7)
+        let! b = Gen.choose (0, 255) |> Gen.map byte
+
+        return!
+            Gen.elements
+                [
+                    bytes
+                    (let copy = Array.copy bytes in
+
+                     (if copy.Length > 0 then
+                          copy[i] <- copy[i] ^^^ (1uy <<< bit))
+
+                     copy)
+                    bytes[.. i - 1]
+                    Array.insertAt i b bytes
+                ]
+    }
+
 /// Records as etcd writes them, then damaged: a bit flipped, cut short, a byte put in.
 let private damagedRecords =
     let valid =
@@ -235,26 +257,6 @@ let private damagedRecords =
             return buffer[.. n - 1]
         }
 
-    let damage (bytes: byte[]) =
-        gen {
-            let! i = Gen.choose (0, max 0 (bytes.Length - 1))
-            let! bit = Gen.choose (0, 7)
-            let! b = Gen.choose (0, 255) |> Gen.map byte
-
-            return!
-                Gen.elements
-                    [
-                        bytes
-                        (let copy = Array.copy bytes in
-
-                         (if copy.Length > 0 then
-                              copy[i] <- copy[i] ^^^ (1uy <<< bit))
-
-                         copy)
-                        bytes[.. i - 1]
-                        Array.insertAt i b bytes
-                    ]
-        }
 
     let random =
         Gen.choose (0, 24)
@@ -277,7 +279,8 @@ let private damagedRecords =
                         0x0fuy
                     ]))
 
-    Gen.frequency [ 3, valid |> Gen.bind damage; 1, random ] |> Gen.listOfLength 200
+    Gen.frequency [ 3, valid |> Gen.bind damaged; 1, random ]
+    |> Gen.listOfLength 200
 
 type DamagedRecords =
     static member Inputs() =
