@@ -308,6 +308,13 @@ type private Walk(named: Map<string, uint64>, firstIndex: uint64) =
                 problems.Add(
                     UndecodablePayload(r.Segment, r.Offset, "a snapshot record's data is not a walpb.Snapshot")
                 )
+            // Raft holds every index up to a snapshot's, the last at its term (as the engine's
+            // invariants take it): a commit may rest on it, the next segment may be named after
+            // it, and entries after it follow its term.
+            | ValueSome(struct (index, term, _)) when index > 0UL && (not hasLastEntry || index > lastEntry) ->
+                setTerm index term
+                hasLastEntry <- true
+                lastEntry <- index
             | ValueSome _ -> ()
         | t -> problems.Add(UnknownRecordType(r.Segment, r.Offset, t))
 

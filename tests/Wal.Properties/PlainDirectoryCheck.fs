@@ -214,6 +214,17 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
     | t when t = RecordType.snapshot ->
         match varintFields r.Data with
         | ValueNone -> undecodable "a snapshot record's data is not a walpb.Snapshot"
+        // Raft holds every index up to a snapshot's, the last at its term.
+        | ValueSome(struct (index, term, _)) when
+            index > 0UL
+            && (match w.LastEntry with
+                | Some last -> index > last
+                | None -> true)
+            ->
+            { w with
+                Terms = setTerm index term w.Terms
+                LastEntry = Some index
+            }
         | ValueSome _ -> w
     | t -> add (UnknownRecordType(r.Segment, r.Offset, t)) w
 

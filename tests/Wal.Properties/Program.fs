@@ -32,6 +32,7 @@ let suites =
         None, DurabilityProperties.tests
         None, InvariantProperties.tests
         None, CrashProperties.tests
+        None, CrashExamples.tests
         None, DiskProperties.tests
         Some Interop, testSequenced InteropProperties.tests
         None, SnapTests.tests

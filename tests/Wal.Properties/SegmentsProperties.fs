@@ -302,6 +302,26 @@ let ``check-dir reports each broken invariant`` () =
         []
         ""
 
+    // A follower installs its leader's snapshot past its last entry, commits up to it and goes
+    // on from there (etcd's server saves the snapshot record, then the hard state): the commit
+    // rests on the snapshot, and the segments cut after it are named after it, as etcd names them.
+    Expect.equal
+        (says (fun wal ->
+            wal.Save(HardState(1UL, 1UL, 1UL), entries 1UL 1UL 2)
+            wal.SaveSnapshot(Snapshot(10UL, 2UL))
+            wal.Save(HardState(2UL, 1UL, 10UL), Array.empty)
+            wal.Save(HardState(2UL, 1UL, 12UL), entries 2UL 11UL 12)))
+        []
+        ""
+
+    // Entries after the snapshot keep to its term.
+    Expect.equal
+        (says (fun wal ->
+            wal.SaveSnapshot(Snapshot(10UL, 3UL))
+            wal.Save(HardState(3UL, 1UL, 10UL), entries 2UL 11UL 1)))
+        [ "EntryTermWentBackwards" ]
+        ""
+
     // Damage: the reference decoder's verdicts.
     let lastName, lastBytes = List.last good
     let written = Array.FindLastIndex(lastBytes, (fun b -> b <> 0uy)) + 1

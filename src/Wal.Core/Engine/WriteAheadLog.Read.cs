@@ -59,7 +59,7 @@ public sealed partial class WriteAheadLog
                 entries.Add(new Entry(entry.Term, entry.Index, entry.Type, data.IsEmpty ? ReadOnlyMemory<byte>.Empty : data.ToArray()));
             }
         }
-        _lastIndex = replay.LastEntryIndex;
+        _lastIndex = replay.LastIndex;
 
         // A reader may stop at a torn last record: the writer may be in the middle of it.
         if (status != ReadStatus.End && (pending.Write || status != ReadStatus.UnexpectedEof))

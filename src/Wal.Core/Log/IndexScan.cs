@@ -17,7 +17,7 @@ internal static class IndexScan
     /// <param name="Runs">Where the entries after the snapshot lie.</param>
     /// <param name="Metadata">The log's metadata.</param>
     /// <param name="State">The last hard state.</param>
-    /// <param name="LastIndex">The index of the last entry record read, from which a cut names the next segment.</param>
+    /// <param name="LastIndex">The last index the writer held (see <see cref="Reading.Replay.LastIndex"/>), from which a cut names the next segment.</param>
     /// <param name="Invariants">What raft's invariants learnt from the records, for the writer.</param>
     public readonly record struct Found(IndexRun[] Runs, byte[] Metadata, HardState State, ulong LastIndex, RaftInvariants Invariants);
 
@@ -57,7 +57,7 @@ internal static class IndexScan
             throw ReadRules.StatusError(status, reader, record);
         if (!replay.SnapshotFound)
             throw new WalException(WalErrorKind.SnapshotNotFound, replay.SnapshotNotFoundMessage);
-        return new Found([.. runs.Select(r => r.Run.Trimmed())], replay.Metadata ?? [], replay.State, replay.LastEntryIndex, replay.Invariants);
+        return new Found([.. runs.Select(r => r.Run.Trimmed())], replay.Metadata ?? [], replay.State, replay.LastIndex, replay.Invariants);
     }
 
     /// <summary>Drops the entries from <paramref name="index"/> on.</summary>

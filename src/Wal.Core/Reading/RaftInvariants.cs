@@ -42,6 +42,9 @@ internal sealed class RaftInvariants
         return invariants;
     }
 
+    /// <summary>The last index the log holds as far as the records read tell: the last entry's, raised by snapshot records past it and by what a read from a later segment knows.</summary>
+    public ulong LastIndex => _lastIndex;
+
     /// <summary>Why <paramref name="entry"/> cannot come next, or null; <paramref name="checkGap"/> for writers (readers report gaps as etcd does).</summary>
     public string? Violation(in Entry entry, bool checkGap)
     {
@@ -113,7 +116,12 @@ internal sealed class RaftInvariants
         }
         if (state.IsEmpty)
             return null;
-        return Violation(state, entries.IsEmpty ? _lastIndex : entries[^1].Index);
+        ulong last = entries.IsEmpty ? _lastIndex : entries[^1].Index;
+        // After a read from a later segment the writer still knows the log reaches _lastIndex; a
+        // commit past it would be written, and then refused by a read of the whole log.
+        if (_partial && state.Commit > last)
+            return $"a hard state commits {state.Commit}, beyond the last index {last}";
+        return Violation(state, last);
     }
 
     /// <summary>Takes a Save checked by <see cref="SaveViolation"/>.</summary>

@@ -43,8 +43,19 @@ internal sealed class Replay(Snapshot start, RaftInvariants invariants, bool str
     /// <summary>How many entries follow the snapshot in the log as read so far (overwrites applied).</summary>
     public ulong Count { get; private set; }
 
-    /// <summary>The index of the last entry record read, at or below the snapshot too (a cut names its segment after it).</summary>
-    public ulong LastEntryIndex { get; private set; }
+    /// <summary>
+    /// The last index the log's writer held when it stopped, as raft's invariants know it: the
+    /// last entry record's index (at or below the snapshot too), raised by a snapshot record past
+    /// it (as SaveSnapshot raises it) and, on a read that starts at a later segment, at least the
+    /// index that segment is named after. A writer that goes on names its next segment after it.
+    /// </summary>
+    /// <remarks>
+    /// etcd 3.4 takes the last entry record's index only. After a snapshot past the last entry
+    /// (one installed from a leader), or a read of a later segment that holds no entry, its next
+    /// segment is named for an index at or below the snapshot's: a later Open at that snapshot
+    /// then starts its search at the new segment, past the snapshot record, and finds none.
+    /// </remarks>
+    public ulong LastIndex => Invariants.LastIndex;
 
     /// <summary>
     /// Applies one record. For an entry record placed after the snapshot it returns true with
@@ -74,7 +85,6 @@ internal sealed class Replay(Snapshot start, RaftInvariants invariants, bool str
                 Invariants.Accept(entry);
                 if (entries == EntryRule.Check)
                     return false;
-                LastEntryIndex = index;
                 if (index <= Start.Index)
                     return false;
                 // Compare without forming the position, which a huge index would overflow (CVE-2020-15112).
