@@ -233,7 +233,7 @@ def answer(log, request):
     op = request.get("op")
     if op == "hello":
         name = "naive.py" + (f" --bug {log.bug}" if log.bug else "")
-        return {"ok": True, "name": name, "supports": ["overwrite", "snapshot", "release", "sync"]}
+        return {"ok": True, "name": name, "supports": ["overwrite", "snapshot", "install", "release", "sync"]}
     if op == "create":
         log.create(request["dir"], base64.b64decode(request["metadata"], validate=True))
     elif op == "save":

@@ -99,7 +99,7 @@ public sealed class ProtocolServer : IDisposable
         switch (Text(request, "op"))
         {
             case "hello":
-                return ($"{{\"ok\":true,\"name\":{JsonSerializer.Serialize(store.Name)},\"supports\":[\"overwrite\",\"snapshot\",\"release\",\"sync\"]}}", false);
+                return ($"{{\"ok\":true,\"name\":{JsonSerializer.Serialize(store.Name)},\"supports\":[\"overwrite\",\"snapshot\",\"install\",\"release\",\"sync\"]}}", false);
             case "create":
                 Create(Text(request, "dir"), Bytes(request, "metadata"));
                 return (Ok, false);

@@ -109,7 +109,8 @@ let serve (input: TextReader) (output: TextWriter) =
     let answer (request: JsonElement) : string * bool =
         match text request "op" with
         | "hello" ->
-            "{\"ok\":true,\"name\":\"Wal.Core\",\"supports\":[\"overwrite\",\"snapshot\",\"release\",\"sync\"]}", false
+            "{\"ok\":true,\"name\":\"Wal.Core\",\"supports\":[\"overwrite\",\"snapshot\",\"install\",\"release\",\"sync\"]}",
+            false
         | "create" ->
             closeLog ()
             log <- Some(WriteAheadLog.Create(text request "dir", ReadOnlyMemory(bytes request "metadata")))

@@ -73,6 +73,20 @@ module Stream =
 
         go (List.ofSeq records) None HardState.empty [] 0 false
 
+    /// The last snapshot installed past every entry before it (as a raft follower installs its
+    /// leader's), or zero: raft opens at it or later, since a read from below it meets the gap
+    /// before the entries after it (SliceOutOfRange).
+    let installed (records: Record seq) : Snapshot =
+        records
+        |> Seq.fold
+            (fun (last, floor) record ->
+                match record with
+                | EntryRecord e -> e.Index, floor
+                | SnapshotRecord s when s.Index > last && s.Index > floor.Index -> last, s
+                | _ -> last, floor)
+            (0UL, Snapshot.zero)
+        |> snd
+
 /// A log as the model sees it: the records written so far.
 type Log = { Records: Record list }
 

@@ -188,6 +188,7 @@ let hello (client: Client) : Result<Hello, Breach> =
                         {
                             Overwrite = has "overwrite"
                             Snapshot = has "snapshot"
+                            Install = has "snapshot" && has "install"
                             Release = has "release"
                             Sync = has "sync"
                         }

@@ -182,7 +182,13 @@ let run (adapter: Adapter) (steps: Step list) : Line list * string option =
 /// The steps the oracle runs for a generated sequence: those the trace language holds, then a
 /// clean close and a full read, which every run must end with.
 let stepsFor (steps: Step list) =
-    (steps |> List.filter holds) @ [ Do Close; Do(Open Snapshot.zero) ]
+    let at =
+        steps
+        |> List.choose Step.operation
+        |> List.collect Stream.recordsOf
+        |> Stream.installed
+
+    (steps |> List.filter holds) @ [ Do Close; Do(Open at) ]
 
 /// Runs the steps and judges them: None, or why the model rejects what was observed (and the trace).
 let judge (rule: DurabilityRule) (adapter: Adapter) (steps: Step list) : (string * string) option =

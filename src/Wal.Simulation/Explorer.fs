@@ -155,6 +155,13 @@ let savedSnapshots (log: DurableLog) =
     )
     |> List.distinct
 
+/// Where raft opens after a crash now: the last snapshot the run installed past its entries
+/// (Stream.installed), or zero.
+let recoveryFloor (log: DurableLog) =
+    log.Bases
+    |> List.map (fun basis -> Stream.installed (basis @ log.Session))
+    |> List.maxBy _.Index
+
 let private dispose (w: Wal.WriteAheadLog) =
     try
         w.Dispose()
@@ -196,6 +203,8 @@ let private judgeEngine
                     |> Option.map _.Index
                     |> Option.defaultValue 0UL
                     |> max at.Index
+                    // A commit may rest on a snapshot installed past the entries.
+                    |> max c.State.Commit
                 | _ -> 0UL
 
             let term = 1000UL
@@ -308,6 +317,8 @@ let private exploreStates
             let state, log = captured.State, captured.Log
             let stateSeed = seed + i
             let snapshots = savedSnapshots log
+            let floor = recoveryFloor log
+            let floorAllowed = lazy (Durability.allowedAfterCrash floor log)
             let zeroAllowed = lazy (Durability.allowedAfterCrash Snapshot.zero log)
 
             let images =
@@ -328,10 +339,10 @@ let private exploreStates
                 if found.IsNone then
                     // Every other image recovers at a snapshot the run saved, when it saved one.
                     let at =
-                        if k % 2 = 1 && not snapshots.IsEmpty then
-                            snapshots[(stateSeed + k) % snapshots.Length]
-                        else
-                            Snapshot.zero
+                        match snapshots |> List.filter (fun s -> s.Index >= floor.Index) with
+                        | openable when k % 2 = 1 && not openable.IsEmpty ->
+                            openable[(stateSeed + k) % openable.Length]
+                        | _ -> floor
 
                     let kind =
                         match faulted with
@@ -343,8 +354,8 @@ let private exploreStates
                     count kind 1
 
                     let allowed =
-                        if at = Snapshot.zero then
-                            zeroAllowed.Force()
+                        if at = floor then
+                            floorAllowed.Force()
                         else
                             Durability.allowedAfterCrash at log
 

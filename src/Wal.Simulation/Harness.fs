@@ -240,6 +240,16 @@ let private runner (config: RunConfig) =
 
     let powerCut (where: string) (image: int) (at: Snapshot) (run: Run) = run |> lose image |> recoverAt where at
 
+    // Where recovery after a power cut inside a step opens: the configured snapshot, or (as raft
+    // opens) the last snapshot the run installed past its entries.
+    let recoveryPoint (run: Run) =
+        if config.RecoverAt <> Snapshot.zero then
+            config.RecoverAt
+        else
+            run.Model.Bases
+            |> List.map (fun basis -> Stream.installed (basis @ run.Model.Session))
+            |> List.maxBy _.Index
+
     let reopen (where: string) (at: Snapshot) (run: Run) =
         let observed, opened =
             match recoverWith false (options run) at with
@@ -250,7 +260,7 @@ let private runner (config: RunConfig) =
             | result -> result
 
         if run.Fs.Dead then
-            powerCut where config.CrashImage config.RecoverAt run
+            powerCut where config.CrashImage (recoveryPoint run) run
         else
             settle where at observed opened run
 
@@ -302,7 +312,7 @@ let private runner (config: RunConfig) =
                         OtherError(ex.Kind, ex.Message)
 
             if run.Fs.Dead then
-                powerCut where config.CrashImage config.RecoverAt run
+                powerCut where config.CrashImage (recoveryPoint run) run
             else
                 match judge (Durability.allowedAfterCrash at run.Model) false observed with
                 | Some message -> diverge where message run
@@ -335,7 +345,8 @@ let private runner (config: RunConfig) =
         with
         | ex when isPowerLoss ex ->
             // The run's disk is the one that died (the guard sees the run from before the step).
-            powerCut where config.CrashImage config.RecoverAt { run with Model = interrupted () }
+            let run = { run with Model = interrupted () }
+            powerCut where config.CrashImage (recoveryPoint run) run
         | :? WalException as ex when not config.Faults.IsEmpty && ex.Kind = WalErrorKind.Io ->
             { run with
                 Model = interrupted ()
@@ -398,10 +409,17 @@ let run (config: RunConfig) (steps: Step list) : RunResult =
 
     let ran = steps |> List.map (fun s -> s, Step.describe s) |> List.fold stepOn start
 
-    // Last, a clean close and a full read: what every run must end with.
+    // Last, a clean close and a full read (from the last snapshot installed past the entries,
+    // where raft would open): what every run must end with.
+    let finalAt =
+        steps
+        |> List.choose Step.operation
+        |> List.collect Stream.recordsOf
+        |> Stream.installed
+
     let ended =
         if going ran && (ran.FailedClosed || ran.Model.Created || (log ran).IsSome) then
-            [ Do Close, "the final close"; Do(Open Snapshot.zero), "the final read" ]
+            [ Do Close, "the final close"; Do(Open finalAt), "the final read" ]
             |> List.fold stepOn ran
         else
             ran

@@ -139,6 +139,8 @@ let onwards (contents: Contents) =
         |> List.tryLast
         |> Option.map _.Index
         |> Option.defaultValue 0UL
+        // A commit may rest on a snapshot installed past the entries.
+        |> max contents.State.Commit
 
     let state =
         {

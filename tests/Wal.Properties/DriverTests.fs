@@ -210,6 +210,7 @@ let tests =
                     {
                         Overwrite = false
                         Snapshot = false
+                        Install = false
                         Release = false
                         Sync = false
                     }
@@ -297,6 +298,58 @@ let tests =
             }
         ]
 
+/// A follower installs its leader's snapshot past its last entry (the `install` of the protocol's
+/// supports), is restarted at it, and a Save of its hard state cuts a segment (the metadata is
+/// larger than 4 KiB segments, so every Save cuts); then it is restarted at the snapshot again.
+let private installThenCut: Step list =
+    let state term vote commit : Wal.Model.HardState =
+        {
+            Term = term
+            Vote = vote
+            Commit = commit
+        }
+
+    let snapshot: Wal.Model.Snapshot = { Index = 10UL; Term = 1UL }
+
+    [
+        Do(Create(Array.create 4500 7uy))
+        Do(
+            Save(
+                state 1UL 1UL 1UL,
+                [
+                    {
+                        Term = 1UL
+                        Index = 1UL
+                        Kind = 0
+                        Data = "a"B
+                    }
+                ]
+            )
+        )
+        Do(SaveSnapshot snapshot)
+        Do(Save(state 1UL 1UL 10UL, []))
+        Do Close
+        Do(Open snapshot)
+        Do(Save(state 2UL 0UL 10UL, []))
+        Do Close
+        Do(Open snapshot)
+    ]
+
+/// Oracle.judge of `steps` through the driver `command`, and the segments it left.
+let private judged (command: Command) (steps: Step list) =
+    use dir = new TempDir()
+    use driver = new DriverAdapter(command, dir.Root, TimeSpan.FromSeconds 20.0)
+    driver.Hello |> ignore
+    let verdict = Oracle.judge DurabilityRule.RaftContract driver.Adapter steps
+
+    let segments =
+        Directory.GetFiles(dir.Root, "*.wal", SearchOption.AllDirectories)
+        |> Array.map Path.GetFileName
+        |> Array.sort
+        |> List.ofArray
+
+    verdict, segments
+
 /// etcd 3.4's own wal package behind the protocol (`etcd-peer driver`): the Interop category, as
 /// it runs etcd's code through the peer.
 let interop =
@@ -318,6 +371,20 @@ let interop =
             }
 
             test "etcd's driver answers the documented session as shown" { answersDocumentedSession (etcd None) }
+
+            // etcd's ReadAll leaves the writer's last index at the last entry read, below the
+            // snapshot, so its cut names the new segment 3-1 and the next open at the snapshot
+            // starts there, past the snapshot record. Opened for writing, etcd 3.4 drops the
+            // ErrSnapshotNotFound that follows (newFileEncoder overwrites it) and reads what the
+            // model allows; opened for reading, it fails (docs/format.md#segment-names-after-a-snapshot).
+            test "after an install, a reopen and a cut, etcd names the segment below the snapshot and still reads" {
+                let etcdVerdict, etcdSegments = judged (etcd (Some 4096L)) installThenCut
+                Expect.isNone etcdVerdict "etcd 3.4, opened for writing, reads what the model allows"
+                Expect.contains etcdSegments "0000000000000003-0000000000000001.wal" "etcd's cut after the reopen"
+
+                // The engine's names after the snapshot are CrashExamples' (its driver cuts at 64 MB).
+                Expect.isNone (fst (judged engine installThenCut)) "the engine reads what the model allows"
+            }
 
             test "a record etcd panics on is a read error, and etcd's driver answers on" {
                 use dir = new TempDir()

@@ -308,7 +308,7 @@ let tests =
                 "the engine writes, etcd reads what the model says, at every snapshot"
                 ``the engine writes, etcd reads what the model says, at every snapshot``
             testPropertyWithConfig
-                (fsCheck 40 [ typeof<Clean> ])
+                (fsCheck 40 [ typeof<CleanWithoutInstalls> ])
                 "the same operations write the same files, byte for byte"
                 ``the same operations write the same files, byte for byte``
             testPropertyWithConfig

@@ -96,7 +96,7 @@ let tests =
                 "a power cut at any mutating call of RaftLog (appends, cuts, compactions) recovers to what the model allows"
                 ``a power cut at any mutating call of RaftLog (appends, cuts, compactions) recovers to what the model allows``
             testPropertyWithConfig
-                (fsCheck 50 [ typeof<Clean> ])
+                (fsCheck 50 [ typeof<CleanWithoutInstalls> ])
                 "readers on other threads, during appends, overwrites and compactions, each see a state the model went through"
                 ``readers on other threads, during appends, overwrites and compactions, each see a state the model went through``
 

@@ -233,7 +233,7 @@ func (d *driver) answer(r request) (reply interface{}, quit bool, err error) {
 			Ok       bool     `json:"ok"`
 			Name     string   `json:"name"`
 			Supports []string `json:"supports"`
-		}{true, "etcd 3.4 wal", []string{"overwrite", "snapshot", "release", "sync"}}, false, nil
+		}{true, "etcd 3.4 wal", []string{"overwrite", "snapshot", "install", "release", "sync"}}, false, nil
 	case "create":
 		dir, err := r.text("dir")
 		if err != nil {
