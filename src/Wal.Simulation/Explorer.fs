@@ -168,6 +168,29 @@ let private dispose (w: Wal.WriteAheadLog) =
     with _ ->
         ()
 
+/// The last index a read at `at` shows the log holds: its last entry, the snapshot, or a commit
+/// resting on a snapshot installed past the entries.
+let private lastHeld (at: Snapshot) (c: Contents) =
+    c.Entries
+    |> List.tryLast
+    |> Option.map _.Index
+    |> Option.defaultValue 0UL
+    |> max at.Index
+    |> max c.State.Commit
+
+/// A caller's mistake after recovery: a Save committing far past anything the log holds.
+/// Raft's invariants refuse it, writing nothing, however much of the log the recovery read (a
+/// read that starts at a later segment knows less); taken, it is a hard state the engine's own
+/// read of the whole log would refuse. None when refused.
+let private overCommitRefused (wal: Wal.WriteAheadLog) (last: uint64) =
+    let commit = last + 1_000_000UL
+
+    try
+        wal.Save(Wal.HardState(1000UL, 1UL, commit), ReadOnlySpan<Wal.Entry>.Empty)
+        Some $"after recovering, a Save committing {commit} (the log ends near {last}) was taken"
+    with :? Wal.WalException as ex when ex.Kind = Wal.WalErrorKind.InvalidArgument ->
+        None
+
 /// Judges the engine's recovery from one crash image (its outcome `observed`, and the log it
 /// left `opened`); then, as recovery must go on, saves one more entry, closes, reopens at `at` and
 /// judges that read too. None when the model allows both.
@@ -184,10 +207,12 @@ let private judgeEngine
     | Some message, _, _ ->
         opened |> Option.iter dispose
         Some message
-    // Raft stops at a snapshot it cannot find: nothing to go on with.
-    | None, Convert.Model(NotFound _), Some wal when at <> Snapshot.zero ->
+    // Raft stops at a snapshot it cannot find: nothing to go on with, though the log is left
+    // open for appending, and must still refuse what raft's invariants refuse.
+    | None, Convert.Model(NotFound c), Some wal when at <> Snapshot.zero ->
+        let refused = overCommitRefused wal (lastHeld at c)
         dispose wal
-        None
+        refused
     | None, Convert.Model outcome, Some wal ->
         match Durability.recovered at outcome log with
         | None ->
@@ -197,14 +222,7 @@ let private judgeEngine
             let last =
                 match outcome with
                 | Read c
-                | NotFound c ->
-                    c.Entries
-                    |> List.tryLast
-                    |> Option.map _.Index
-                    |> Option.defaultValue 0UL
-                    |> max at.Index
-                    // A commit may rest on a snapshot installed past the entries.
-                    |> max c.State.Commit
+                | NotFound c -> lastHeld at c
                 | _ -> 0UL
 
             let term = 1000UL
@@ -226,20 +244,30 @@ let private judgeEngine
 
             let save = Operation.Save(hardState, [ entry ])
 
-            try
+            let overCommit = overCommitRefused wal last
+
+            match overCommit with
+            | Some message ->
+                dispose wal
+                Some message
+            | None ->
                 try
-                    wal.Save(Wal.FSharp.ModelConvert.toHardState hardState, [| Wal.FSharp.ModelConvert.toEntry entry |])
-                finally
-                    wal.Dispose()
+                    try
+                        wal.Save(
+                            Wal.FSharp.ModelConvert.toHardState hardState,
+                            [| Wal.FSharp.ModelConvert.toEntry entry |]
+                        )
+                    finally
+                        wal.Dispose()
 
-                let after = Durability.acknowledged recovered save |> Durability.synced
-                let reread, reopened = Harness.recoverWith false options at
-                reopened |> Option.iter dispose
+                    let after = Durability.acknowledged recovered save |> Durability.synced
+                    let reread, reopened = Harness.recoverWith false options at
+                    reopened |> Option.iter dispose
 
-                Harness.judge (Durability.allowedAfterCrash at after) false reread
-                |> Option.map (fun m -> $"after recovering, saving entry {entry.Index} and reopening: {m}")
-            with :? Wal.WalException as ex ->
-                Some $"after recovering, saving entry {entry.Index} failed: {ex.Kind} {ex.Message}"
+                    Harness.judge (Durability.allowedAfterCrash at after) false reread
+                    |> Option.map (fun m -> $"after recovering, saving entry {entry.Index} and reopening: {m}")
+                with :? Wal.WalException as ex ->
+                    Some $"after recovering, saving entry {entry.Index} failed: {ex.Kind} {ex.Message}"
     | None, _, opened ->
         opened |> Option.iter dispose
         None
@@ -369,6 +397,40 @@ let private exploreStates
 
                         diverge kind (i + 1) image detail message
                     | None -> ())
+
+            // A recovery that starts at a later segment knows less of the log than a read of
+            // it all: opened at the index a later segment is named for (as at a snapshot whose
+            // record the crash took), the log must still refuse a commit past what it holds.
+            if faulted.IsNone && found.IsNone then
+                let image = CrashImage.random state false (stateSeed * 17)
+                let fs = SimulatedFileSystem(CrashImage.crash state image)
+
+                let later =
+                    fs.List Harness.Directory
+                    |> List.filter (fun n -> n.EndsWith ".wal" && not (n.StartsWith "0000000000000000-"))
+                    |> List.sort
+
+                if not later.IsEmpty then
+                    let name = later[stateSeed % later.Length]
+
+                    let at =
+                        {
+                            Index = Convert.ToUInt64(name.Substring(17, 16), 16)
+                            Term = 0UL
+                        }
+
+                    count AtSnapshot 1
+
+                    match Harness.recover (Harness.optionsFor fs scenario.SegmentSize) at with
+                    | Convert.Model(Read c | NotFound c), Some wal ->
+                        let refused = overCommitRefused wal (lastHeld at c)
+                        dispose wal
+
+                        refused
+                        |> Option.iter (
+                            diverge AtSnapshot (i + 1) image $", recovery opened at {at.Index}, where {name} begins"
+                        )
+                    | _, opened -> opened |> Option.iter dispose
 
             if faulted.IsNone then
                 for d in 0 .. bounds.Damaged - 1 do
