@@ -340,7 +340,7 @@ let tests =
                 "readers racing appends, cuts, CompactTo and Dispose on mapped segments read only what was written"
                 ``readers racing appends, cuts, CompactTo and Dispose on mapped segments read only what was written``
             testPropertyWithConfig
-                (fsCheck 20 [ typeof<CleanWithoutInstalls> ])
+                (fsCheck 20 [ typeof<Clean> ])
                 "readers on mapped segments, during appends, overwrites and compactions, each see a state the model went through"
                 ``readers on mapped segments, during appends, overwrites and compactions, each see a state the model went through``
         ]

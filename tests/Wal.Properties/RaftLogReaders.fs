@@ -45,10 +45,12 @@ let private explains (states: State list) (seen: Seen) =
 let readersSeeModelStates (dir: string) (options: WalOptions) (scenario: Scenario) (seed: int) =
     let mutable model = Log.empty
     let mutable compacted = 0UL
+    // Where raft's log starts: zero, or the last snapshot installed past it.
+    let mutable at = Snapshot.zero
     let states = Collections.Concurrent.ConcurrentQueue<State>()
 
     let record () =
-        match Log.readAll Snapshot.zero model with
+        match Log.readAll at model with
         | Read c ->
             states.Enqueue
                 {
@@ -124,8 +126,15 @@ let readersSeeModelStates (dir: string) (options: WalOptions) (scenario: Scenari
                     model <- Log.apply model op
                     record ()
             | Do(SaveSnapshot s as op) when not (isNull log) ->
+                // Past the last index, a follower's install: the log starts after it.
+                let installs = s.Index > log.LastIndex
                 log.SaveSnapshot(ModelConvert.toSnapshot s)
                 model <- Log.apply model op
+
+                if installs then
+                    at <- s
+                    compacted <- s.Index
+                    record ()
             | Do(ReleaseLockTo i) when not (isNull log) ->
                 let target = min i (min log.Snapshot.Index log.LastIndex)
 

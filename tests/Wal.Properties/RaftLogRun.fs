@@ -82,14 +82,19 @@ let private agrees (log: RaftLog) (contents: Contents) (compacted: uint64) (comp
                 let limited = log.GetEntries(shown.First, shown.Last + 1UL, limit)
 
                 let varintSize (v: uint64) =
-                    Seq.unfold (fun x -> if x >= 0x80UL then Some((), x >>> 7) else None) v |> Seq.length |> (+) 1
+                    Seq.unfold (fun x -> if x >= 0x80UL then Some((), x >>> 7) else None) v
+                    |> Seq.length
+                    |> (+) 1
 
                 let encodedSize (e: Wal.Model.Entry) =
                     3
                     + varintSize (uint64 (int64 e.Kind))
                     + varintSize e.Term
                     + varintSize e.Index
-                    + (if e.Data.Length = 0 then 0 else 1 + varintSize (uint64 e.Data.Length) + e.Data.Length)
+                    + (if e.Data.Length = 0 then
+                           0
+                       else
+                           1 + varintSize (uint64 e.Data.Length) + e.Data.Length)
 
                 let fits =
                     expected
@@ -101,7 +106,8 @@ let private agrees (log: RaftLog) (contents: Contents) (compacted: uint64) (comp
 
                 if
                     limited.Count <> fits
-                    || (limited |> Seq.map ModelConvert.ofEntry |> List.ofSeq) <> List.take fits expected
+                    || (limited |> Seq.map ModelConvert.ofEntry |> List.ofSeq)
+                       <> List.take fits expected
                 then
                     yield $"GetEntries with a limit of {limit} bytes gave {limited.Count} entries, expected {fits}"
         ]
@@ -284,8 +290,16 @@ type private Run(config: Harness.RunConfig) =
                     model <- Durability.acknowledged model op
                     check where
         | Do(SaveSnapshot s as op), Some l ->
+            // Past the last index, a follower's install: the log starts after it, as if opened there.
+            let installs = s.Index > l.LastIndex
             l.SaveSnapshot(ModelConvert.toSnapshot s)
             model <- Durability.acknowledged model op
+
+            if installs then
+                at <- s
+                floor <- s
+                compacted <- (s.Index, s.Term)
+
             check where
         | Do Sync, Some l ->
             l.Sync()

@@ -422,7 +422,11 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
     /// <summary>
     /// Records a raft snapshot at <paramref name="snapshot"/> (a marker, synced), as
     /// <see cref="WriteAheadLog.SaveSnapshot"/>; it becomes <see cref="Snapshot"/>, to which the
-    /// log can be compacted.
+    /// log can be compacted. A snapshot past <see cref="LastIndex"/> is one a follower installs
+    /// from its leader: the log then starts after it, as raft's storage does when it applies
+    /// one (<see cref="FirstIndex"/> is its index + 1, <see cref="LastIndex"/> its index,
+    /// <see cref="Term"/> answers its term there), the entries before it are dropped, and appends
+    /// go on from its index + 1. An open at it finds the log the same.
     /// </summary>
     /// <param name="snapshot">The snapshot's index, term and membership.</param>
     /// <exception cref="WalException">Closed, Io or Failed.</exception>
@@ -432,7 +436,24 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
         {
             var view = Current();
             _wal.SaveSnapshot(snapshot);
-            Volatile.Write(ref _view, view with { Snapshot = snapshot });
+            if (snapshot.Index <= view.LastIndex)
+            {
+                Volatile.Write(ref _view, view with { Snapshot = snapshot });
+                return;
+            }
+            // Appends hold the gate, so nothing is written but not yet synced here.
+            _tail = null;
+            var installed = view with
+            {
+                Runs = [],
+                CompactedIndex = snapshot.Index,
+                CompactedTerm = snapshot.Term,
+                LastIndex = snapshot.Index,
+                DurableIndex = snapshot.Index,
+                Snapshot = snapshot,
+            };
+            Volatile.Write(ref _view, installed);
+            RemoveSegmentsBefore(KeepFrom(installed));
         }
     }
 
