@@ -470,9 +470,9 @@ type WithCrashes =
     static member Scenario() =
         Arb.fromGenShrink (scenario true, shrink)
 
-/// For [<Property(Arbitrary = ...)>]: scenarios without power cuts or installed snapshots: for
+/// For [<Property(Arbitrary = ...)>]: scenarios without power cuts or installed snapshots, for
 /// comparing files with etcd 3.4's, which names segments differently after an install
-/// (docs/format.md#segment-names-after-a-snapshot), and for RaftLog, which takes no install yet.
+/// (docs/format.md#segment-names-after-a-snapshot).
 type CleanWithoutInstalls =
     static member Scenario() =
         Arb.fromGenShrink (scenarioSupporting { Supports.all with Install = false } false, shrink)
