@@ -127,6 +127,8 @@ type private Run(config: Harness.RunConfig) =
     let mutable compacted = (0UL, 0UL)
     // Segments below the one an open at this snapshot starts from may be gone: opens go no lower.
     let mutable floor = Snapshot.zero
+    // The floor before an install in progress, whose record a power cut may take.
+    let mutable beforeInstall: Snapshot option = None
     let mutable divergence: string option = None
     let mutable stopped = false
     let mutable crashStates = 0
@@ -212,6 +214,20 @@ type private Run(config: Harness.RunConfig) =
         | Error ex when ex.Kind = WalErrorKind.UnexpectedEof && repair ->
             WalDirectory.Repair(Dir, options ()) |> ignore
             recover where wanted false
+        | Error ex when
+            ex.Kind = WalErrorKind.SnapshotNotFound
+            && target = floor
+            && beforeInstall.IsSome
+            && allowed
+               |> List.exists (function
+                   | NotFound _ -> true
+                   | _ -> false)
+            ->
+            // The power went inside the install, before its record was durable: nothing was
+            // removed, and the floor is the one before it.
+            floor <- beforeInstall.Value
+            beforeInstall <- None
+            recover where wanted repair
         | Error ex when isModelError ex.Kind && target <> floor ->
             // The snapshot asked for may be lost or mismatched, as the model allows: start from the floor.
             let kind =
@@ -292,12 +308,18 @@ type private Run(config: Harness.RunConfig) =
         | Do(SaveSnapshot s as op), Some l ->
             // Past the last index, a follower's install: the log starts after it, as if opened there.
             let installs = s.Index > l.LastIndex
+
+            // The segments before it go once it is recorded: opens go no lower.
+            if installs then
+                beforeInstall <- Some floor
+                floor <- s
+
             l.SaveSnapshot(ModelConvert.toSnapshot s)
+            beforeInstall <- None
             model <- Durability.acknowledged model op
 
             if installs then
                 at <- s
-                floor <- s
                 compacted <- (s.Index, s.Term)
 
             check where

@@ -23,6 +23,7 @@ internal sealed class SegmentWriter : IDisposable
         uint previousCrc,
         byte[] metadata,
         HardState state,
+        HardState read,
         ulong lastIndex,
         byte[]? pageBuffer = null,
         byte[]? scratch = null)
@@ -33,8 +34,15 @@ internal sealed class SegmentWriter : IDisposable
         _encoder = new Encoder(_pages, previousCrc, scratch);
         _metadata = metadata;
         State = state;
+        _read = read;
         LastIndex = lastIndex;
     }
+
+    // The hard state the read before this writer ended with. etcd's writer forgets it, so a cut
+    // before the first Save of a hard state starts a segment without one, and a later read that
+    // starts there (an open at a snapshot past its name, or one after the segments before it are
+    // removed) loses the term and vote: this writer's cuts repeat it instead.
+    private readonly HardState _read;
 
     /// <summary>The tail segment's name.</summary>
     public SegmentName Name { get; }
@@ -45,8 +53,11 @@ internal sealed class SegmentWriter : IDisposable
     /// <summary>The file offset up to which records have been written to the file; etcd decides a cut on this, not on what is buffered.</summary>
     public long FlushedOffset => _pages.FlushedOffset;
 
-    /// <summary>The last hard state appended, which a cut repeats at the head of the next segment.</summary>
+    /// <summary>The last hard state appended since the log was opened: etcd's MustSync compares with it.</summary>
     public HardState State { get; private set; }
+
+    /// <summary>The hard state a cut repeats at the head of the next segment: the last one appended, or before any, the one the log's read ended with.</summary>
+    public HardState HeaderState => State.IsEmpty ? _read : State;
 
     /// <summary>The index of the last entry appended (or of a later snapshot), from which a cut names the next segment.</summary>
     public ulong LastIndex { get; private set; }
@@ -59,19 +70,19 @@ internal sealed class SegmentWriter : IDisposable
     /// <see cref="WriteFirstHeader"/>.
     /// </summary>
     public static SegmentWriter First(IStorageFile file, byte[] metadata) =>
-        new(new SegmentName(0, 0), file, 0, 0, metadata, HardState.Empty, 0);
+        new(new SegmentName(0, 0), file, 0, 0, metadata, HardState.Empty, HardState.Empty, 0);
 
     /// <summary>
     /// A writer that appends to a segment read to <paramref name="offset"/>, its last valid
     /// record. Past a zero length word may lie the rest of a torn write: it is zeroed, so that
     /// records appended now are not followed by stale ones a later read would trip over.
     /// </summary>
-    public static SegmentWriter Resume(OpenSegment tail, long offset, uint crc, byte[] metadata, ulong lastIndex)
+    public static SegmentWriter Resume(OpenSegment tail, long offset, uint crc, byte[] metadata, HardState read, ulong lastIndex)
     {
         long length = tail.File.Length;
         tail.File.Truncate(offset);
         tail.File.Preallocate(length);
-        return new SegmentWriter(tail.Name, tail.File, offset, crc, metadata, HardState.Empty, lastIndex);
+        return new SegmentWriter(tail.Name, tail.File, offset, crc, metadata, HardState.Empty, read, lastIndex);
     }
 
     /// <summary>
@@ -82,7 +93,7 @@ internal sealed class SegmentWriter : IDisposable
     public SegmentWriter Successor(IStorageFile file, out OpenSegment sealedSegment)
     {
         // The buffers pass on with the chain: a cut allocates no buffer the sealed segment had grown.
-        var next = new SegmentWriter(NextName, file, 0, Crc, _metadata, State, LastIndex, _pages.HandOverBuffer(), _encoder.Scratch);
+        var next = new SegmentWriter(NextName, file, 0, Crc, _metadata, State, _read, LastIndex, _pages.HandOverBuffer(), _encoder.Scratch);
         sealedSegment = new OpenSegment(Name, _file);
         _handedOver = true;
         return next;
@@ -100,9 +111,10 @@ internal sealed class SegmentWriter : IDisposable
     public void WriteHeader()
     {
         WriteHeaderRecords();
-        if (!State.IsEmpty)
-            _encoder.EncodeState(State);
-        WalMetrics.Appended(0, State.IsEmpty ? 2 : 3);
+        var state = HeaderState;
+        if (!state.IsEmpty)
+            _encoder.EncodeState(state);
+        WalMetrics.Appended(0, state.IsEmpty ? 2 : 3);
     }
 
     private void WriteHeaderRecords()

@@ -202,12 +202,12 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
     /// mode leaves it: the tail is zeroed past <paramref name="offset"/> and appended to, and the
     /// segments before it are held for their locks.
     /// </summary>
-    internal static WriteAheadLog Resume(string dir, WalOptions options, List<OpenSegment> segments, long offset, uint crc, byte[] metadata, ulong lastIndex, RaftInvariants invariants)
+    internal static WriteAheadLog Resume(string dir, WalOptions options, List<OpenSegment> segments, long offset, uint crc, byte[] metadata, HardState state, ulong lastIndex, RaftInvariants invariants)
     {
         var wal = new WriteAheadLog(dir, options) { _invariants = invariants };
         try
         {
-            wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, lastIndex);
+            wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, state, lastIndex);
             wal._locked.AddRange(segments.Take(segments.Count - 1));
             segments.Clear();
             wal._lastIndex = lastIndex;

@@ -150,7 +150,7 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
                 segments.Add(OpenSegment(fs, options.MapSegments, dir, s.Name, s.FileName));
             var reader = new SegmentReader(locked, [.. chosen.Select(s => s.FileName)]);
             var found = IndexScan.Read(reader, segments, snapshot, options.CheckRaftInvariants);
-            var wal = WriteAheadLog.Resume(dir, options, handover, reader.Offset, reader.Crc, found.Metadata, found.LastIndex, found.Invariants);
+            var wal = WriteAheadLog.Resume(dir, options, handover, reader.Offset, reader.Crc, found.Metadata, found.State, found.LastIndex, found.Invariants);
             ulong last = found.Runs.Length > 0 ? found.Runs[^1].Last : snapshot.Index;
             var view = new LogView(found.Runs, snapshot.Index, snapshot.Term, last, last, found.State, snapshot, false);
             var older = all.Take(all.Count - chosen.Count).Select(s => s.FileName).ToList();
@@ -453,10 +453,8 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
                 DurableIndex = snapshot.Index,
                 Snapshot = snapshot,
             };
-            // The segments before it stay until a CompactTo past it removes them: removing them
-            // here, as CompactTo does, let a power cut during the removal lose the hard state
-            // (RaftLog's power-cut property, with installs, found it; not yet understood).
             Volatile.Write(ref _view, installed);
+            RemoveSegmentsBefore(KeepFrom(installed));
         }
     }
 
