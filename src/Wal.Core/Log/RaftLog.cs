@@ -425,9 +425,9 @@ public sealed class RaftLog : IDisposable, IAsyncDisposable
     /// log can be compacted. A snapshot past <see cref="LastIndex"/> is one a follower installs
     /// from its leader: the log then starts after it, as raft's storage does when it applies
     /// one (<see cref="FirstIndex"/> is its index + 1, <see cref="LastIndex"/> its index,
-    /// <see cref="Term"/> answers its term there), the entries before it are dropped (their
-    /// segments stay until a later <see cref="CompactTo"/>), and appends go on from its index + 1.
-    /// An open at it finds the log the same.
+    /// <see cref="Term"/> answers its term there), the entries before it are dropped and the
+    /// segments nothing needs removed (as <see cref="CompactTo"/> removes them), and appends go
+    /// on from its index + 1. An open at it finds the log the same.
     /// </summary>
     /// <param name="snapshot">The snapshot's index, term and membership.</param>
     /// <exception cref="WalException">Closed, Io or Failed.</exception>
