@@ -191,6 +191,58 @@ let private overCommitRefused (wal: Wal.WriteAheadLog) (last: uint64) =
     with :? Wal.WalException as ex when ex.Kind = Wal.WalErrorKind.InvalidArgument ->
         None
 
+/// After a recovery that read the hard state `state`, a Save of bare entries (raft saves one when
+/// only the log changed) larger than a segment, so that it cuts; then a read from the new
+/// segment on, as an open at a snapshot past its name or after the segments before it are
+/// removed makes, must still find that hard state. Disposes `wal`. None when it does.
+let private cutKeepsState
+    (fs: SimulatedFileSystem)
+    (options: Wal.WalOptions)
+    (wal: Wal.WriteAheadLog)
+    (last: uint64)
+    (state: HardState)
+    =
+    let lastSegment () =
+        fs.List Harness.Directory
+        |> List.filter (fun n -> n.EndsWith ".wal")
+        |> List.max
+
+    let show (s: HardState) = $"{s.Term}/{s.Vote}/{s.Commit}"
+    let before = lastSegment ()
+
+    try
+        if not (HardState.isEmpty state) then
+            let data = Array.create (int (min options.SegmentSizeBytes 65536L)) 0x3Cuy
+            wal.Save(Wal.HardState.Empty, [| Wal.Entry(state.Term, last + 1UL, data) |])
+
+        dispose wal
+        let after = lastSegment ()
+
+        if HardState.isEmpty state || after = before then
+            None
+        else
+            let at =
+                {
+                    Index = Convert.ToUInt64(after.Substring(17, 16), 16)
+                    Term = 0UL
+                }
+
+            match Harness.recoverWith false options at with
+            | Convert.Model(Read c | NotFound c), opened ->
+                opened |> Option.iter dispose
+
+                if c.State = state then
+                    None
+                else
+                    Some
+                        $"after a recovery that read state {show state}, a Save of bare entries cut segment {after}; a read from it found state {show c.State}"
+            | _, opened ->
+                opened |> Option.iter dispose
+                None
+    with :? Wal.WalException ->
+        dispose wal
+        None
+
 /// Judges the engine's recovery from one crash image (its outcome `observed`, and the log it
 /// left `opened`); then, as recovery must go on, saves one more entry, closes, reopens at `at` and
 /// judges that read too. None when the model allows both.
@@ -421,12 +473,18 @@ let private exploreStates
 
                     count AtSnapshot 1
 
-                    match Harness.recover (Harness.optionsFor fs scenario.SegmentSize) at with
-                    | Convert.Model(Read c | NotFound c), Some wal ->
-                        let refused = overCommitRefused wal (lastHeld at c)
-                        dispose wal
+                    let options = Harness.optionsFor fs scenario.SegmentSize
 
-                        refused
+                    match Harness.recover options at with
+                    | Convert.Model(Read c | NotFound c), Some wal ->
+                        let problem =
+                            match overCommitRefused wal (lastHeld at c) with
+                            | Some refused ->
+                                dispose wal
+                                Some refused
+                            | None -> cutKeepsState fs options wal (lastHeld at c) c.State
+
+                        problem
                         |> Option.iter (
                             diverge AtSnapshot (i + 1) image $", recovery opened at {at.Index}, where {name} begins"
                         )
