@@ -110,67 +110,6 @@ let private tryName (name: string) =
     else
         None
 
-/// The varint at `pos` in `b`, which ends at `stop`: its value and the position after it, or -1
-/// when it is longer than 64 bits or runs past the end.
-let inline private varintAt (b: byte[]) (stop: int) (pos: int) : struct (uint64 * int) =
-    let mutable pos = pos
-    let mutable shift = 0
-    let mutable acc = 0UL
-    let mutable result = struct (0UL, -1)
-    let mutable going = true
-
-    while going do
-        if shift >= 64 || pos >= stop then
-            going <- false
-        else
-            let x = b[pos]
-            acc <- acc ||| (uint64 (x &&& 0x7Fuy) <<< shift)
-
-            if x < 0x80uy then
-                result <- struct (acc, pos + 1)
-                going <- false
-            else
-                pos <- pos + 1
-                shift <- shift + 7
-
-    result
-
-/// The varint fields 1, 2 and 3 of the protobuf message in `count` bytes at `first` in `b` (the
-/// last of each, 0 when absent), or None when the message is malformed: a varint of more than 64
-/// bits or running past the end, a length running past the end, or a wire type other than
-/// varint, fixed64, length-delimited and fixed32. Every record's payload goes through it, so it
-/// reads in place.
-let private varintFields (b: byte[]) (first: int) (count: int) : struct (uint64 * uint64 * uint64) voption =
-    let stop = first + count
-
-    let rec go (pos: int) (f1: uint64) (f2: uint64) (f3: uint64) =
-        if pos >= stop then
-            ValueSome(struct (f1, f2, f3))
-        else
-            match varintAt b stop pos with
-            | struct (_, -1) -> ValueNone
-            | struct (tag, pos) ->
-                match int (tag &&& 7UL) with
-                | 0 ->
-                    match varintAt b stop pos with
-                    | struct (_, -1) -> ValueNone
-                    | struct (v, next) ->
-                        match int (tag >>> 3) with
-                        | 1 -> go next v f2 f3
-                        | 2 -> go next f1 v f3
-                        | 3 -> go next f1 f2 v
-                        | _ -> go next f1 f2 f3
-                | 2 ->
-                    match varintAt b stop pos with
-                    | struct (len, start) when start >= 0 && len <= uint64 (stop - start) ->
-                        go (start + int len) f1 f2 f3
-                    | _ -> ValueNone
-                | 1 when pos + 8 <= stop -> go (pos + 8) f1 f2 f3
-                | 5 when pos + 4 <= stop -> go (pos + 4) f1 f2 f3
-                | _ -> ValueNone
-
-    go first 0UL 0UL 0UL
-
 /// A run of consecutive indexes with one term. `Last` grows in place as entries are appended: a
 /// run is allocated only when the term changes or an overwrite cuts the log.
 type private TermRun =
@@ -259,10 +198,10 @@ type private Walk(named: Map<string, uint64>, firstIndex: uint64) =
                 elif not (data.SequenceEqual(ReadOnlySpan metadata)) then
                     problems.Add(MetadataConflict(r.Segment, r.Offset))
         | t when t = RecordType.entry ->
-            match varintFields r.Bytes r.DataAt r.DataBytes with
+            match Protobuf.entry r.Bytes r.DataAt r.DataBytes with
             | ValueNone ->
                 problems.Add(UndecodablePayload(r.Segment, r.Offset, "an entry record's data is not a raftpb.Entry"))
-            | ValueSome(struct (kind, term, index)) ->
+            | ValueSome { F1 = kind; F2 = term; F3 = index } ->
                 // An overwrite may bring a lower term than the entry it replaces (raft allows it), so
                 // only the entry before is compared.
                 match termAt (index - 1UL) with
@@ -281,10 +220,10 @@ type private Walk(named: Map<string, uint64>, firstIndex: uint64) =
                 hasLastEntry <- true
                 lastEntry <- index
         | t when t = RecordType.state ->
-            match varintFields r.Bytes r.DataAt r.DataBytes with
+            match Protobuf.hardState r.Bytes r.DataAt r.DataBytes with
             | ValueNone ->
                 problems.Add(UndecodablePayload(r.Segment, r.Offset, "a state record's data is not a raftpb.HardState"))
-            | ValueSome(struct (term, vote, commit)) ->
+            | ValueSome { F1 = term; F2 = vote; F3 = commit } ->
                 let last =
                     max (firstIndex - min firstIndex 1UL) (if hasLastEntry then lastEntry else 0UL)
 
@@ -303,7 +242,7 @@ type private Walk(named: Map<string, uint64>, firstIndex: uint64) =
                 stateTerm <- max stateTerm term
                 stateCommit <- commit
         | t when t = RecordType.snapshot ->
-            match varintFields r.Bytes r.DataAt r.DataBytes with
+            match Protobuf.snapshot r.Bytes r.DataAt r.DataBytes with
             | ValueNone ->
                 problems.Add(
                     UndecodablePayload(r.Segment, r.Offset, "a snapshot record's data is not a walpb.Snapshot")
@@ -311,7 +250,7 @@ type private Walk(named: Map<string, uint64>, firstIndex: uint64) =
             // Raft holds every index up to a snapshot's, the last at its term (as the engine's
             // invariants take it): a commit may rest on it, the next segment may be named after
             // it, and entries after it follow its term.
-            | ValueSome(struct (index, term, _)) when index > 0UL && (not hasLastEntry || index > lastEntry) ->
+            | ValueSome { F1 = index; F2 = term } when index > 0UL && (not hasLastEntry || index > lastEntry) ->
                 setTerm index term
                 hasLastEntry <- true
                 lastEntry <- index

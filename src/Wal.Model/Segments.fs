@@ -64,38 +64,7 @@ type private Parse =
     | Short
     | Bad
 
-// What `varintAt` gives as the next position when the varint runs past the end (Short) or is
-// longer than 64 bits (Bad).
-let private shortVarint = -1L
-let private badVarint = -2L
-
-/// The varint at `pos` of the `n` bytes at `first` in `segment`: its value and the position after
-/// it, or a next position of `shortVarint`/`badVarint`. A struct, as every record goes through it.
-let inline private varintAt (segment: byte[]) (first: int) (n: int64) (pos: int64) : struct (uint64 * int64) =
-    let mutable pos = pos
-    let mutable shift = 0
-    let mutable acc = 0UL
-    let mutable result = struct (0UL, shortVarint)
-    let mutable going = true
-
-    while going do
-        if shift >= 64 then
-            result <- struct (0UL, badVarint)
-            going <- false
-        elif pos >= n then
-            going <- false
-        else
-            let byte = segment[first + int pos]
-            acc <- acc ||| (uint64 (byte &&& 0x7Fuy) <<< shift)
-
-            if byte < 0x80uy then
-                result <- struct (acc, pos + 1L)
-                going <- false
-            else
-                pos <- pos + 1L
-                shift <- shift + 7
-
-    result
+let private varintAt = Protobuf.varintAt
 
 /// walpb.Record as etcd's marshaller writes it: field 1, field 2 and, when there is data, field 3
 /// running to the record's end, once each in that order. Every record goes through the decoder,
@@ -124,43 +93,8 @@ let private parseAsWritten (segment: byte[]) (first: int) (length: int) : Parse 
 let private parseAnyRecord (segment: byte[]) (first: int) (length: int) : Parse =
     let n = int64 length
 
-    // A varint at pos: Some(value, next), or the failure.
-    let varint (pos: int64) : Result<uint64 * int64, Parse> =
-        match varintAt segment first n pos with
-        | struct (_, next) when next = shortVarint -> Error Short
-        | struct (_, next) when next = badVarint -> Error Bad
-        | struct (value, next) -> Ok(value, next)
-
-    // Skips one unknown field (groups counted, not recursed): the position after it.
-    let skip (start: int64) : Result<int64, Parse> =
-        let rec go (pos: int64) (depth: int) =
-            match varint pos with
-            | Error e -> Error e
-            | Ok(tag, pos) ->
-                let next =
-                    match int (tag &&& 7UL) with
-                    | 0 -> varint pos |> Result.map snd |> Result.map (fun p -> p, depth)
-                    | 1 -> Ok(pos + 8L, depth)
-                    | 2 ->
-                        match varint pos with
-                        | Error e -> Error e
-                        | Ok(len, pos) ->
-                            let e = pos + int64 len
-                            if int64 len < 0L || e < 0L then Error Bad else Ok(e, depth)
-                    | 3 -> Ok(pos, depth + 1)
-                    | 4 -> Ok(pos, max 0 (depth - 1))
-                    | 5 -> Ok(pos + 4L, depth)
-                    | _ -> Error Bad
-
-                match next with
-                | Error e -> Error e
-                | Ok(pos, 0) -> Ok pos
-                | Ok(pos, depth) -> if pos >= n then Error Short else go pos depth
-
-        go start 0
-
     let failed (next: int64) =
-        if next = shortVarint then Short else Bad
+        if next = Protobuf.Short then Short else Bad
 
     let rec fields (pos: int64) (typ: int64) (crc: uint32) (data: struct (int * int)) =
         if pos >= n then
@@ -201,10 +135,10 @@ let private parseAnyRecord (segment: byte[]) (first: int) (length: int) : Parse 
                             else
                                 fields stop typ crc (struct (first + int start, int len))
                     | _ ->
-                        match skip pos with
-                        | Error e -> e
-                        | Ok next when next > n -> Short
-                        | Ok next -> fields next typ crc data
+                        match Protobuf.skip segment first n pos with
+                        | next when next < 0L -> failed next
+                        | next when next > n -> Short
+                        | next -> fields next typ crc data
 
     fields 0L 0L 0u (struct (first, 0))
 

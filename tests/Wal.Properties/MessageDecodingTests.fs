@@ -85,6 +85,28 @@ let stateCases =
         case "an unknown fixed32 cut short" ("0801" + "2d01") "truncated"
     ]
 
+/// walpb.Snapshot as etcd 3.4 has it: Index = 1, Term = 2, both varints (3.5's conf_state, field
+/// 3, is an unknown field to 3.4). Verdict "ok INDEX TERM".
+let snapshotCases =
+    [
+        case "as etcd writes it" ("0805" + "1002") "ok 5 2"
+        case "fields in reverse order" ("1002" + "0805") "ok 5 2"
+        case "an empty message" "" "ok 0 0"
+        case "a conf_state (etcd 3.5's field 3), which 3.4 skips" ("0805" + "1a020801" + "1002") "ok 5 2"
+        case "a conf_state that does not decode, which 3.4 skips" ("0805" + "1a02ffff") "ok 5 0"
+        case "a conf_state sent as a varint, which 3.4 skips" ("1801" + "1002") "ok 0 2"
+        case "an unknown group" ("2b" + "0801" + "2c" + "0807") "ok 7 0"
+        case "field 2^29, past protobuf's limit, is skipped" ("0805" + "8080808010" + "01") "ok 5 0"
+        case "field 2^32 + 1 is field 1 in 32 bits" ("888080808001" + "09") "ok 9 0"
+        case "a repeated term: the last wins" ("1002" + "1003") "ok 0 3"
+        case "an index sent as bytes" "0a01aa" "invalid"
+        case "a term sent as fixed64" "110102030405060708" "invalid"
+        case "field 0" "0000" "invalid"
+        case "an end-group tag outside a group" ("0805" + "2c") "invalid"
+        case "an index cut short" "08" "truncated"
+        case "a group never closed" ("0805" + "2b") "truncated"
+    ]
+
 /// walpb.Record: Type = 1, Crc = 2 (varints), Data = 3 (bytes); an unknown field goes through
 /// gogo's skip function. Verdict "ok TYPE CRC DATAHEX", and the engine tells truncated from invalid too.
 let recordCases =
@@ -120,6 +142,34 @@ let stateVerdict (input: byte[]) =
     else
         "refused"
 
+/// The engine's walpb.Snapshot decoder in the peer's words.
+let snapshotVerdict (input: byte[]) =
+    let mutable snapshot = Snapshot.Zero
+
+    if RecordCodec.TryDecodeSnapshot(ReadOnlySpan input, &snapshot) then
+        $"ok {snapshot.Index} {snapshot.Term}"
+    else
+        "refused"
+
+/// The model's decoders (Wal.Model.Protobuf, which check-dir reads records with) in the peer's words.
+module ModelVerdict =
+    let private decoded (decode: byte[] -> int -> int -> Wal.Model.Protobuf.Fields voption) show (input: byte[]) =
+        match decode input 0 input.Length with
+        | ValueSome fields -> show input fields
+        | ValueNone -> "refused"
+
+    /// raftpb.Entry: "ok TERM INDEX TYPE DATAHEX", the type in 32 bits as Go's int32 prints it.
+    let entry =
+        decoded Wal.Model.Protobuf.entry (fun input f ->
+            $"ok {f.F2} {f.F3} {int f.F1} {hex (ReadOnlySpan(input, f.BytesAt, f.BytesCount))}")
+
+    /// raftpb.HardState: "ok TERM VOTE COMMIT".
+    let state =
+        decoded Wal.Model.Protobuf.hardState (fun _ f -> $"ok {f.F1} {f.F2} {f.F3}")
+
+    /// walpb.Snapshot: "ok INDEX TERM".
+    let snapshot = decoded Wal.Model.Protobuf.snapshot (fun _ f -> $"ok {f.F1} {f.F2}")
+
 /// The engine answers only whether a message decodes: etcd's ReadAll panics on an entry or
 /// state it cannot unmarshal, truncated or not, where the engine reports CorruptRecord.
 let refusalsAsOne (verdict: string) =
@@ -144,6 +194,31 @@ let ``ReadAll takes an entry written in another field order, with an unknown gro
     Expect.equal (indexes r) [ 1UL; 2UL ] ""
     Expect.equal ((Seq.last r.Entries).Data.ToArray()) (bytes "b") ""
 
+/// check-dir (the model's DirectoryCheck) over a log holding entry 1 and then one record of
+/// `kind` whose data is each case's message: it calls the record undecodable exactly where gogo
+/// refuses the message, and ReadAll reports CorruptRecord there.
+let private checkDirAgrees (kind: RecordType) (cases: Case list) =
+    for c in cases do
+        let fs, options =
+            oneSegment (fun e -> encodeRaw e kind (Convert.FromHexString c.Hex))
+
+        let file = fs.ReadAllBytes firstPath
+
+        let undecodable =
+            Wal.Model.DirectoryCheck.check [ firstSegment ] (fun _ -> int64 file.Length) (fun _ -> file)
+            |> List.exists (function
+                | Wal.Model.DirectoryCheck.UndecodablePayload _ -> true
+                | _ -> false)
+
+        let refused = refusalsAsOne c.Gogo = "refused"
+        Expect.equal undecodable refused $"check-dir on {kind} {c.Name} ({c.Hex})"
+
+        if refused then
+            Expect.equal
+                (errorKind (fun () -> readWrite options Snapshot.Zero |> ignore))
+                (Some WalErrorKind.CorruptRecord)
+                $"ReadAll on {kind} {c.Name}"
+
 let ``ReadAll reports an entry gogo refuses as CorruptRecord`` () =
     for c in entryCases |> List.filter (fun c -> c.Gogo = "invalid" || c.Gogo = "truncated") do
         let _, options = logWithEntry c.Hex
@@ -152,27 +227,6 @@ let ``ReadAll reports an entry gogo refuses as CorruptRecord`` () =
             (errorKind (fun () -> readWrite options Snapshot.Zero |> ignore))
             (Some WalErrorKind.CorruptRecord)
             c.Name
-
-/// This file's tests that need no peer.
-let tests =
-    testList
-        "MessageDecodingTests"
-        [
-            testList "raftpb.Entry" (entryCases |> List.map (engineCase entryVerdict))
-            testList "raftpb.HardState" (stateCases |> List.map (engineCase stateVerdict))
-            testList
-                "walpb.Record"
-                (recordCases
-                 |> List.map (fun c ->
-                     testCase c.Name (fun () ->
-                         Expect.equal (InteropProperties.engineVerdict (Convert.FromHexString c.Hex)) c.Gogo c.Hex)))
-            testCase
-                "ReadAll takes an entry written in another field order, with an unknown group"
-                ``ReadAll takes an entry written in another field order, with an unknown group``
-            testCase
-                "ReadAll reports an entry gogo refuses as CorruptRecord"
-                ``ReadAll reports an entry gogo refuses as CorruptRecord``
-        ]
 
 // ---------------------------------------------------------------------------------------------
 // Against gogo, through the peer
@@ -277,6 +331,20 @@ type StateMessages =
             Arb.toShrink (ArbMap.defaults |> ArbMap.arbitrary<byte[] list>)
         )
 
+type SnapshotMessages =
+    static member Inputs() =
+        Arb.fromGenShrink (
+            messages [ 1UL; 2UL ] (Some 3UL),
+            Arb.toShrink (ArbMap.defaults |> ArbMap.arbitrary<byte[] list>)
+        )
+
+/// The model and the engine give each message the same verdict.
+let private agree (kind: string) (engine: byte[] -> string) (model: byte[] -> string) (inputs: byte[] list) =
+    inputs
+    |> List.tryFind (fun input -> engine input <> model input)
+    |> Option.iter (fun input ->
+        failwith $"{kind} {Convert.ToHexString input}\n  engine: {engine input}\n  model:  {model input}")
+
 let private agreeWithGogo (kind: string) (engine: byte[] -> string) (inputs: byte[] list) =
     let gogo = EtcdPeer.records kind inputs
 
@@ -292,6 +360,56 @@ let private gogoAgreesWithTheTable (kind: string) (cases: Case list) =
     for c, verdict in List.zip cases gogo do
         Expect.equal (verdict.TrimEnd()) (c.Gogo.TrimEnd()) $"{kind}: {c.Name} ({c.Hex})"
 
+/// This file's tests that need no peer.
+let tests =
+    testList
+        "MessageDecodingTests"
+        [
+            testList "raftpb.Entry" (entryCases |> List.map (engineCase entryVerdict))
+            testList "raftpb.HardState" (stateCases |> List.map (engineCase stateVerdict))
+            testList "walpb.Snapshot" (snapshotCases |> List.map (engineCase snapshotVerdict))
+            testList
+                "the model's decoders"
+                [
+                    testList "raftpb.Entry" (entryCases |> List.map (engineCase ModelVerdict.entry))
+                    testList "raftpb.HardState" (stateCases |> List.map (engineCase ModelVerdict.state))
+                    testList "walpb.Snapshot" (snapshotCases |> List.map (engineCase ModelVerdict.snapshot))
+                ]
+            testList
+                "walpb.Record"
+                (recordCases
+                 |> List.map (fun c ->
+                     testCase c.Name (fun () ->
+                         Expect.equal (InteropProperties.engineVerdict (Convert.FromHexString c.Hex)) c.Gogo c.Hex)))
+            testCase
+                "ReadAll takes an entry written in another field order, with an unknown group"
+                ``ReadAll takes an entry written in another field order, with an unknown group``
+            testCase
+                "ReadAll reports an entry gogo refuses as CorruptRecord"
+                ``ReadAll reports an entry gogo refuses as CorruptRecord``
+            testCase
+                "check-dir calls an entry record undecodable where gogo refuses its message, and only there"
+                (fun () -> checkDirAgrees RecordType.Entry entryCases)
+            testCase
+                "check-dir calls a state record undecodable where gogo refuses its message, and only there"
+                (fun () -> checkDirAgrees RecordType.State stateCases)
+            testCase
+                "check-dir calls a snapshot record undecodable where gogo refuses its message, and only there"
+                (fun () -> checkDirAgrees RecordType.Snapshot snapshotCases)
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<EntryMessages> ])
+                "the model's raftpb.Entry decoder gives the engine's verdict on generated and damaged messages"
+                (agree "entry" entryVerdict ModelVerdict.entry)
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<StateMessages> ])
+                "the model's raftpb.HardState decoder gives the engine's verdict on generated and damaged messages"
+                (agree "state" stateVerdict ModelVerdict.state)
+            testPropertyWithConfig
+                (fsCheck 100 [ typeof<SnapshotMessages> ])
+                "the model's walpb.Snapshot decoder gives the engine's verdict on generated and damaged messages"
+                (agree "snapshot" snapshotVerdict ModelVerdict.snapshot)
+        ]
+
 /// This file's tests that run gogo through the etcd peer.
 let interop =
     testList
@@ -303,6 +421,8 @@ let interop =
                 gogoAgreesWithTheTable "state" stateCases)
             testCase "gogo gives every walpb.Record case the table's verdict" (fun () ->
                 gogoAgreesWithTheTable "record" recordCases)
+            testCase "gogo gives every walpb.Snapshot case the table's verdict" (fun () ->
+                gogoAgreesWithTheTable "snapshot" snapshotCases)
             testPropertyWithConfig
                 (fsCheck 50 [ typeof<EntryMessages> ])
                 "the engine's raftpb.Entry decoder gives gogo's verdict on generated and damaged messages"
@@ -311,4 +431,12 @@ let interop =
                 (fsCheck 50 [ typeof<StateMessages> ])
                 "the engine's raftpb.HardState decoder gives gogo's verdict on generated and damaged messages"
                 (agreeWithGogo "state" stateVerdict)
+            testPropertyWithConfig
+                (fsCheck 50 [ typeof<EntryMessages> ])
+                "the model's raftpb.Entry decoder gives gogo's verdict on generated and damaged messages"
+                (agreeWithGogo "entry" ModelVerdict.entry)
+            testPropertyWithConfig
+                (fsCheck 50 [ typeof<SnapshotMessages> ])
+                "the engine's walpb.Snapshot decoder gives gogo's verdict on generated and damaged messages"
+                (agreeWithGogo "snapshot" snapshotVerdict)
         ]

@@ -2,10 +2,12 @@
 /// record, terms in a list, each record's data copied. The model's walk was made lean (mutable
 /// state private to `check`, records visited in place) so that `wal check-dir` keeps pace with
 /// `cat` on a 1 GB log; this copy is the judge that the lean walk says exactly what the plain
-/// one said (SegmentsProperties).
+/// one said (SegmentsProperties). Both read the messages inside records with Wal.Model.Protobuf,
+/// which MessageDecodingTests holds to gogo's verdicts.
 module Wal.Properties.PlainDirectoryCheck
 
 open System
+open Wal.Model
 open Wal.Model.Segments
 open Wal.Model.DirectoryCheck
 
@@ -23,56 +25,6 @@ let private tryName (name: string) =
         Some(Convert.ToUInt64(name[0..15], 16), Convert.ToUInt64(name[17..32], 16))
     else
         None
-
-/// The varint at `pos` in `b`: its value and the position after it, or -1 when it is longer than
-/// 64 bits or runs past the end.
-let private varintAt (b: byte[]) (pos: int) : struct (uint64 * int) =
-    let rec go (pos: int) (shift: int) (acc: uint64) =
-        if shift >= 64 || pos >= b.Length then
-            struct (0UL, -1)
-        else
-            let x = b[pos]
-            let acc = acc ||| (uint64 (x &&& 0x7Fuy) <<< shift)
-
-            if x < 0x80uy then
-                struct (acc, pos + 1)
-            else
-                go (pos + 1) (shift + 7) acc
-
-    go pos 0 0UL
-
-/// The varint fields 1, 2 and 3 of a protobuf message (the last of each, 0 when absent), or
-/// None when the message is malformed: a varint of more than 64 bits or running past the end,
-/// a length running past the end, or a wire type other than varint, fixed64, length-delimited
-/// and fixed32. Every record's payload goes through it, so it reads in place.
-let private varintFields (b: byte[]) : struct (uint64 * uint64 * uint64) voption =
-    let rec go (pos: int) (f1: uint64) (f2: uint64) (f3: uint64) =
-        if pos >= b.Length then
-            ValueSome(struct (f1, f2, f3))
-        else
-            match varintAt b pos with
-            | struct (_, -1) -> ValueNone
-            | struct (tag, pos) ->
-                match int (tag &&& 7UL) with
-                | 0 ->
-                    match varintAt b pos with
-                    | struct (_, -1) -> ValueNone
-                    | struct (v, next) ->
-                        match int (tag >>> 3) with
-                        | 1 -> go next v f2 f3
-                        | 2 -> go next f1 v f3
-                        | 3 -> go next f1 f2 v
-                        | _ -> go next f1 f2 f3
-                | 2 ->
-                    match varintAt b pos with
-                    | struct (len, start) when start >= 0 && len <= uint64 (b.Length - start) ->
-                        go (start + int len) f1 f2 f3
-                    | _ -> ValueNone
-                | 1 when pos + 8 <= b.Length -> go (pos + 8) f1 f2 f3
-                | 5 when pos + 4 <= b.Length -> go (pos + 4) f1 f2 f3
-                | _ -> ValueNone
-
-    go 0 0UL 0UL 0UL
 
 /// The log's terms as raft sees it after overwrites: runs of consecutive indexes with one term,
 /// newest first, so that memory grows with term changes and overwrites, not with entries.
@@ -153,9 +105,9 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
         | None when r.Data.Length > 0 -> { w with Metadata = Some r.Data }
         | _ -> w
     | t when t = RecordType.entry ->
-        match varintFields r.Data with
+        match Protobuf.entry r.Data 0 r.Data.Length with
         | ValueNone -> undecodable "an entry record's data is not a raftpb.Entry"
-        | ValueSome(struct (kind, term, index)) ->
+        | ValueSome { F1 = kind; F2 = term; F3 = index } ->
             // An overwrite may bring a lower term than the entry it replaces (raft allows it), so
             // only the entry before is compared.
             let w =
@@ -182,9 +134,9 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
                 LastEntry = Some index
             }
     | t when t = RecordType.state ->
-        match varintFields r.Data with
+        match Protobuf.hardState r.Data 0 r.Data.Length with
         | ValueNone -> undecodable "a state record's data is not a raftpb.HardState"
-        | ValueSome(struct (term, vote, commit)) ->
+        | ValueSome { F1 = term; F2 = vote; F3 = commit } ->
 
             let last = max (firstIndex - min firstIndex 1UL) (defaultArg w.LastEntry 0UL)
 
@@ -212,10 +164,10 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
                 StateCommit = commit
             }
     | t when t = RecordType.snapshot ->
-        match varintFields r.Data with
+        match Protobuf.snapshot r.Data 0 r.Data.Length with
         | ValueNone -> undecodable "a snapshot record's data is not a walpb.Snapshot"
         // Raft holds every index up to a snapshot's, the last at its term.
-        | ValueSome(struct (index, term, _)) when
+        | ValueSome { F1 = index; F2 = term } when
             index > 0UL
             && (match w.LastEntry with
                 | Some last -> index > last

@@ -20,6 +20,7 @@
 //	                                 record (walpb.Record, the default): "ok TYPE CRC DATAHEX";
 //	                                 entry (raftpb.Entry): "ok TERM INDEX TYPE DATAHEX";
 //	                                 state (raftpb.HardState): "ok TERM VOTE COMMIT";
+//	                                 snapshot (walpb.Snapshot): "ok INDEX TERM";
 //	                                 or "truncated" (io.ErrUnexpectedEOF) or "invalid"
 //	etcd-peer snap-save DIR SPEC     snap.Snapshotter.SaveSnap of a snapshot given as JSON (snap.go)
 //	etcd-peer snap-load DIR [WALDIR] Snapshotter.Load, or LoadNewestAvailable with the WAL's
@@ -365,7 +366,8 @@ func write(dir string, script Script) {
 // records runs gogo-protobuf's Unmarshal of one message kind over hex lines, so its verdicts
 // can be compared with the engine's decoders: "record" is walpb.Record, which etcd's decoder
 // calls on every frame; "entry" and "state" are raftpb.Entry and raftpb.HardState, which
-// ReadAll calls on the data of entry and state records.
+// ReadAll calls on the data of entry and state records; "snapshot" is walpb.Snapshot, which
+// ReadAll calls on the data of snapshot records.
 func records(kind string, in io.Reader, out io.Writer) {
 	var decode func(raw []byte) (string, error)
 	switch kind {
@@ -387,8 +389,14 @@ func records(kind string, in io.Reader, out io.Writer) {
 			err := st.Unmarshal(raw)
 			return fmt.Sprintf("ok %d %d %d", st.Term, st.Vote, st.Commit), err
 		}
+	case "snapshot":
+		decode = func(raw []byte) (string, error) {
+			var snap walpb.Snapshot
+			err := snap.Unmarshal(raw)
+			return fmt.Sprintf("ok %d %d", snap.Index, snap.Term), err
+		}
 	default:
-		fail("usage: etcd-peer records [record|entry|state] -")
+		fail("usage: etcd-peer records [record|entry|state|snapshot] -")
 	}
 	scanner := bufio.NewScanner(in)
 	scanner.Buffer(make([]byte, 1<<20), 1<<26)
@@ -434,7 +442,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 3 {
-		fail("usage: etcd-peer write|read|repair|verify|snapshots|bench|snap-save|snap-load DIR [...], snap-read FILE, records [record|entry|state] -, or driver [SEGMENT_BYTES]")
+		fail("usage: etcd-peer write|read|repair|verify|snapshots|bench|snap-save|snap-load DIR [...], snap-read FILE, records [record|entry|state|snapshot] -, or driver [SEGMENT_BYTES]")
 	}
 	cmd, dir, rest := os.Args[1], os.Args[2], os.Args[3:]
 	snap := walpb.Snapshot{}

@@ -332,23 +332,51 @@ internal static class RecordCodec
         return true;
     }
 
-    /// <summary>Decodes a walpb.Snapshot with Google.Protobuf.</summary>
+    /// <summary>
+    /// Decodes a walpb.Snapshot as etcd 3.4's gogo code does: index 1 and term 2 read as the
+    /// entry's fields are, anything else skipped as unknown. etcd 3.5 adds conf_state (field 3);
+    /// it is decoded through Google.Protobuf when it can be, its occurrences merged as protobuf
+    /// merges a message field, and otherwise skipped as 3.4 skips it, so the engine accepts and
+    /// refuses exactly the records 3.4 does.
+    /// </summary>
     public static bool TryDecodeSnapshot(ReadOnlySpan<byte> bytes, out Snapshot snapshot)
     {
         snapshot = default;
-        Protos.Snapshot message;
-        try
+        ulong index = 0, term = 0;
+        Protos.ConfState? pb = null;
+        bool confStateBroken = false;
+        var reader = new ProtoReader(bytes);
+        while (!reader.AtEnd)
         {
-            message = Protos.Snapshot.Parser.ParseFrom(bytes);
+            if (!reader.TryReadField(out int field, out int wire, out ulong value, out var payload))
+                return false;
+            switch (field)
+            {
+                case 1 when wire == ProtoWire.WireVarint:
+                    index = value;
+                    break;
+                case 2 when wire == ProtoWire.WireVarint:
+                    term = value;
+                    break;
+                case 3 when wire == ProtoWire.WireLengthDelimited && !confStateBroken:
+                    pb ??= new Protos.ConfState();
+                    try
+                    {
+                        pb.MergeFrom(payload);
+                    }
+                    catch (InvalidProtocolBufferException)
+                    {
+                        confStateBroken = true;
+                    }
+                    break;
+                case 1 or 2:
+                    return false;
+            }
         }
-        catch (InvalidProtocolBufferException)
-        {
-            return false;
-        }
-        ConfState? cs = message.ConfState is { } pb
-            ? new ConfState(pb.Voters, pb.Learners, pb.VotersOutgoing, pb.LearnersNext, pb.AutoLeave)
-            : null;
-        snapshot = new Snapshot(message.Index, message.Term, cs);
+        ConfState? cs = pb is null || confStateBroken
+            ? null
+            : new ConfState(pb.Voters, pb.Learners, pb.VotersOutgoing, pb.LearnersNext, pb.AutoLeave);
+        snapshot = new Snapshot(index, term, cs);
         return true;
     }
 }
