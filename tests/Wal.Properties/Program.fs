@@ -59,6 +59,7 @@ let suites =
         None, testSequenced BoundedToolsTests.tests
         None, MessageDecodingTests.tests
         Some Interop, testSequenced MessageDecodingTests.interop
+        None, EntryStoreProperties.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

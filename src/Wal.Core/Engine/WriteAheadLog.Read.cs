@@ -48,16 +48,13 @@ public sealed partial class WriteAheadLog
     {
         var reader = pending.Reader;
         var replay = new Reading.Replay(pending.Start, pending.Invariants, _options.CheckRaftInvariants, Reading.Replay.EntryRule.Place);
-        var entries = new List<Entry>();
+        var entries = new EntryStore(pending.Start.Index);
         ReadStatus status;
         SegmentRecord record;
         while ((status = reader.Next(out record)) == ReadStatus.Record)
         {
             if (replay.Apply(record, out var entry, out var data, out ulong position))
-            {
-                entries.RemoveRange((int)position, entries.Count - (int)position);
-                entries.Add(new Entry(entry.Term, entry.Index, entry.Type, data.IsEmpty ? ReadOnlyMemory<byte>.Empty : data.ToArray()));
-            }
+                entries.Place((int)position, entry.Term, entry.Type, data);
         }
         _lastIndex = replay.LastIndex;
 
