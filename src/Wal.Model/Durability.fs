@@ -49,6 +49,13 @@ module Durability =
     /// Before Create, judged by etcd's exact rule: the engine's own suites hold it to that.
     let none: DurableLog = empty DurabilityRule.EtcdExact
 
+    /// Where raft opens after a crash now: the last snapshot installed past the entries before it
+    /// in whichever base (followed by the session) the disk holds, the latest if they differ.
+    let installed (log: DurableLog) : Snapshot =
+        log.Bases
+        |> List.map (fun basis -> Stream.installed (basis @ log.Session))
+        |> List.maxBy _.Index
+
     /// Everything written is durable now (a sync, a snapshot, a clean close).
     let synced (log: DurableLog) =
         { log with

@@ -87,6 +87,11 @@ module Stream =
             (0UL, Snapshot.zero)
         |> snd
 
+    /// The last snapshot `operations` install past every entry before them (`installed` over
+    /// the records they write): where raft opens after running them.
+    let installedBy (operations: Operation seq) : Snapshot =
+        operations |> Seq.collect recordsOf |> installed
+
 /// A log as the model sees it: the records written so far.
 type Log = { Records: Record list }
 

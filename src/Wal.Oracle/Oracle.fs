@@ -182,11 +182,7 @@ let run (adapter: Adapter) (steps: Step list) : Line list * string option =
 /// The steps the oracle runs for a generated sequence: those the trace language holds, then a
 /// clean close and a full read, which every run must end with.
 let stepsFor (steps: Step list) =
-    let at =
-        steps
-        |> List.choose Step.operation
-        |> List.collect Stream.recordsOf
-        |> Stream.installed
+    let at = steps |> List.choose Step.operation |> Stream.installedBy
 
     (steps |> List.filter holds) @ [ Do Close; Do(Open at) ]
 

@@ -155,13 +155,6 @@ let savedSnapshots (log: DurableLog) =
     )
     |> List.distinct
 
-/// Where raft opens after a crash now: the last snapshot the run installed past its entries
-/// (Stream.installed), or zero.
-let recoveryFloor (log: DurableLog) =
-    log.Bases
-    |> List.map (fun basis -> Stream.installed (basis @ log.Session))
-    |> List.maxBy _.Index
-
 let private dispose (w: Wal.WriteAheadLog) =
     try
         w.Dispose()
@@ -397,7 +390,7 @@ let private exploreStates
             let state, log = captured.State, captured.Log
             let stateSeed = seed + i
             let snapshots = savedSnapshots log
-            let floor = recoveryFloor log
+            let floor = Durability.installed log
             let floorAllowed = lazy (Durability.allowedAfterCrash floor log)
             let zeroAllowed = lazy (Durability.allowedAfterCrash Snapshot.zero log)
 

@@ -246,9 +246,7 @@ let private runner (config: RunConfig) =
         if config.RecoverAt <> Snapshot.zero then
             config.RecoverAt
         else
-            run.Model.Bases
-            |> List.map (fun basis -> Stream.installed (basis @ run.Model.Session))
-            |> List.maxBy _.Index
+            Durability.installed run.Model
 
     let reopen (where: string) (at: Snapshot) (run: Run) =
         let observed, opened =
@@ -411,11 +409,7 @@ let run (config: RunConfig) (steps: Step list) : RunResult =
 
     // Last, a clean close and a full read (from the last snapshot installed past the entries,
     // where raft would open): what every run must end with.
-    let finalAt =
-        steps
-        |> List.choose Step.operation
-        |> List.collect Stream.recordsOf
-        |> Stream.installed
+    let finalAt = steps |> List.choose Step.operation |> Stream.installedBy
 
     let ended =
         if going ran && (ran.FailedClosed || ran.Model.Created || (log ran).IsSome) then
