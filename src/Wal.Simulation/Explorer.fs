@@ -392,7 +392,6 @@ let private exploreStates
             let snapshots = savedSnapshots log
             let floor = Durability.installed log
             let floorAllowed = lazy (Durability.allowedAfterCrash floor log)
-            let zeroAllowed = lazy (Durability.allowedAfterCrash Snapshot.zero log)
 
             let images =
                 match faulted with
@@ -496,7 +495,7 @@ let private exploreStates
                             count Damaged 2
                             let blind = Damage.formatBlind crashed damaged
 
-                            match Damage.judge scenario.SegmentSize (zeroAllowed.Force()) blind damaged with
+                            match Damage.judge scenario.SegmentSize floor (floorAllowed.Force()) blind damaged with
                             | Damage.Broken message -> diverge Damaged (i + 1) image $", then {what}" message
                             | Damage.Kept
                             | Damage.Blind -> ())
