@@ -109,7 +109,7 @@ let serve (input: TextReader) (output: TextWriter) =
     let answer (request: JsonElement) : string * bool =
         match text request "op" with
         | "hello" ->
-            "{\"ok\":true,\"name\":\"Wal.Core\",\"supports\":[\"overwrite\",\"snapshot\",\"install\",\"release\",\"sync\"]}",
+            "{\"ok\":true,\"name\":\"Wal.Core\",\"supports\":[\"overwrite\",\"snapshot\",\"install\",\"release\",\"sync\",\"bare-after-reopen\"]}",
             false
         | "create" ->
             closeLog ()

@@ -191,6 +191,7 @@ let hello (client: Client) : Result<Hello, Breach> =
                             Install = has "snapshot" && has "install"
                             Release = has "release"
                             Sync = has "sync"
+                            BareAfterReopen = has "bare-after-reopen"
                         }
                 }
 

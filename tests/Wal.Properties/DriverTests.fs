@@ -213,6 +213,7 @@ let tests =
                         Install = false
                         Release = false
                         Sync = false
+                        BareAfterReopen = false
                     }
 
                 for seed in 1..50 do
@@ -221,18 +222,49 @@ let tests =
 
                     steps
                     |> List.fold
-                        (fun last step ->
+                        (fun (last, reopened) step ->
                             match step with
-                            | Do(Save(_, (first :: _ as entries))) ->
+                            | Do(Save(state, (first :: _ as entries))) ->
                                 Expect.equal first.Index (last + 1UL) "no overwrite"
-                                (List.last entries).Index
+
+                                if reopened then
+                                    Expect.notEqual state HardState.empty "no bare-entry Save right after a reopen"
+
+                                (List.last entries).Index, reopened && state = HardState.empty
+                            | Do(Save(state, [])) -> last, reopened && state = HardState.empty
                             | Do(SaveSnapshot _ | Sync | ReleaseLockTo _) -> failtest $"asked for {step}"
                             | Do(Open at) ->
                                 Expect.equal at Snapshot.zero "no open at a snapshot"
-                                last
-                            | _ -> last)
-                        0UL
+                                last, true
+                            | _ -> last, reopened)
+                        (0UL, false)
                     |> ignore
+            }
+
+            test "the generators make bare-entry Saves right after a reopen for a driver that lists them" {
+                let bareAfterReopen (steps: Step list) =
+                    steps
+                    |> List.fold
+                        (fun (found, reopened) step ->
+                            match step with
+                            | Do(Save(state, _ :: _)) when reopened && state = HardState.empty -> true, true
+                            | Do(Save(state, _)) -> found, reopened && state = HardState.empty
+                            | Do(Open _) -> found, true
+                            | _ -> found, reopened)
+                        (false, false)
+                    |> fst
+
+                let found =
+                    [ 1..200 ]
+                    |> List.exists (fun seed ->
+                        (Gen.sampleWithSeed
+                            (Rnd(uint64 seed, 1UL))
+                            40
+                            1
+                            (Scenarios.stepsSupporting Scenarios.Supports.all true))[0]
+                        |> bareAfterReopen)
+
+                Expect.isTrue found "some sequence saves bare entries right after a reopen"
             }
 
             test "a driver that writes junk is Malformed, naming what it said" {
