@@ -182,8 +182,15 @@ type private Walk(named: Map<string, uint64>, firstIndex: uint64) =
             segment <- r.Segment
             let index = named[r.Segment]
 
-            if hasLastEntry && index > lastEntry + 1UL then
-                problems.Add(NameIndexGap(r.Segment, index, lastEntry))
+            // Before any entry, the log reaches as far as the first segment's name says.
+            let known =
+                if hasLastEntry then
+                    lastEntry
+                else
+                    firstIndex - min firstIndex 1UL
+
+            if index > known + 1UL then
+                problems.Add(NameIndexGap(r.Segment, index, known))
             elif hasLastEntry && index < lastEntry + 1UL then
                 problems.Add(NameIndexBehind(r.Segment, index, lastEntry))
 
@@ -212,7 +219,13 @@ type private Walk(named: Map<string, uint64>, firstIndex: uint64) =
                 if kind > 2UL then
                     problems.Add(UnknownEntryType(r.Segment, r.Offset, index, kind))
 
-                if hasLastEntry && index <= lastEntry && index <= stateCommit then
+                let known =
+                    if hasLastEntry then
+                        lastEntry
+                    else
+                        firstIndex - min firstIndex 1UL
+
+                if index <= known && index <= stateCommit then
                     problems.Add(CommittedEntryReplaced(r.Segment, r.Offset, index, stateCommit))
 
                 // An overwrite drops the entries from its index on; an append (the usual case) drops nothing.

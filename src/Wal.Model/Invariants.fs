@@ -11,8 +11,6 @@ type InvariantState =
             /// The log's terms as runs (first index, term), newest first: they change rarely.
             Runs: (uint64 * uint64) list
             LastIndex: uint64
-            Highest: uint64
-            HasEntries: bool
             State: HardState
         }
 
@@ -23,8 +21,6 @@ module Invariants =
         {
             Runs = []
             LastIndex = 0UL
-            Highest = 0UL
-            HasEntries = false
             State = HardState.empty
         }
 
@@ -43,7 +39,9 @@ module Invariants =
             Some $"entry {entry.Index} has type {entry.Kind}; raft's types are 0, 1 and 2"
         elif gaps && entry.Index > s.LastIndex + 1UL then
             Some $"entry {entry.Index} would leave a gap after the last index {s.LastIndex}"
-        elif s.HasEntries && entry.Index <= s.LastIndex && entry.Index <= s.State.Commit then
+        // Entries need not have been read for the log to hold them: a commit can rest on a
+        // snapshot record installed past the entries.
+        elif entry.Index <= s.LastIndex && entry.Index <= s.State.Commit then
             Some $"entry {entry.Index} would replace a committed entry (commit {s.State.Commit})"
         else
             match termBefore entry.Index s with
@@ -76,20 +74,14 @@ module Invariants =
             { s with
                 Runs = runs
                 LastIndex = e.Index
-                Highest = max s.Highest e.Index
-                HasEntries = true
             }
         | State state -> { s with State = state }
         | SnapshotRecord snap when snap.Index > s.LastIndex ->
             { s with
                 Runs = (snap.Index, snap.Term) :: s.Runs
                 LastIndex = snap.Index
-                Highest = max s.Highest snap.Index
             }
-        | SnapshotRecord snap ->
-            { s with
-                Highest = max s.Highest snap.Index
-            }
+        | SnapshotRecord _ -> s
         | Metadata _ -> s
 
     /// Why `record` cannot come next for a reader, or None.

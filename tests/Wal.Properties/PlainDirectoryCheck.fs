@@ -81,6 +81,9 @@ type private Walk =
 /// released and removed).
 let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r: RawRecord) : Walk =
     let add p (w: Walk) = { w with Problems = p :: w.Problems }
+    // Before any entry, the log reaches as far as the first segment's name says.
+    let known (w: Walk) =
+        defaultArg w.LastEntry (firstIndex - min firstIndex 1UL)
 
     let w =
         if r.Segment = w.Segment then
@@ -90,7 +93,7 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
             let index = named[r.Segment]
 
             match w.LastEntry with
-            | Some last when index > last + 1UL -> add (NameIndexGap(r.Segment, index, last)) w
+            | _ when index > known w + 1UL -> add (NameIndexGap(r.Segment, index, known w)) w
             | Some last when index < last + 1UL -> add (NameIndexBehind(r.Segment, index, last)) w
             | _ -> w
 
@@ -123,10 +126,10 @@ let private walk (named: Map<string, uint64>) (firstIndex: uint64) (w: Walk) (r:
                     w
 
             let w =
-                match w.LastEntry with
-                | Some last when index <= last && index <= w.StateCommit ->
+                if index <= known w && index <= w.StateCommit then
                     add (CommittedEntryReplaced(r.Segment, r.Offset, index, w.StateCommit)) w
-                | _ -> w
+                else
+                    w
 
             // An overwrite drops the entries from its index on; an append (the usual case) drops nothing.
             { w with

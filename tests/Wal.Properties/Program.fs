@@ -60,6 +60,7 @@ let suites =
         None, MessageDecodingTests.tests
         Some Interop, testSequenced MessageDecodingTests.interop
         None, EntryStoreProperties.tests
+        None, RaftInvariantsTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

@@ -19,8 +19,6 @@ internal sealed class RaftInvariants
 {
     private readonly List<(ulong First, ulong Term)> _runs = [];
     private ulong _lastIndex;
-    private ulong _highest;
-    private bool _hasEntries;
     // Read from a later segment, before the first hard state there.
     private bool _partial;
     private HardState _state;
@@ -36,7 +34,6 @@ internal sealed class RaftInvariants
         if (fileNames.Count > 0 && Format.SegmentName.TryParse(fileNames[0], out var name) && name.Index > 0)
         {
             invariants._lastIndex = name.Index - 1;
-            invariants._highest = name.Index - 1;
             invariants._partial = true;
         }
         return invariants;
@@ -52,7 +49,9 @@ internal sealed class RaftInvariants
             return $"entry {entry.Index} has type {(ulong)entry.Type}; raft's types are 0, 1 and 2";
         if (checkGap && entry.Index > _lastIndex + 1)
             return $"entry {entry.Index} would leave a gap after the last index {_lastIndex}";
-        if (_hasEntries && entry.Index <= _lastIndex && entry.Index <= _state.Commit)
+        // Known entries need not have been read: a commit read from a cut's header, or resting on
+        // a snapshot record, covers indexes the log held all the same.
+        if (entry.Index <= _lastIndex && entry.Index <= _state.Commit)
             return $"entry {entry.Index} would replace a committed entry (commit {_state.Commit})";
         if (TermBefore(entry.Index) is ulong before && entry.Term < before)
             return $"entry {entry.Index} has term {entry.Term}, below term {before} of the entry before it";
@@ -68,8 +67,6 @@ internal sealed class RaftInvariants
         if (_runs.Count == 0 || _runs[^1].Term != entry.Term)
             _runs.Add((entry.Index, entry.Term));
         _lastIndex = entry.Index;
-        _highest = Math.Max(_highest, entry.Index);
-        _hasEntries = true;
     }
 
     /// <summary>Why <paramref name="state"/> cannot come next, or null.</summary>
@@ -139,7 +136,6 @@ internal sealed class RaftInvariants
         if (_partial)
         {
             // Taken as known: the log held the entries it commits.
-            _highest = Math.Max(_highest, state.Commit);
             _lastIndex = Math.Max(_lastIndex, state.Commit);
             _partial = false;
         }
@@ -149,7 +145,6 @@ internal sealed class RaftInvariants
     /// <summary>Takes a snapshot record: raft has every entry up to its index, the last at its term.</summary>
     public void Accept(Snapshot snapshot)
     {
-        _highest = Math.Max(_highest, snapshot.Index);
         if (snapshot.Index > _lastIndex)
         {
             _runs.Add((snapshot.Index, snapshot.Term));
@@ -170,7 +165,9 @@ internal sealed class RaftInvariants
             return null;
         bool first = _segment is null;
         _segment = fileName;
-        if (first || !_hasEntries || !Format.SegmentName.TryParse(fileName, out var name))
+        // The last index is known without entries too: from a snapshot record, or from the name
+        // of the segment a read started at.
+        if (first || !Format.SegmentName.TryParse(fileName, out var name))
             return null;
         return name.Index > _lastIndex + 1
             ? $"{fileName} is named for entries from {name.Index}, but the last entry before it is {_lastIndex}"
