@@ -91,6 +91,51 @@ let ``a FIFO named like a segment is refused at once by every reader and command
     run "mkfifo" [ Path.Combine(tmp.Path, second) ]
     expectRefused tmp.Path "a FIFO"
 
+/// The real disk, where the segment `name` becomes a FIFO between the directory's listing and
+/// its open: a race the listing cannot see.
+let private swappedToFifo (name: string) =
+    let disk = Wal.Storage.LinuxFileSystem.Instance :> Wal.Storage.IFileSystem
+    let mutable swapped = false
+
+    { new Wal.Storage.IFileSystem with
+        member _.OpenFile(path, mode) =
+            if Path.GetFileName path = name && not swapped then
+                swapped <- true
+                File.Delete path
+                run "mkfifo" [ path ]
+
+            disk.OpenFile(path, mode)
+
+        member _.FileExists path = disk.FileExists path
+        member _.DirectoryExists path = disk.DirectoryExists path
+        member _.ListDirectory path = disk.ListDirectory path
+        member _.CreateDirectory path = disk.CreateDirectory path
+        member _.RemoveFile path = disk.RemoveFile path
+        member _.RemoveDirectoryRecursive path = disk.RemoveDirectoryRecursive path
+        member _.Rename(from, target) = disk.Rename(from, target)
+        member _.ResolveLinks path = disk.ResolveLinks path
+        member _.SyncDirectory path = disk.SyncDirectory path
+    }
+
+let ``a segment that becomes a FIFO after the listing is refused when opened`` () =
+    for write in [ false; true ] do
+        use tmp = new TempDir()
+        logIn tmp.Path
+        let options = WalOptions(FileSystem = swappedToFifo second)
+
+        let kind =
+            promptly "Open" (fun () ->
+                errorKind (fun () ->
+                    use log =
+                        if write then
+                            WriteAheadLog.Open(tmp.Path, Snapshot.Zero, options)
+                        else
+                            WriteAheadLog.OpenForRead(tmp.Path, Snapshot.Zero, options)
+
+                    log.ReadAll() |> ignore))
+
+        Expect.equal kind (Some WalErrorKind.NotRegularFile) $"write mode {write}"
+
 let ``a segment linked to /dev/zero is refused, never read without end`` () =
     use tmp = new TempDir()
     logIn tmp.Path
@@ -192,4 +237,7 @@ let tests =
                 "Create through a link makes the log where the link leads, and leaves no DIR.tmp"
                 ``Create through a link makes the log where the link leads, and leaves no DIR.tmp``
             testCase "a Create that fails leaves no DIR.tmp behind" ``a Create that fails leaves no DIR.tmp behind``
+            testCase
+                "a segment that becomes a FIFO after the listing is refused when opened"
+                ``a segment that becomes a FIFO after the listing is refused when opened``
         ]

@@ -64,6 +64,39 @@ let ``after ReleaseLockTo the log still appends and reads back whole`` () =
     Expect.equal (result.Entries |> Seq.map _.Index |> List.ofSeq) [ 1UL .. 40UL ] ""
     Expect.equal result.State (HardState(1UL, 1UL, 40UL)) ""
 
+let ``an Open refused as Locked lets go of the segments it locked before the refusal`` () =
+    use temp = new TempDir()
+    let options = WalOptions(SegmentSizeBytes = 512L)
+
+    do
+        use wal = WriteAheadLog.Create(temp.Path, mem "m", options)
+
+        for i in 1UL .. 20UL do
+            wal.Save(HardState(1UL, 1UL, i), [| Entry(1UL, i, mem (String.replicate 100 "x")) |])
+
+    let files = segments temp.Path
+    Expect.isGreaterThan files.Length 2 ""
+
+    do
+        // Another writer holds the last segment.
+        use other = LinuxFileSystem.Instance.OpenFile(Array.last files, OpenMode.ReadWrite)
+        Expect.isTrue (other.TryLock()) ""
+
+        let refused =
+            try
+                WriteAheadLog.Open(temp.Path, Snapshot.Zero, options).Dispose()
+                None
+            with :? WalException as ex ->
+                Some ex.Kind
+
+        Expect.equal refused (Some WalErrorKind.Locked) ""
+
+        for file in files[.. files.Length - 2] do
+            Expect.isTrue (lockable file) $"{Path.GetFileName file} was let go"
+
+    use wal = WriteAheadLog.Open(temp.Path, Snapshot.Zero, options)
+    Expect.equal (wal.ReadAll().Entries.Count) 20 ""
+
 /// This file's tests.
 let tests =
     testList
@@ -75,4 +108,7 @@ let tests =
             testCase
                 "after ReleaseLockTo the log still appends and reads back whole"
                 ``after ReleaseLockTo the log still appends and reads back whole``
+            testCase
+                "an Open refused as Locked lets go of the segments it locked before the refusal"
+                ``an Open refused as Locked lets go of the segments it locked before the refusal``
         ]

@@ -118,6 +118,16 @@ let ``FileNotFound: a segment is missing from the middle of the sequence`` () =
     // ValidSnapshotEntries reads every segment, as etcd's does; the gap breaks the CRC chain.
     assertKind WalErrorKind.CrcMismatch (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
 
+let ``FileNotFound: the segment before the last is missing, and the message names the two beside the gap`` () =
+    let fs, options = logWith 512L 40UL
+    let segments = segmentsOf fs
+    Expect.isGreaterThanOrEqual segments.Length 3 ""
+    (fs :> IFileSystem).RemoveFile(at segments[segments.Length - 2])
+    let ex = expectWalError (fun () -> readOnly options Snapshot.Zero |> ignore)
+    Expect.equal ex.Kind WalErrorKind.FileNotFound ""
+    Expect.stringContains ex.Message segments[segments.Length - 3] "the segment before the gap"
+    Expect.stringContains ex.Message segments[segments.Length - 1] "the segment after the gap"
+
 // ---------------------------------------------------------------------------------------------
 // CrcMismatch
 
@@ -359,6 +369,9 @@ let tests =
                 ``MetadataConflict: a later segment, with a valid CRC chain, holds other metadata``
             testCase "FileNotFound: a directory that does not exist" ``FileNotFound: a directory that does not exist``
             testCase "FileNotFound: an empty directory" ``FileNotFound: an empty directory``
+            testCase
+                "FileNotFound: the segment before the last is missing, and the message names the two beside the gap"
+                ``FileNotFound: the segment before the last is missing, and the message names the two beside the gap``
             testCase
                 "FileNotFound: a directory holding only files that are not segments"
                 ``FileNotFound: a directory holding only files that are not segments``

@@ -102,8 +102,7 @@ internal static class SegmentDirectory
                 throw;
             if (ex is FileNotFoundException)
                 throw new WalException(WalErrorKind.FileNotFound, ex.Message, ex);
-            if (ex is NotRegularFileException)
-                throw new WalException(WalErrorKind.NotRegularFile, $"{ex.Message}: a segment must be one", ex);
+            // A FIFO, device, link or directory where a segment should be is NotRegularFile (Io's rule).
             throw WalException.Io($"opening the segments of {dir}", ex);
         }
     }
