@@ -20,6 +20,10 @@ type FaultCall =
     | WriteCall
     /// fallocate; fails with ENOSPC.
     | PreallocateCall
+    /// A read of a file; fails with EIO.
+    | ReadCall
+    /// Unlinking a file or removing a directory tree; fails with EBUSY.
+    | RemoveCall
 
 /// An injected error.
 type Fault =
@@ -40,6 +44,10 @@ type SimulatedFileSystem(initial: DiskState) =
     // Bumped by Restore: a handle opened on an earlier disk refuses every call.
     let mutable generation = 0
     let locks = Dictionary<int, obj>()
+    // The handles of this disk not yet closed, each by its owner token, and closes of a closed
+    // handle: a file closed twice had two owners, which is a leak or a use-after-close waiting.
+    let openHandles = HashSet<obj>(HashIdentity.Reference)
+    let mutable doubleCloses = 0
     let callCounts = Dictionary<FaultCall, int>()
 
     /// A file system over an empty disk.
@@ -62,6 +70,10 @@ type SimulatedFileSystem(initial: DiskState) =
     member _.Syncs = syncs
     /// Whether the power was cut.
     member _.Dead = dead
+    /// How many file handles opened on this disk (since the last Restore) are still open.
+    member _.OpenHandles = openHandles.Count
+    /// How many times a handle was closed after it had been closed already.
+    member _.DoubleCloses = doubleCloses
 
     /// The disk after a power cut now, as a new file system: every write and sync done so far is
     /// subject to what a real disk may lose, `seed` choosing what survives (lost sectors keep
@@ -77,6 +89,7 @@ type SimulatedFileSystem(initial: DiskState) =
         state <- next
         dead <- false
         locks.Clear()
+        openHandles.Clear()
         generation <- generation + 1
 
     /// The bytes of a file as a reader sees them now.
@@ -161,16 +174,20 @@ type SimulatedFileSystem(initial: DiskState) =
 
         callCounts[call] <- n
 
-        let hits fault =
-            match fault with
-            | NthCall(c, nth) -> c = call && nth = n
-            | OnPath(c, text) -> c = call && path.Contains(text, StringComparison.Ordinal)
+        let rec hits faults =
+            match faults with
+            | [] -> false
+            | NthCall(c, nth) :: _ when c = call && nth = n -> true
+            | OnPath(c, text) :: _ when c = call && path.Contains(text, StringComparison.Ordinal) -> true
+            | _ :: rest -> hits rest
 
-        if this.Faults |> List.exists hits then
+        if hits this.Faults then
             this.OnFault |> Option.iter (fun tell -> tell ())
 
             match call with
-            | DataSyncCall -> raise (IOException($"{what} {path}: input/output error (injected)", 5))
+            | DataSyncCall
+            | ReadCall -> raise (IOException($"{what} {path}: input/output error (injected)", 5))
+            | RemoveCall -> raise (IOException($"{what} {path}: device or resource busy (injected)", 16))
             | WriteCall
             | PreallocateCall -> raise (IOException($"{what} {path}: no space left on device (injected)", 28))
 
@@ -224,18 +241,28 @@ type SimulatedFileSystem(initial: DiskState) =
         let owner = obj ()
         let mutable closed = false
         let born = generation
+        openHandles.Add owner |> ignore
+
+        // As a disposed FileStream: a call on a closed handle is a bug in its owner.
+        let ensureOpen () =
+            if closed then
+                raise (ObjectDisposedException(path, $"{path} was closed"))
 
         { new IStorageFile with
             member _.Length =
                 this.AliveSince born
+                ensureOpen ()
                 state.Inodes[id].Current.Length
 
             member _.Read(offset, buffer) =
                 this.AliveSince born
+                ensureOpen ()
+                this.Fault(ReadCall, path, "read")
                 Content.read state.Inodes[id].Current offset buffer
 
             member _.Write(offset, data) =
                 this.AliveSince born
+                ensureOpen ()
 
                 if not writable then
                     raise (IOException($"write {path}: bad file descriptor"))
@@ -245,20 +272,24 @@ type SimulatedFileSystem(initial: DiskState) =
 
             member _.DataSync() =
                 this.AliveSince born
+                ensureOpen ()
                 this.Fault(DataSyncCall, path, "fdatasync")
                 this.SyncFile id
 
             member _.Sync() =
                 this.AliveSince born
+                ensureOpen ()
                 this.Fault(DataSyncCall, path, "fsync")
                 this.SyncFile id
 
             member _.Truncate(length) =
                 this.AliveSince born
+                ensureOpen ()
                 this.Data(id, Resize length)
 
             member _.Preallocate(length) =
                 this.AliveSince born
+                ensureOpen ()
                 this.Fault(PreallocateCall, path, "fallocate")
 
                 if length > state.Inodes[id].Current.Length then
@@ -266,6 +297,7 @@ type SimulatedFileSystem(initial: DiskState) =
 
             member _.TryLock() =
                 this.AliveSince born
+                ensureOpen ()
 
                 match locks.TryGetValue id with
                 | true, o when not (obj.ReferenceEquals(o, owner)) -> false
@@ -274,8 +306,13 @@ type SimulatedFileSystem(initial: DiskState) =
                     true
 
             member _.Dispose() =
-                if not closed then
+                if closed then
+                    doubleCloses <- doubleCloses + 1
+                else
                     closed <- true
+
+                    if born = generation then
+                        openHandles.Remove owner |> ignore
 
                     // A handle from before a Restore holds no lock on the new disk.
                     if born = generation then
@@ -351,6 +388,7 @@ type SimulatedFileSystem(initial: DiskState) =
 
         member this.RemoveFile path =
             this.Alive()
+            this.Fault(RemoveCall, path, "unlink")
 
             match state.Current.TryFind path with
             | Some(FileNode _) -> this.Namespace(Unlink path)
@@ -358,6 +396,7 @@ type SimulatedFileSystem(initial: DiskState) =
 
         member this.RemoveDirectoryRecursive path =
             this.Alive()
+            this.Fault(RemoveCall, path, "rmdir")
 
             if state.Current.TryFind path <> Some DirNode then
                 raise (DirectoryNotFoundException($"rmdir {path}: no such directory"))

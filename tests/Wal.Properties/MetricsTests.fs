@@ -86,6 +86,41 @@ let tests =
                 Expect.isGreaterThanOrEqual fsyncs.Length 101 "an fdatasync per Save, and the close"
                 Expect.isTrue (fsyncs |> List.forall (fun s -> s >= 0.0 && s < 10.0)) "durations in seconds"
 
+            testCase
+                "snapshots, cuts of a log without a hard state, and records larger than the page buffer are counted"
+            <| fun () ->
+                let fs, options = memoryOptions 1_000_000L
+                // Entries of 300 KiB: past the page buffer, so whole pages go straight to the file.
+                let large (index: uint64) =
+                    Entry(1UL, index, ReadOnlyMemory(Array.create (300 * 1024) (byte index)))
+
+                let seen =
+                    measured (fun () ->
+                        use wal = WriteAheadLog.Create("/data/wal", mem "m", options)
+
+                        for i in 1UL .. 8UL do
+                            wal.Save(HardState.Empty, [| large i |])
+
+                        wal.SaveSnapshot(Snapshot(4UL, 1UL)))
+
+                let segments = fs.List "/data/wal" |> List.filter (fun n -> n.EndsWith ".wal")
+                let cuts = segments.Length - 1
+                Expect.isGreaterThanOrEqual cuts 2 "the log was cut"
+
+                let dataBytes =
+                    segments
+                    |> List.sumBy (fun n -> int64 (dataEndOf (fs.ReadAllBytes(Path.Combine("/data/wal", n)))))
+
+                // 8 entries and the snapshot; Crc, metadata and the zero snapshot; a cut with no
+                // hard state to carry writes only its Crc and metadata.
+                Expect.equal (seen WalMetrics.RecordsAppended |> List.sum) (float (8 + 1 + 3 + 2 * cuts)) "records"
+                Expect.equal (seen WalMetrics.EntriesAppended |> List.sum) 8.0 "entries"
+
+                Expect.equal
+                    (seen WalMetrics.BytesWritten |> List.sum)
+                    (float dataBytes)
+                    "bytes: every segment's data, once"
+
             testCase "with the meter listened to, Save on a real disk allocates nothing per entry"
             <| fun () ->
                 use dir = new TempDir()

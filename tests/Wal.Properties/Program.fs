@@ -61,6 +61,7 @@ let suites =
         Some Interop, testSequenced MessageDecodingTests.interop
         None, EntryStoreProperties.tests
         None, RaftInvariantsTests.tests
+        None, LifecycleTests.tests
     ]
 
 /// Splits this program's own options (`--exclude-category NAME`) from Expecto's.

@@ -169,11 +169,84 @@ let ``InvalidArgument: Open, OpenForRead, Repair and Verify with bad options lea
         check (fun () -> WalDirectory.Repair(dir, options) |> ignore)
         check (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
         check (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
+        check (fun () -> WalDirectory.Survey(dir, Snapshot.Zero, options) |> ignore)
+        check (fun () -> WalDirectory.Scan(dir, options) |> Seq.length |> ignore)
 
     Expect.equal (fs.ReadAllBytes firstPath) before ""
     Expect.equal (fs.List dir) [ firstSegment ] ""
     // No lock was left behind.
     Expect.equal (readWrite good Snapshot.Zero |> entryList) (entriesFrom 1UL 3UL) ""
+
+let ``The tools read through the options' file system`` () =
+    let _, options = logWith 65536L 3UL
+    Expect.equal (WalDirectory.Survey(dir, Snapshot.Zero, options).LastIndex) 3UL "Survey"
+    Expect.isGreaterThan (WalDirectory.Scan(dir, options) |> Seq.length) 3 "Scan"
+    Expect.isGreaterThan (WalDirectory.Scan(dir, Snapshot(2UL, 1UL), options) |> Seq.length) 3 "Scan from a snapshot"
+
+let ``ArgumentNullException: Save with null entries`` () =
+    let _, options = memoryOptions 65536L
+    use wal = WriteAheadLog.Create(dir, mem "meta", options)
+    Expect.throwsT<ArgumentNullException> (fun () -> wal.Save(state 0UL, (null: seq<Entry>))) ""
+
+// ---------------------------------------------------------------------------------------------
+// RecordTooLarge
+
+/// The data length that makes a record of exactly `limit` bytes, by `size`.
+let private exactly (limit: int) (size: int -> int) =
+    let n = Seq.initInfinite id |> Seq.find (fun n -> size n >= limit)
+    Expect.equal (size n) limit "a length that fills the limit exactly"
+    n
+
+let ``RecordTooLarge: the limit is inclusive, for the metadata and for an entry`` () =
+    let limit = 4096
+    let fs, _ = memoryOptions 65536L
+
+    let options =
+        WalOptions(
+            FileSystem = fs,
+            SegmentSizeBytes = 65536L,
+            MaxRecordBytes = limit,
+            PrepareSegmentsInBackground = false
+        )
+
+    let metadata =
+        exactly limit (fun n -> Wal.Format.RecordCodec.RecordSize(UInt32.MaxValue, n))
+
+    WriteAheadLog.Create("/data/fits", Array.zeroCreate<byte> metadata, options).Dispose()
+
+    assertKind WalErrorKind.RecordTooLarge (fun () ->
+        WriteAheadLog.Create("/data/over", Array.zeroCreate<byte>(metadata + 1), options).Dispose())
+
+    let sized (n: int) =
+        Entry(1UL, 1UL, ReadOnlyMemory(Array.zeroCreate<byte> n))
+
+    let data =
+        exactly limit (fun n ->
+            let e = sized n
+            Wal.Format.RecordCodec.MaxEntryRecordSize(&e))
+
+    use wal = WriteAheadLog.Create(dir, mem "meta", options)
+    assertKind WalErrorKind.RecordTooLarge (fun () -> wal.Save(state 0UL, [ sized (data + 1) ]))
+    wal.Save(state 0UL, [ sized data ])
+    Expect.equal wal.LastIndex 1UL "the entry at the limit was saved"
+
+let ``Create's text metadata is stored as UTF-8, and null as none`` () =
+    let _, options = memoryOptions 65536L
+
+    do
+        use wal = WriteAheadLog.Create("/data/text", "node ☃", options)
+        ()
+
+    do
+        use wal = WriteAheadLog.Create("/data/none", (null: string), options)
+        ()
+
+    let metadataOf path =
+        use wal = WriteAheadLog.OpenForRead(path, Snapshot.Zero, options)
+        wal.ReadAll().Metadata.ToArray()
+
+    Expect.equal (metadataOf "/data/text") (Text.Encoding.UTF8.GetBytes "node ☃") "text"
+    Expect.isEmpty (metadataOf "/data/none") "null"
 
 // ---------------------------------------------------------------------------------------------
 // InvalidState
@@ -262,6 +335,16 @@ let tests =
             testCase
                 "InvalidArgument: Open, OpenForRead, Repair and Verify with bad options leave the log alone"
                 ``InvalidArgument: Open, OpenForRead, Repair and Verify with bad options leave the log alone``
+            testCase
+                "The tools read through the options' file system"
+                ``The tools read through the options' file system``
+            testCase "ArgumentNullException: Save with null entries" ``ArgumentNullException: Save with null entries``
+            testCase
+                "RecordTooLarge: the limit is inclusive, for the metadata and for an entry"
+                ``RecordTooLarge: the limit is inclusive, for the metadata and for an entry``
+            testCase
+                "Create's text metadata is stored as UTF-8, and null as none"
+                ``Create's text metadata is stored as UTF-8, and null as none``
             testCase
                 "InvalidState: writing to a log opened with Open before ReadAll, and ReadAll twice"
                 ``InvalidState: writing to a log opened with Open before ReadAll, and ReadAll twice``

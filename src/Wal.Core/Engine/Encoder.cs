@@ -10,6 +10,7 @@ namespace Wal.Engine;
 /// </summary>
 internal sealed class Encoder(PageWriter writer, uint previousCrc, byte[]? scratch = null)
 {
+    // Stryker disable once all : reusing the predecessor's frame buffer saves an allocation; the bytes are the same
     private byte[] _scratch = scratch ?? [];
 
     /// <summary>The frame buffer for records that do not fit the page buffer, which a cut hands to the next segment's encoder.</summary>
@@ -52,6 +53,7 @@ internal sealed class Encoder(PageWriter writer, uint previousCrc, byte[]? scrat
         else
         {
             if (_scratch.Length < frameBytes)
+                // Stryker disable once Arithmetic : growth policy; the buffer is at least the frame whatever the factor
                 _scratch = new byte[Math.Max(frameBytes, _scratch.Length * 2)];
             var span = _scratch.AsSpan(0, frameBytes);
             WriteFrame(span, type, crc, recordBytes, head, body);

@@ -28,6 +28,7 @@ internal sealed class PendingRead(Snapshot start, List<OpenSegment> segments, IR
     {
         foreach (var segment in Segments)
             segment.File.Dispose();
+        // Stryker disable once Statement : a pending read is disposed once (then dropped); clearing guards a second Dispose
         Segments.Clear();
     }
 }

