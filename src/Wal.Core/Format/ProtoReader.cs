@@ -33,6 +33,7 @@ internal ref struct ProtoReader(ReadOnlySpan<byte> data)
             return false;
         // gogo converts the field number to an int32: higher bits are dropped, and 0 or a number
         // that wraps negative is an illegal tag. An end-group tag outside a group is refused too.
+        // Stryker disable once Bitwise : >> and >>> agree on a ulong
         field = unchecked((int)(tag >> 3));
         wireType = (int)(tag & 7);
         if (wireType == WireEndGroup || field <= 0)
@@ -68,11 +69,13 @@ internal ref struct ProtoReader(ReadOnlySpan<byte> data)
         value = 0;
         for (int shift = 0; ; shift += 7)
         {
+            // Stryker disable once Equality : shift is a multiple of 7, never 64
             if (shift >= 64)
                 return RecordParse.Invalid;
             if (pos >= bytes.Length)
                 return RecordParse.Truncated;
             byte b = bytes[(int)pos++];
+            // Stryker disable once Assignment : each 7-bit group lands on bits no earlier group set, so | and ^ agree
             value |= (ulong)(b & 0x7F) << shift;
             if (b < 0x80)
                 return RecordParse.Ok;
@@ -111,13 +114,17 @@ internal ref struct ProtoReader(ReadOnlySpan<byte> data)
                         return parse;
                     pos = unchecked(pos + (long)length);
                     // Go holds the length in an int: a negative one, or one whose end wraps, is refused.
-                    if ((long)length < 0 || pos < 0)
+                    if ((long)length < 0)
+                        return RecordParse.Invalid;
+                    // Stryker disable once Equality : a tag was read, so pos is at least 1 before the length is added
+                    if (pos < 0)
                         return RecordParse.Invalid;
                     break;
                 case WireStartGroup:
                     depth++;
                     continue;
                 case WireEndGroup:
+                    // Stryker disable once Equality : an end-group tag at depth 0 is refused before the skip is called
                     if (depth > 0)
                         depth--;
                     break;

@@ -39,6 +39,7 @@ internal sealed class SegmentReader
         _files = files;
         _names = names;
         _checkCrc = checkCrc;
+        // Stryker disable once Equality : a reader is never made over no segments (the directory read refuses that first)
         if (files.Count > 0)
             _fileLength = files[0].Length;
     }
@@ -93,6 +94,7 @@ internal sealed class SegmentReader
             if (recordBytes + (ulong)padBytes > (ulong)Math.Max(0, left))
                 return Truncated;
             int frameBytes = Layout.FrameHeaderBytes + (int)recordBytes + padBytes;
+            // Stryker disable once Equality : a second guard: the length was checked against the file just above
             if (Fill(offset, frameBytes) < frameBytes)
                 return Truncated;
             var body = Window(offset + Layout.FrameHeaderBytes, (int)recordBytes + padBytes);
@@ -164,11 +166,13 @@ internal sealed class SegmentReader
     /// <summary>Makes [offset, offset+count) of the current file available in the buffer; returns how much of it exists.</summary>
     private int Fill(long offset, int count)
     {
+        // Stryker disable once Equality,Logical : buffer policy; whether the window is reused or read again, the same bytes are returned
         if (offset >= _bufferOffset && offset + count <= _bufferOffset + _bufferCount)
             return count;
         // The caller has checked count against the file's length, so this allocation is bounded by the file.
         if (count > _buffer.Length)
             _buffer = new byte[count];
+        // Stryker disable once all : buffer policy; how large the read buffer grows, bounded by the file either way
         else if (_buffer.Length < ReadChunkBytes && _fileLength - offset > _buffer.Length)
             _buffer = new byte[Math.Min(ReadChunkBytes, _buffer.Length * 2)];
         int want = (int)Math.Min(_buffer.Length, Math.Max(0, _fileLength - offset));
