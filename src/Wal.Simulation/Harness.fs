@@ -273,8 +273,12 @@ let private runner (config: RunConfig) =
                 Model = Durability.acknowledged run.Model operation
             }
         | Do(Create _), _ -> run
-        // After a failed write or sync, closing and repairing are left to the crash recovery
-        // the next open makes.
+        // After a failed write or sync, the log is closed as a user's `use` closes it: Dispose
+        // must neither write nor sync again (the disk counts a retried sync). Repairing is left
+        // to the crash recovery the next open makes.
+        | Do Close, Opened wal when run.FailedClosed ->
+            wal |> Option.iter (fun l -> l.Dispose())
+            { run with Phase = Opened None }
         | Do(Close | Repair), _ when run.FailedClosed -> run
         | Do(Open at), _ when run.FailedClosed -> powerCut where config.CrashImage at run
         | Do Close, Opened wal ->
@@ -395,6 +399,15 @@ let run (config: RunConfig) (steps: Step list) : RunResult =
                 | Happen _ -> run.Model
 
             let after = guarded step where run
+
+            // Fail closed means no second fdatasync either: after a failed one the kernel may
+            // have dropped the dirty pages and marked them clean, so a retry that succeeds
+            // proves nothing (PostgreSQL's fsyncgate).
+            let after =
+                if after.Fs.RetriedSyncs > 0 then
+                    diverge where "a file was synced again through the handle whose fdatasync failed" after
+                else
+                    after
 
             match step, run.Phase, after.Phase, config.OnClose with
             | Do Close, Opened(Some _), Closed, Some hook when obj.ReferenceEquals(after.Fs, fs) ->

@@ -48,6 +48,9 @@ type SimulatedFileSystem(initial: DiskState) =
     // handle: a file closed twice had two owners, which is a leak or a use-after-close waiting.
     let openHandles = HashSet<obj>(HashIdentity.Reference)
     let mutable doubleCloses = 0
+    // fdatasync or fsync called again on a handle whose last one failed (PostgreSQL's fsyncgate:
+    // Linux may have dropped the dirty pages, so a retry can succeed without writing them).
+    let mutable retriedSyncs = 0
     let callCounts = Dictionary<FaultCall, int>()
 
     /// A file system over an empty disk.
@@ -74,6 +77,8 @@ type SimulatedFileSystem(initial: DiskState) =
     member _.OpenHandles = openHandles.Count
     /// How many times a handle was closed after it had been closed already.
     member _.DoubleCloses = doubleCloses
+    /// How many times a file was synced again through a handle whose last sync failed.
+    member _.RetriedSyncs = retriedSyncs
 
     /// The disk after a power cut now, as a new file system: every write and sync done so far is
     /// subject to what a real disk may lose, `seed` choosing what survives (lost sectors keep
@@ -240,6 +245,7 @@ type SimulatedFileSystem(initial: DiskState) =
     member private this.Handle(path: string, id: int, writable: bool) =
         let owner = obj ()
         let mutable closed = false
+        let mutable syncFailed = false
         let born = generation
         openHandles.Add owner |> ignore
 
@@ -273,13 +279,27 @@ type SimulatedFileSystem(initial: DiskState) =
             member _.DataSync() =
                 this.AliveSince born
                 ensureOpen ()
+
+                if syncFailed then
+                    retriedSyncs <- retriedSyncs + 1
+
+                // Stays set when the fault below fires.
+                syncFailed <- true
                 this.Fault(DataSyncCall, path, "fdatasync")
+                syncFailed <- false
                 this.SyncFile id
 
             member _.Sync() =
                 this.AliveSince born
                 ensureOpen ()
+
+                if syncFailed then
+                    retriedSyncs <- retriedSyncs + 1
+
+                // Stays set when the fault below fires.
+                syncFailed <- true
                 this.Fault(DataSyncCall, path, "fsync")
+                syncFailed <- false
                 this.SyncFile id
 
             member _.Truncate(length) =

@@ -122,6 +122,25 @@ let private casesCap () =
         | true, cap when cap > 0 -> Some cap
         | _ -> failwith $"WAL_PROPERTY_TESTS must be a positive number, not '{text}'"
 
+/// A failing case to run again, from WAL_PROPERTY_REPLAY: the three numbers of the
+/// `etestPropertyWithConfig (seed, gamma, size)` line a failure prints, as "seed,gamma,size"
+/// (with a filter that selects that one property).
+let private replay () =
+    match Environment.GetEnvironmentVariable "WAL_PROPERTY_REPLAY" with
+    | null
+    | "" -> None
+    | text ->
+        match text.Split(',', StringSplitOptions.TrimEntries) with
+        | [| seed; gamma; size |] ->
+            let number (s: string) = s.TrimEnd('U', 'L')
+
+            Some(
+                UInt64.Parse(number seed),
+                UInt64.Parse(number gamma),
+                Some(Int32.Parse(size.Replace("Some", "").Trim()))
+            )
+        | _ -> failwith $"WAL_PROPERTY_REPLAY must be 'seed,gamma,size', not '{text}'"
+
 /// FsCheck's settings for one property: `tests` cases (at most WAL_PROPERTY_TESTS, when it is set),
 /// sizes from 1 to 100 (FsCheck's defaults, as the suites always ran them), and the generators of
 /// these Arbitrary types.
@@ -131,4 +150,5 @@ let fsCheck (tests: int) (arbitrary: Type list) : FsCheckConfig =
         startSize = 1
         endSize = 100
         arbitrary = arbitrary
+        replay = replay ()
     }
