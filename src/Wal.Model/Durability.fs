@@ -120,7 +120,7 @@ module Durability =
                 yield NoLog
             for records in candidates log do
                 if not records.IsEmpty then
-                    yield Stream.readAll at records
+                    yield! Stream.readsAt at records
         ]
         |> List.distinct
 
@@ -133,7 +133,7 @@ module Durability =
                 if records.IsEmpty then
                     observed = NoLog
                 else
-                    Stream.readAll at records = observed)
+                    Stream.readsAt at records |> List.contains observed)
             |> List.distinct
 
         // etcd's ReadAll leaves the state MustSync compares with empty; raft's contract lets the

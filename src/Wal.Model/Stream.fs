@@ -73,6 +73,52 @@ module Stream =
 
         go (List.ofSeq records) None HardState.empty [] 0 false
 
+    /// Every outcome a ReadAll at `at` may give over `records` laid out in segments the model does
+    /// not know. etcd and the engine start at the last segment named at or below the snapshot's
+    /// index, so records before it are not read; a segment starts with the metadata and the
+    /// last hard state, and is named one past the last index written before it (an entry's,
+    /// which an overwrite lowers, or a later snapshot's). A cut may have come after any record,
+    /// so each place where a segment so named could start is an outcome, beside reading all
+    /// records. They differ only where entries past the snapshot were written and then
+    /// overwritten from an index at or below it before the cut: read from the later segment, the
+    /// stale entries are not seen.
+    let readsAt (at: Snapshot) (records: Record list) : ReadOutcome list =
+        // Only where it can matter: after an entry past the snapshot, and before the snapshot's
+        // own record (a reader that starts past it would not find it).
+        let starts =
+            records
+            |> List.fold
+                (fun (k, last, metadata, state, past, matched, found) record ->
+                    let last, metadata, state, past, matched =
+                        match record with
+                        | EntryRecord e -> e.Index, metadata, state, past || e.Index > at.Index, matched
+                        | SnapshotRecord s -> max last s.Index, metadata, state, past, matched || s.Index = at.Index
+                        | Metadata m -> last, Some m, state, past, matched
+                        | State s -> last, metadata, Some s, past, matched
+
+                    let found =
+                        if past && not matched && last + 1UL <= at.Index then
+                            (k + 1, metadata, state) :: found
+                        else
+                            found
+
+                    k + 1, last, metadata, state, past, matched, found)
+                (0, 0UL, None, None, false, false, [])
+            |> fun (_, _, _, _, _, _, found) -> found
+
+        [
+            yield readAll at records
+            for k, metadata, state in starts do
+                let header =
+                    [
+                        yield! Option.toList (Option.map Metadata metadata)
+                        yield! Option.toList (Option.map State state)
+                    ]
+
+                yield readAll at (header @ List.skip k records)
+        ]
+        |> List.distinct
+
     /// The last snapshot installed past every entry before it (as a raft follower installs its
     /// leader's), or zero: raft opens at it or later, since a read from below it meets the gap
     /// before the entries after it (SliceOutOfRange).

@@ -89,7 +89,14 @@ let ``the engine writes, etcd reads what the model says, at every snapshot`` (sc
     for at in readPoints scenario do
         let etcd = EtcdPeer.read tmp.Path at false |> ReadAllJson.toOutcome
 
-        agree $"etcd's ReadAll at {at.Index}:{at.Term}" (Ok(Log.readAll at log)) etcd
+        // The model allows one outcome per place a segment may start (Stream.readsAt); etcd's
+        // must be one of them, and is shown against the read of every record when it is not.
+        let model =
+            Stream.readsAt at log.Records
+            |> List.tryFind (fun m -> Ok m = etcd)
+            |> Option.defaultValue (Log.readAll at log)
+
+        agree $"etcd's ReadAll at {at.Index}:{at.Term}" (Ok model) etcd
 
 let ``the same operations write the same files, byte for byte`` (scenario: Scenario) =
     use tmp = new TempDir()
