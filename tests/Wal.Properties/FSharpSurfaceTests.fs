@@ -93,6 +93,12 @@ let tests =
                 let mutable data = ReadOnlyMemory<byte>.Empty
                 b.Deconstruct(&term, &index, &data)
                 Expect.equal (term, index, data.Length) (1UL, 2UL, 1) "Deconstruct"
+                let mutable vote = 0UL
+                let mutable commit = 0UL
+                HardState(4UL, 5UL, 6UL).Deconstruct(&term, &vote, &commit)
+                Expect.equal (term, vote, commit) (4UL, 5UL, 6UL) "a hard state's Deconstruct"
+                Snapshot(7UL, 8UL).Deconstruct(&index, &term)
+                Expect.equal (index, term) (7UL, 8UL) "a snapshot's Deconstruct"
                 Expect.equal (Entry(1UL, 1UL, (null: string)).Data.Length) 0 "null is empty"
                 Expect.equal (Entry(1UL, 1UL, "é").DataAsString()) "é" "UTF-8 both ways"
             }

@@ -91,18 +91,17 @@ let ``a FIFO named like a segment is refused at once by every reader and command
     run "mkfifo" [ Path.Combine(tmp.Path, second) ]
     expectRefused tmp.Path "a FIFO"
 
-/// The real disk, where the segment `name` becomes a FIFO between the directory's listing and
-/// its open: a race the listing cannot see.
-let private swappedToFifo (name: string) =
+/// The real disk, where `change` is done to the segment `name` between the directory's listing
+/// and its open: a race the listing cannot see.
+let private changedAfterListing (name: string) (change: string -> unit) =
     let disk = Wal.Storage.LinuxFileSystem.Instance :> Wal.Storage.IFileSystem
-    let mutable swapped = false
+    let mutable changed = false
 
     { new Wal.Storage.IFileSystem with
         member _.OpenFile(path, mode) =
-            if Path.GetFileName path = name && not swapped then
-                swapped <- true
-                File.Delete path
-                run "mkfifo" [ path ]
+            if Path.GetFileName path = name && not changed then
+                changed <- true
+                change path
 
             disk.OpenFile(path, mode)
 
@@ -116,6 +115,11 @@ let private swappedToFifo (name: string) =
         member _.ResolveLinks path = disk.ResolveLinks path
         member _.SyncDirectory path = disk.SyncDirectory path
     }
+
+let private swappedToFifo (name: string) =
+    changedAfterListing name (fun path ->
+        File.Delete path
+        run "mkfifo" [ path ])
 
 let ``a segment that becomes a FIFO after the listing is refused when opened`` () =
     for write in [ false; true ] do
@@ -135,6 +139,28 @@ let ``a segment that becomes a FIFO after the listing is refused when opened`` (
                     log.ReadAll() |> ignore))
 
         Expect.equal kind (Some WalErrorKind.NotRegularFile) $"write mode {write}"
+
+let ``a segment removed after the listing is FileNotFound, and nothing opened stays open`` () =
+    for write in [ false; true ] do
+        use tmp = new TempDir()
+        logIn tmp.Path
+        let options = WalOptions(FileSystem = changedAfterListing second File.Delete)
+
+        let kind =
+            errorKind (fun () ->
+                use log =
+                    if write then
+                        WriteAheadLog.Open(tmp.Path, Snapshot.Zero, options)
+                    else
+                        WriteAheadLog.OpenForRead(tmp.Path, Snapshot.Zero, options)
+
+                log.ReadAll() |> ignore)
+
+        Expect.equal kind (Some WalErrorKind.FileNotFound) $"write mode {write}"
+        // The first segment was opened (and, to write, locked) before the second was missed:
+        // it was let go, so a writer takes it now.
+        use again = WriteAheadLog.Open(tmp.Path, Snapshot.Zero, WalOptions())
+        Expect.equal (again.ReadAll().Entries.Count) 1 $"reopened after write mode {write}"
 
 let ``a segment linked to /dev/zero is refused, never read without end`` () =
     use tmp = new TempDir()
@@ -237,6 +263,9 @@ let tests =
                 "Create through a link makes the log where the link leads, and leaves no DIR.tmp"
                 ``Create through a link makes the log where the link leads, and leaves no DIR.tmp``
             testCase "a Create that fails leaves no DIR.tmp behind" ``a Create that fails leaves no DIR.tmp behind``
+            testCase
+                "a segment removed after the listing is FileNotFound, and nothing opened stays open"
+                ``a segment removed after the listing is FileNotFound, and nothing opened stays open``
             testCase
                 "a segment that becomes a FIFO after the listing is refused when opened"
                 ``a segment that becomes a FIFO after the listing is refused when opened``

@@ -118,6 +118,11 @@ let tests =
                 Expect.equal fs.OpenHandles (segments.Length + 1 - released) "the released segments are closed"
                 wal.ReleaseLockTo 20UL
                 Expect.equal fs.DoubleCloses 0 "releasing again closes nothing twice"
+                // An index a segment starts at exactly: that segment holds the entries after it,
+                // so the one before holds the index itself and is kept.
+                let exact = starts[released + 3]
+                wal.ReleaseLockTo exact
+                Expect.equal fs.OpenHandles (segments.Length + 1 - (released + 2)) $"released below {exact}"
                 wal.ReleaseLockTo 1000UL
                 Expect.equal fs.OpenHandles 2 "the tail and the prepared file are kept"
                 wal.Save(state 40UL, [| entry 41UL |])
@@ -166,6 +171,38 @@ let tests =
                 writer.Dispose()
                 closedOnce fs "all"
 
+            testCase "the read-only tools report a read error as Io and close what they opened"
+            <| fun () ->
+                let fs, options = segmented ()
+                fs.Faults <- [ OnPath(ReadCall, ".wal") ]
+
+                let tools: (string * (unit -> unit)) list =
+                    [
+                        "Verify", (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
+                        "Survey", (fun () -> WalDirectory.Survey(dir, Snapshot.Zero, options) |> ignore)
+                        "ValidSnapshotEntries",
+                        (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> Seq.length |> ignore)
+                        "Scan", (fun () -> WalDirectory.Scan(dir, options) |> Seq.length |> ignore)
+                    ]
+
+                for name, tool in tools do
+                    Expect.equal (errorKind tool) (Some WalErrorKind.Io) name
+                    closedOnce fs name
+
+                // The error met in the middle of a Scan, after records were handed out.
+                fs.Faults <- []
+                let scan = (WalDirectory.Scan(dir, options)).GetEnumerator()
+                Expect.isTrue (scan.MoveNext()) "the first record"
+                fs.Faults <- [ OnPath(ReadCall, ".wal") ]
+
+                let rest () =
+                    while scan.MoveNext() do
+                        ()
+
+                Expect.equal (errorKind rest) (Some WalErrorKind.Io) "a Scan under way"
+                scan.Dispose()
+                closedOnce fs "the Scan under way"
+
             testCase "Scan starts at the first segment there is when older ones were removed"
             <| fun () ->
                 let fs, options = segmented ()
@@ -204,8 +241,11 @@ let tests =
                 fs.Faults <- []
                 // A DIR.tmp left behind (by that failure, or a crash) is no obstacle.
                 Expect.isTrue (fs.List "/data" |> List.contains "wal.tmp") "DIR.tmp was left"
+                // Whatever else the stale DIR.tmp holds must not become part of the new log.
+                fs.WriteAllBytes("/data/wal.tmp/0000000000000001-0000000000000005.wal", Array.create 64 7uy)
                 use wal = WriteAheadLog.Create(dir, mem "m", options)
                 Expect.isFalse (fs.List "/data" |> List.contains "wal.tmp") "the stale DIR.tmp was replaced"
+                Expect.equal (named ".wal" fs) [ firstSegment ] "the new log's one segment, nothing of the old DIR.tmp"
 
             testCase "an Open that cannot prepare its tail closes every segment it opened, once"
             <| fun () ->

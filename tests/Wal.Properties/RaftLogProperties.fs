@@ -200,9 +200,17 @@ let tests =
                     (Some WalErrorKind.InvalidArgument)
                     "past the snapshot"
 
+                let held = fs.OpenHandles
                 log.CompactTo 20UL
                 let after = segmentFiles fs
                 Expect.isLessThan after.Length before.Length "segments were removed"
+                // Each segment is open twice (the writer's lock, the readers' file): a removed
+                // segment lets go of both, a kept one of neither.
+                Expect.equal
+                    fs.OpenHandles
+                    (held - 2 * (before.Length - after.Length))
+                    "the removed segments' handles are closed, the kept ones' are not"
+
                 Expect.equal after (before |> List.skip (before.Length - after.Length)) "the newest are kept"
                 Expect.equal log.FirstIndex 21UL "first index"
                 Expect.equal (log.Term 20UL) 1UL "the compacted index keeps its term"
@@ -219,6 +227,8 @@ let tests =
 
                 Expect.equal (log.GetEntries(21UL, 41UL)).Count 20 "the rest"
                 log.Dispose()
+                Expect.equal fs.OpenHandles 0 "Dispose closes the rest"
+                Expect.equal fs.DoubleCloses 0 "and closes nothing twice"
                 Expect.equal (errorKind (fun () -> log.FirstIndex |> ignore)) (Some WalErrorKind.Closed) "closed"
                 // What is left: etcd's ReadAll at the snapshot, and a dump from the first file left.
                 use wal = WriteAheadLog.Open(Dir, Wal.Snapshot(30UL, 1UL), options)

@@ -203,6 +203,20 @@ let ``RecordTooLarge: Create with metadata over MaxRecordBytes creates nothing``
     Expect.equal (fs.List "/") List.empty<string> ""
     Expect.isFalse (WalDirectory.Exists(dir, options)) ""
 
+/// A log of three entries whose segment ends `bytes` into the next length word, as a file cut
+/// there leaves it (a writer writes whole frames, so only a torn write ends a file inside one).
+let ``UnexpectedEof: a segment that ends inside a length word is a torn write, zero bytes or not`` (bytes: byte[]) =
+    let fs, options = logWith 65536L 3UL
+    let file = fs.ReadAllBytes firstPath
+    let last = framesOf file |> List.last
+    let ending = last.Offset + last.Size
+    fs.WriteAllBytes(firstPath, Array.append file[.. ending - 1] bytes)
+    // etcd reads the word with io.ReadFull: io.ErrUnexpectedEOF, which write mode refuses.
+    assertKind WalErrorKind.UnexpectedEof (fun () -> readWrite options Snapshot.Zero |> ignore)
+    Expect.equal (readOnly options Snapshot.Zero |> entryList) (entriesFrom 1UL 3UL) "read-only"
+    Expect.equal (WalDirectory.Repair(dir, options)) RepairOutcome.Repaired "Repair cuts the partial word"
+    Expect.equal (readWrite options Snapshot.Zero |> entryList) (entriesFrom 1UL 3UL) "after Repair"
+
 /// This file's tests.
 let tests =
     testList
@@ -225,6 +239,11 @@ let tests =
                 hexWord
                 [ 0x0000000000100000UL; 0x80000000009FFFF8UL ]
                 ``UnexpectedEof: a length word claiming more than the file holds is a torn write (CVE-2020-15106)``
+            testCases
+                "UnexpectedEof: a segment that ends inside a length word is a torn write, zero bytes or not"
+                (fun (b: byte[]) -> $"%d{b.Length} bytes %A{b}")
+                [ [| 0uy; 0uy; 0uy |]; [| 0uy |]; Array.zeroCreate 7; [| 0x20uy; 0uy; 0uy |] ]
+                ``UnexpectedEof: a segment that ends inside a length word is a torn write, zero bytes or not``
             testCase
                 "UnexpectedEof: a length word past the end of a segment is refused before the frame is read"
                 ``UnexpectedEof: a length word past the end of a segment is refused before the frame is read``
