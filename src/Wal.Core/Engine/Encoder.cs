@@ -52,6 +52,7 @@ internal sealed class Encoder(PageWriter writer, uint previousCrc, byte[]? scrat
         }
         else
         {
+            // Stryker disable once Equality : replacing a buffer of exactly the frame's size costs an allocation, not a byte
             if (_scratch.Length < frameBytes)
                 // Stryker disable once Arithmetic : growth policy; the buffer is at least the frame whatever the factor
                 _scratch = new byte[Math.Max(frameBytes, _scratch.Length * 2)];

@@ -237,6 +237,7 @@ public static class WalDirectory
             }
             if (status is not (ReadStatus.End or ReadStatus.UnexpectedEof))
                 throw ReadRules.StatusError(status, reader, record);
+            // Stryker disable once NullCoalescing : null converts to an empty ReadOnlyMemory all the same
             return new LogSurvey(dir, fs, chosen, start, replay.Metadata ?? [], replay.State, start.Index + replay.Count, replay.SnapshotFound, records, cuts);
         }
         finally
@@ -320,7 +321,7 @@ public static class WalDirectory
         return true;
     }
 
-    /// <summary>An entry record's term, index and type, without its payload (which the checks never read).</summary>
+    /// <summary>Runs a read-only query, reporting a failure the reading did not already type (a read error, a file gone) as Io.</summary>
     private static T Wrap<T>(string dir, Func<T> read)
     {
         try

@@ -205,6 +205,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         {
             wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, state, lastIndex);
             wal._locked.AddRange(segments.Take(segments.Count - 1));
+            // Stryker disable once Statement : the log owns the files from here; the one caller returns without reading its list again
             segments.Clear();
             wal._lastIndex = lastIndex;
             wal._pipeline = new FilePipeline(options.FileSystem, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground);
@@ -218,6 +219,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
                 segment.File.Dispose();
             segments.Clear();
             wal.CloseFiles();
+            // Stryker disable once NullCoalescing : only the file system's IOException can reach here (storage never throws WalException); the guard keeps a future WalException's kind
             throw ex as WalException ?? WalException.Io($"preparing {dir} for appending", ex);
         }
     }

@@ -19,6 +19,7 @@ internal sealed class OverwriteCuts
     /// <summary>Takes an overwrite: the entry record at <paramref name="position"/> (its ordinal in the read) has <paramref name="index"/>, which the log already held.</summary>
     public void Add(long position, ulong index)
     {
+        // Stryker disable once Equality : a kept cut at the same index answers every later position as the new one does
         while (_cuts.Count > 0 && _cuts[^1].Index >= index)
             _cuts.RemoveAt(_cuts.Count - 1);
         _cuts.Add((position, index));
