@@ -127,6 +127,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             // Stryker disable once Logical : Locked is never raised here (above), so the condition is madeTmp alone; without it the removal is quiet
             if (madeTmp && ex is not WalException { Kind: WalErrorKind.Locked })
                 RemoveQuietly(fs, tmp);
+            // Stryker disable once Statement : nothing above raises a WalException today (the metadata is checked before, the lock cannot be refused); a future one keeps its kind
             if (ex is WalException)
                 throw;
             throw WalException.Io($"creating the WAL in {dir}", ex);
