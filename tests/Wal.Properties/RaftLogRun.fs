@@ -129,6 +129,14 @@ type private Run(config: Harness.RunConfig) =
     let mutable floor = Snapshot.zero
     // The floor before an install in progress, whose record a power cut may take.
     let mutable beforeInstall: Snapshot option = None
+    // The live log as records: what it started from (a Create's records; after an open, what the
+    // open read; after an install, the install alone) and then the session's records from
+    // `liveFrom` on. Not every record written: the entries an install drops, or an open does not
+    // read, are not the log's any more, though ReadAll over every record may return them.
+    let mutable liveBase: Record list = []
+    let mutable liveFrom = 0
+    // What the log showed before a clean close, at the snapshot it was at: an open there finds the same.
+    let mutable beforeClose: (Snapshot * Wal.Model.ReadOutcome) option = None
     let mutable divergence: string option = None
     let mutable stopped = false
     let mutable crashStates = 0
@@ -150,11 +158,14 @@ type private Run(config: Harness.RunConfig) =
         | WalErrorKind.SliceOutOfRange -> true
         | _ -> false
 
-    /// The model's contents of the live log: every basis with the whole session gives the same.
+    /// The model's contents of the live log.
     let live () =
-        match model.Bases with
-        | basis :: _ -> Stream.readAll at (basis @ model.Session)
-        | [] -> NoLog
+        Stream.readAll at (liveBase @ List.skip liveFrom model.Session)
+
+    /// The live log starts afresh from `records` (the session's records so far are in them).
+    let startLive (records: Record list) =
+        liveBase <- records
+        liveFrom <- model.Session.Length
 
     let check (where: string) =
         match log, live () with
@@ -194,13 +205,30 @@ type private Run(config: Harness.RunConfig) =
                     where
                     $"RaftLog opened at {target.Index} shows {ReadOutcome.describe observed}, where the model allows {allowed |> List.map ReadOutcome.describe}"
             else
+                match beforeClose with
+                | Some(snapshot, shown) when not crashed && snapshot = target && shown <> observed ->
+                    diverge
+                        where
+                        $"RaftLog opened at {target.Index} after a clean close shows {ReadOutcome.describe observed}, where before the close it showed {ReadOutcome.describe shown}"
+                | _ -> ()
+
                 match Durability.recovered target observed model with
                 | Some next ->
                     model <- next
+
+                    match observed with
+                    | Read c ->
+                        startLive (
+                            [ Metadata c.Metadata; State c.State; SnapshotRecord target ]
+                            @ List.map EntryRecord c.Entries
+                        )
+                    | _ -> ()
+
                     log <- Some l
                     at <- target
                     compacted <- (target.Index, target.Term)
                     closed <- false
+                    beforeClose <- None
                     crashed <- false
                 | None -> diverge where "no candidate explains the read"
         | Error ex when
@@ -271,6 +299,7 @@ type private Run(config: Harness.RunConfig) =
         | Do(Create metadata as op), None when not model.Created && not crashed && not closed ->
             log <- Some(RaftLog.Create(Dir, ReadOnlyMemory metadata, options ()))
             model <- Durability.acknowledged model op
+            startLive (Stream.create metadata)
             check where
         | Do(Save(state, entries) as op), Some l ->
             let first = entries |> List.tryHead |> Option.map (fun e -> e.Index)
@@ -314,11 +343,18 @@ type private Run(config: Harness.RunConfig) =
                 beforeInstall <- Some floor
                 floor <- s
 
+            let shown = live ()
             l.SaveSnapshot(ModelConvert.toSnapshot s)
             beforeInstall <- None
             model <- Durability.acknowledged model op
 
             if installs then
+                // raft drops every entry with the install: the log is the snapshot alone, with the
+                // metadata and hard state it had.
+                match shown with
+                | Read c -> startLive [ Metadata c.Metadata; State c.State; SnapshotRecord s ]
+                | other -> diverge where $"the model read {ReadOutcome.describe other} from a live log"
+
                 at <- s
                 compacted <- (s.Index, s.Term)
 
@@ -336,6 +372,7 @@ type private Run(config: Harness.RunConfig) =
                 compacted <- (target, term)
                 check where
         | Do Close, Some l ->
+            beforeClose <- Some(at, live ())
             l.Dispose()
             log <- None
             closed <- true

@@ -109,6 +109,33 @@ public sealed partial class WriteAheadLog
         }
     }
 
+    /// <summary>
+    /// <see cref="SaveSnapshot"/> at the head of a new segment: cuts first, so the segment the
+    /// record lands in is named one past the last entry written, at or below a snapshot past it.
+    /// A read at the snapshot (etcd's or the engine's) starts there and never meets the entries
+    /// before the cut, which raft dropped when it installed the snapshot; in the old segment an
+    /// entry above the snapshot that an overwrite at or below it replaced would be read back,
+    /// since ReadAll skips that overwrite.
+    /// </summary>
+    internal void SaveSnapshotInNewSegment(Snapshot snapshot)
+    {
+        lock (_gate)
+        {
+            WritableWriter();
+            try
+            {
+                _invariants.Accept(snapshot);
+                Cut();
+                _writer!.AppendSnapshot(snapshot);
+                _writer.Sync();
+            }
+            catch (Exception ex)
+            {
+                throw FailClosed("saving a snapshot", ex);
+            }
+        }
+    }
+
     /// <summary>Writes out everything buffered and fdatasyncs the last segment.</summary>
     /// <exception cref="WalException">InvalidState, Closed, Io or Failed.</exception>
     public void Sync()

@@ -95,7 +95,10 @@ public sealed partial class RaftLog
     /// one (<see cref="FirstIndex"/> is its index + 1, <see cref="LastIndex"/> its index,
     /// <see cref="Term"/> answers its term there), the entries before it are dropped and the
     /// segments nothing needs removed (as <see cref="CompactTo"/> removes them), and appends go
-    /// on from its index + 1. An open at it finds the log the same.
+    /// on from its index + 1. An open at it finds the log the same: the record goes at the head
+    /// of a new segment (a cut), where a read at it starts, so none of the dropped entries is
+    /// read back, not even one that etcd's ReadAll would return because the overwrite that
+    /// replaced it lies at or below the snapshot.
     /// </summary>
     /// <param name="snapshot">The snapshot's index, term and membership.</param>
     /// <exception cref="WalException">Closed, Io or Failed.</exception>
@@ -104,12 +107,17 @@ public sealed partial class RaftLog
         lock (_writeGate)
         {
             var view = Current();
-            _wal.SaveSnapshot(snapshot);
             if (snapshot.Index <= view.LastIndex)
             {
+                _wal.SaveSnapshot(snapshot);
                 Volatile.Write(ref _view, view with { Snapshot = snapshot });
                 return;
             }
+            // An install: raft drops every entry, but the files keep them, and an entry above the
+            // snapshot that an overwrite at or below it replaced would come back at the next open
+            // (ReadAll skips that overwrite). In a segment of its own the record is where an open
+            // at it starts, after all of them.
+            _wal.SaveSnapshotInNewSegment(snapshot);
             // Appends hold the gate, so nothing is written but not yet synced here.
             _tail = null;
             var installed = view with
@@ -122,6 +130,15 @@ public sealed partial class RaftLog
                 Snapshot = snapshot,
             };
             Volatile.Write(ref _view, installed);
+            try
+            {
+                // The new segment is the one to keep from: the entries before it go with their files.
+                TailSegment();
+            }
+            catch (Exception ex) when (ex is not WalException)
+            {
+                throw WalException.Io($"opening the segment {_wal.TailName} of {Directory} for reading", ex);
+            }
             RemoveSegmentsBefore(KeepFrom(installed));
         }
     }
