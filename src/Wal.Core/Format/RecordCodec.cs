@@ -302,6 +302,39 @@ internal static class RecordCodec
             value = bytes[pos++];
             return true;
         }
+        // A crc and a large index take up to five bytes: read straight when they lie in the bytes.
+        if ((uint)pos + 5 <= (uint)bytes.Length)
+        {
+            var five = bytes.Slice(pos, 5);
+            ulong v = (ulong)(five[0] & 0x7Fu) | (ulong)(five[1] & 0x7Fu) << 7;
+            if (five[1] < 0x80)
+            {
+                value = v;
+                pos += 2;
+                return true;
+            }
+            v |= (ulong)(five[2] & 0x7Fu) << 14;
+            if (five[2] < 0x80)
+            {
+                value = v;
+                pos += 3;
+                return true;
+            }
+            v |= (ulong)(five[3] & 0x7Fu) << 21;
+            if (five[3] < 0x80)
+            {
+                value = v;
+                pos += 4;
+                return true;
+            }
+            v |= (ulong)(five[4] & 0x7Fu) << 28;
+            if (five[4] < 0x80)
+            {
+                value = v;
+                pos += 5;
+                return true;
+            }
+        }
         // Returned rather than passed by reference, so the caller's position stays in a register.
         (value, int next) = LongVarint(bytes, pos);
         if (next < 0)
