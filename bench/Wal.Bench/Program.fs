@@ -3,6 +3,7 @@
 ///   wal-bench table [--workloads FILE] [--size BYTES] [--readall-entries N] [--gets N] [--rounds N] [--no-strace]
 ///   wal-bench open SIZE GETS   (the RaftLog.Open and GetEntry rows alone)
 ///   wal-bench readall DIR TIMES   (OpenForRead and ReadAll of an existing log, for profiling)
+///   wal-bench open-log DIR TIMES  (RaftLog.Open of an existing log beside reading its files, for profiling)
 ///   wal-bench run CONTESTANT DIR PER BYTES SAVES sync|nosync BYTES_PER_SAVE WARMUP scan|noscan
 module Wal.Bench.Program
 
@@ -505,5 +506,6 @@ let main argv =
 
         eprintfn "       wal-bench open SIZE GETS   (the RaftLog.Open and GetEntry rows alone)"
         eprintfn "       wal-bench readall DIR TIMES   (OpenForRead and ReadAll of a log, TIMES times in one process)"
+        eprintfn "       wal-bench open-log DIR TIMES  (RaftLog.Open of a log beside reading its files, TIMES times)"
         eprintfn "       wal-bench run CONTESTANT DIR PER BYTES SAVES sync|nosync BYTES_PER_SAVE WARMUP scan|noscan"
         2
