@@ -2,6 +2,8 @@
 ///
 ///   wal-bench table [--workloads FILE] [--size BYTES] [--readall-entries N] [--gets N] [--rounds N] [--no-strace]
 ///   wal-bench open SIZE GETS   (the RaftLog.Open and GetEntry rows alone)
+///   wal-bench readall DIR TIMES   (OpenForRead and ReadAll of an existing log, for profiling)
+///   wal-bench open-log DIR TIMES  (RaftLog.Open of an existing log beside reading its files, for profiling)
 ///   wal-bench run CONTESTANT DIR PER BYTES SAVES sync|nosync BYTES_PER_SAVE WARMUP scan|noscan
 module Wal.Bench.Program
 
@@ -429,6 +431,59 @@ let main argv =
             o.Positioned.BytesBeyondData
 
         0
+    | [ "readall"; dir; times ] ->
+        // OpenForRead and ReadAll of an existing log, `times` times in one process (for profiling).
+        for i in 1 .. int times do
+            let system = Diagnostics.Process.GetCurrentProcess().PrivilegedProcessorTime
+            let clock = Run.start ()
+            use wal = Wal.WriteAheadLog.OpenForRead(dir, Wal.Snapshot.Zero)
+            let all = wal.ReadAll()
+            let seconds, cpu, _, processBytes = Run.stop clock
+
+            let system =
+                Diagnostics.Process.GetCurrentProcess().PrivilegedProcessorTime - system
+
+            let payload = all.Entries |> Seq.sumBy (fun e -> int64 e.Data.Length)
+
+            printfn
+                "%d: %.3f s, CPU %.3f s (system %.3f s), %d entries, allocated %.3fx the payload"
+                i
+                seconds
+                cpu
+                system.TotalSeconds
+                all.Entries.Count
+                (float processBytes / float payload)
+
+        0
+    | [ "open-log"; dir; times ] ->
+        // RaftLog.Open of an existing log beside reading its files, `times` times in one process (for profiling).
+        let files = IO.Directory.GetFiles(dir, "*.wal") |> Array.sort
+
+        for i in 1 .. int times do
+            let clock = Diagnostics.Stopwatch.StartNew()
+
+            for f in files do
+                IO.File.ReadAllBytes f |> ignore
+
+            let read = clock.Elapsed.TotalSeconds
+            clock.Restart()
+            let cpu = Diagnostics.Process.GetCurrentProcess().TotalProcessorTime
+            let log = Wal.RaftLog.Open(dir, Wal.Snapshot.Zero)
+            let opened = clock.Elapsed.TotalSeconds
+            let cpu = Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu
+
+            printfn
+                "%d: Open %.3f s (CPU %.3f s), reading the files %.3f s (%.2fx), last index %d"
+                i
+                opened
+                cpu.TotalSeconds
+                read
+                (opened / read)
+                log.LastIndex
+
+            log.Dispose()
+
+        0
     | "table" :: options ->
         let defaults =
             {
@@ -450,5 +505,7 @@ let main argv =
             "usage: wal-bench table [--workloads FILE] [--size BYTES] [--readall-entries N] [--gets N] [--rounds N] [--no-strace]"
 
         eprintfn "       wal-bench open SIZE GETS   (the RaftLog.Open and GetEntry rows alone)"
+        eprintfn "       wal-bench readall DIR TIMES   (OpenForRead and ReadAll of a log, TIMES times in one process)"
+        eprintfn "       wal-bench open-log DIR TIMES  (RaftLog.Open of a log beside reading its files, TIMES times)"
         eprintfn "       wal-bench run CONTESTANT DIR PER BYTES SAVES sync|nosync BYTES_PER_SAVE WARMUP scan|noscan"
         2

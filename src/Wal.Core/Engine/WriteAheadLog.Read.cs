@@ -61,6 +61,8 @@ public sealed partial class WriteAheadLog
         // A reader may stop at a torn last record: the writer may be in the middle of it.
         if (status != ReadStatus.End && (pending.Write || status != ReadStatus.UnexpectedEof))
             throw ReadRules.StatusError(status, reader, record);
+        // The mapping goes before the tail's file is cut or changes hands.
+        reader.Dispose();
 
         // Stryker disable once NullCoalescing : null metadata reads and is written as empty (ReadOnlyMemory and span conversions)
         byte[] kept = replay.Metadata ?? [];

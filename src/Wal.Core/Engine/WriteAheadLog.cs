@@ -184,7 +184,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         var segments = chosen.Select((s, i) => new OpenSegment(s.Name, files[i])).ToList();
         var wal = new WriteAheadLog(dir, options)
         {
-            _pending = new PendingRead(snapshot, segments, [.. chosen.Select(s => s.FileName)], write),
+            _pending = new PendingRead(snapshot, segments, [.. chosen.Select(s => s.FileName)], write, options.MapSegments),
         };
         // The pipeline's constructor does not throw: a failure to prepare the file is kept for
         // the first cut to report, when the file is needed.

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Google.Protobuf;
 using Wal.Format.Protos;
 
@@ -108,10 +109,13 @@ internal static class RecordCodec
     /// telling its two kinds of refusal apart: a field that runs past the end (io.ErrUnexpectedEOF,
     /// which etcd treats as a torn write) and anything else (which etcd reports as it is).
     /// </summary>
-    public static RecordParse DecodeRecord(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RecordParse DecodeRecord(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data) =>
+        TryDecodeRecordAsWritten(bytes, out type, out crc, out data) ? RecordParse.Ok : DecodeAnyRecord(bytes, out type, out crc, out data);
+
+    /// <summary><see cref="DecodeRecord"/> for any layout gogo accepts: fields in any order, repeated, unknown ones skipped.</summary>
+    private static RecordParse DecodeAnyRecord(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
     {
-        if (TryDecodeRecordAsWritten(bytes, out type, out crc, out data))
-            return RecordParse.Ok;
         type = 0;
         crc = 0;
         data = default;
@@ -172,29 +176,24 @@ internal static class RecordCodec
     /// here, so that layout is read straight; anything else (false) goes through
     /// <see cref="DecodeRecord"/>'s general loop, which reads these bytes the same way.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryDecodeRecordAsWritten(ReadOnlySpan<byte> bytes, out long type, out uint crc, out ReadOnlySpan<byte> data)
     {
         type = 0;
         crc = 0;
         data = default;
-        long pos = 0;
-        if (bytes.Length < 4 || bytes[0] != ProtoWire.Tag(1, ProtoWire.WireVarint))
-            return false;
-        pos = 1;
-        if (ProtoReader.ReadVarint(bytes, ref pos, out ulong typeValue) != RecordParse.Ok
-            || pos >= bytes.Length || bytes[(int)pos] != ProtoWire.Tag(2, ProtoWire.WireVarint))
-            return false;
-        pos++;
-        if (ProtoReader.ReadVarint(bytes, ref pos, out ulong crcValue) != RecordParse.Ok)
+        int pos = 1;
+        if (bytes.Length < 4 || bytes[0] != ProtoWire.Tag(1, ProtoWire.WireVarint)
+            || !Varint(bytes, ref pos, out ulong typeValue)
+            || !Tag(bytes, ref pos, ProtoWire.Tag(2, ProtoWire.WireVarint))
+            || !Varint(bytes, ref pos, out ulong crcValue))
             return false;
         if (pos < bytes.Length)
         {
-            if (bytes[(int)pos] != ProtoWire.Tag(3, ProtoWire.WireLengthDelimited))
+            if (!Tag(bytes, ref pos, ProtoWire.Tag(3, ProtoWire.WireLengthDelimited))
+                || !Varint(bytes, ref pos, out ulong length) || length != (ulong)(bytes.Length - pos))
                 return false;
-            pos++;
-            if (ProtoReader.ReadVarint(bytes, ref pos, out ulong length) != RecordParse.Ok || length != (ulong)(bytes.Length - pos))
-                return false;
-            data = bytes[(int)pos..];
+            data = bytes[pos..];
         }
         type = unchecked((long)typeValue);
         crc = unchecked((uint)crcValue);
@@ -215,10 +214,14 @@ internal static class RecordCodec
     /// Parses a raftpb.Entry without copying anything: its payload stays a slice of
     /// <paramref name="bytes"/> (an index needs only the term and the index).
     /// </summary>
-    public static bool TryParseEntry(ReadOnlySpan<byte> bytes, out ulong term, out ulong index, out EntryType entryType, out ReadOnlySpan<byte> data)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TryParseEntry(ReadOnlySpan<byte> bytes, out ulong term, out ulong index, out EntryType entryType, out ReadOnlySpan<byte> data) =>
+        TryParseEntryAsWritten(bytes, out term, out index, out entryType, out data)
+        || TryParseAnyEntry(bytes, out term, out index, out entryType, out data);
+
+    /// <summary><see cref="TryParseEntry"/> for any layout gogo accepts.</summary>
+    private static bool TryParseAnyEntry(ReadOnlySpan<byte> bytes, out ulong term, out ulong index, out EntryType entryType, out ReadOnlySpan<byte> data)
     {
-        if (TryParseEntryAsWritten(bytes, out term, out index, out entryType, out data))
-            return true;
         term = 0;
         index = 0;
         entryType = default;
@@ -257,6 +260,7 @@ internal static class RecordCodec
     /// through here, so that layout is read straight; anything else (false) goes through the
     /// general loop, which reads these bytes the same way.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryParseEntryAsWritten(ReadOnlySpan<byte> bytes, out ulong term, out ulong index, out EntryType entryType, out ReadOnlySpan<byte> data)
     {
         term = 0;
@@ -277,30 +281,82 @@ internal static class RecordCodec
         }
         entryType = (EntryType)(int)(long)type;
         return true;
+    }
 
-        static bool Tag(ReadOnlySpan<byte> bytes, ref int pos, byte tag)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Tag(ReadOnlySpan<byte> bytes, ref int pos, byte tag)
+    {
+        if ((uint)pos >= (uint)bytes.Length || bytes[pos] != tag)
+            return false;
+        pos++;
+        return true;
+    }
+
+    /// <summary>As <see cref="ProtoReader.ReadVarint"/> reads a well-formed varint (at most ten bytes, the bits past 64 dropped); false for anything else.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Varint(ReadOnlySpan<byte> bytes, ref int pos, out ulong value)
+    {
+        // Most varints in a log are one byte long: a type, a term, a short length.
+        if ((uint)pos < (uint)bytes.Length && bytes[pos] < 0x80)
         {
-            if (pos >= bytes.Length || bytes[pos] != tag)
-                return false;
-            pos++;
+            value = bytes[pos++];
             return true;
         }
-
-        // As ProtoReader's: at most ten bytes, the bits past 64 dropped.
-        static bool Varint(ReadOnlySpan<byte> bytes, ref int pos, out ulong value)
+        // A crc and a large index take up to five bytes: read straight when they lie in the bytes.
+        if ((uint)pos + 5 <= (uint)bytes.Length)
         {
-            value = 0;
-            for (int shift = 0; shift < 64; shift += 7)
+            var five = bytes.Slice(pos, 5);
+            ulong v = (ulong)(five[0] & 0x7Fu) | (ulong)(five[1] & 0x7Fu) << 7;
+            if (five[1] < 0x80)
             {
-                if (pos >= bytes.Length)
-                    return false;
-                byte b = bytes[pos++];
-                value |= (ulong)(b & 0x7F) << shift;
-                if (b < 0x80)
-                    return true;
+                value = v;
+                pos += 2;
+                return true;
             }
-            return false;
+            v |= (ulong)(five[2] & 0x7Fu) << 14;
+            if (five[2] < 0x80)
+            {
+                value = v;
+                pos += 3;
+                return true;
+            }
+            v |= (ulong)(five[3] & 0x7Fu) << 21;
+            if (five[3] < 0x80)
+            {
+                value = v;
+                pos += 4;
+                return true;
+            }
+            v |= (ulong)(five[4] & 0x7Fu) << 28;
+            if (five[4] < 0x80)
+            {
+                value = v;
+                pos += 5;
+                return true;
+            }
         }
+        // Returned rather than passed by reference, so the caller's position stays in a register.
+        (value, int next) = LongVarint(bytes, pos);
+        if (next < 0)
+            return false;
+        pos = next;
+        return true;
+    }
+
+    /// <summary>A varint of any length from <paramref name="pos"/>, and where it ends (-1 when it is not a well-formed one).</summary>
+    private static (ulong Value, int Next) LongVarint(ReadOnlySpan<byte> bytes, int pos)
+    {
+        ulong value = 0;
+        for (int shift = 0; shift < 64; shift += 7)
+        {
+            if ((uint)pos >= (uint)bytes.Length)
+                return (0, -1);
+            byte b = bytes[pos++];
+            value |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+                return (value, pos);
+        }
+        return (0, -1);
     }
 
     /// <summary>Decodes a raftpb.HardState.</summary>

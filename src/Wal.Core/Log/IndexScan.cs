@@ -31,8 +31,11 @@ internal static class IndexScan
         var replay = new Replay(start, RaftInvariants.After([.. segments.Select(s => s.FileName)]), strict, Replay.EntryRule.Place);
         var runs = new List<TailRun>();
         int current = 0;
-        Span<long> offset = stackalloc long[1];
-        Span<ulong> term = stackalloc ulong[1];
+        var segment = segments[0];
+        string segmentName = segment.FileName;
+        TailRun? run = null;
+        // Segments are cut at one size, so a segment holds about as many entries as the one before.
+        int perSegment = 0;
         ReadStatus status;
         SegmentRecord record;
         while ((status = reader.Next(out record)) == ReadStatus.Record)
@@ -41,17 +44,27 @@ internal static class IndexScan
             if (!replay.Apply(record, out var entry, out _, out ulong position))
                 continue;
             if (position < before)
+            {
                 Truncate(runs, entry.Index);
-            while (segments[current].FileName != record.Segment)
-                current++;
-            var segment = segments[current];
-            if (runs.Count == 0 || runs[^1].Segment != segment)
-                runs.Add(new TailRun(segment, entry.Index));
+                run = runs.Count > 0 ? runs[^1] : null;
+            }
+            if (!ReferenceEquals(record.Segment, segmentName))
+            {
+                while (segments[current].FileName != record.Segment)
+                    current++;
+                segment = segments[current];
+                segmentName = record.Segment;
+            }
+            if (run is null || run.Segment != segment)
+            {
+                perSegment = Math.Max(perSegment, run?.Count ?? 0);
+                run = new TailRun(segment, entry.Index);
+                run.Reserve(perSegment);
+                runs.Add(run);
+            }
             // The frame is in the file; readers may touch it through a mapping.
             segment.Extend(record.End);
-            offset[0] = record.Offset;
-            term[0] = entry.Term;
-            runs[^1].Append(offset, term);
+            run.Append(record.Offset, entry.Term);
         }
         if (status != ReadStatus.End)
             throw ReadRules.StatusError(status, reader, record);

@@ -23,24 +23,50 @@ internal sealed class TailRun(LogSegment segment, ulong first)
     /// <summary>The index of the last entry (First - 1 while empty).</summary>
     public ulong Last => First + (ulong)Count - 1;
 
+    /// <summary>Adds an entry that follows the last one.</summary>
+    public void Append(long offset, ulong term)
+    {
+        int at = _start + Count;
+        if (at == _offsets.Length)
+        {
+            Grow(1);
+            at = Count;
+        }
+        _offsets[at] = offset;
+        _terms[at] = term;
+        Count++;
+    }
+
+    /// <summary>Makes room for at least <paramref name="entries"/> more entries in one allocation, for a scan that can tell how many will come.</summary>
+    public void Reserve(int entries)
+    {
+        if (_start + Count + entries > _offsets.Length)
+            Grow(entries);
+    }
+
     /// <summary>Adds entries that follow the last one.</summary>
     public void Append(ReadOnlySpan<long> offsets, ReadOnlySpan<ulong> terms)
     {
         int needed = _start + Count + offsets.Length;
         if (needed > _offsets.Length)
-        {
-            int capacity = Math.Max(2 * (Count + offsets.Length), 64);
-            var grownOffsets = new long[capacity];
-            var grownTerms = new ulong[capacity];
-            _offsets.AsSpan(_start, Count).CopyTo(grownOffsets);
-            _terms.AsSpan(_start, Count).CopyTo(grownTerms);
-            _offsets = grownOffsets;
-            _terms = grownTerms;
-            _start = 0;
-        }
+            Grow(offsets.Length);
         offsets.CopyTo(_offsets.AsSpan(_start + Count));
         terms.CopyTo(_terms.AsSpan(_start + Count));
         Count += offsets.Length;
+    }
+
+    /// <summary>Moves the run into new arrays with room for <paramref name="more"/> entries past it, doubling at least.</summary>
+    private void Grow(int more)
+    {
+        int capacity = Math.Max(Math.Max(2 * Count, Count + more), 64);
+        // Every slot a reader may see is written before it is published, so the arrays need no zeroing.
+        var grownOffsets = GC.AllocateUninitializedArray<long>(capacity);
+        var grownTerms = GC.AllocateUninitializedArray<ulong>(capacity);
+        _offsets.AsSpan(_start, Count).CopyTo(grownOffsets);
+        _terms.AsSpan(_start, Count).CopyTo(grownTerms);
+        _offsets = grownOffsets;
+        _terms = grownTerms;
+        _start = 0;
     }
 
     /// <summary>

@@ -17,7 +17,8 @@ internal sealed class EntryStore : IReadOnlyList<Entry>
     private const int MinChunkBytes = 4096;
     // A payload this large gets an array of its own, so a chunk's unused tail stays small.
     private const int OwnArrayBytes = 64 * 1024;
-    private const int BlockShift = 12;
+    // 8,192 slots of 16 bytes: a block goes straight to the large object heap, which the GC does not copy.
+    private const int BlockShift = 13;
     private const int BlockSlots = 1 << BlockShift;
 
     /// <summary>Where an entry's payload lies, and its type.</summary>
@@ -33,6 +34,9 @@ internal sealed class EntryStore : IReadOnlyList<Entry>
     private readonly List<TermRun> _terms = [];
     // The chunk small payloads are copied into, its place in _chunks, and how much of it is used.
     private byte[]? _chunk;
+    // The block the next append lands in (null after an overwrite), and the term of the last run.
+    private Slot[]? _block;
+    private ulong _lastTerm;
     private int _chunkNumber;
     private int _used;
     private long _stored;
@@ -52,17 +56,34 @@ internal sealed class EntryStore : IReadOnlyList<Entry>
     {
         if ((uint)position > (uint)_count)
             throw new ArgumentOutOfRangeException(nameof(position));
+        // An append in the last term's run, as almost every entry is, leaves the runs as they are.
+        if (position != _count || _terms.Count == 0 || _lastTerm != term)
+            PlaceTerm(position, term);
         _count = position;
+
+        var slot = data.IsEmpty ? new Slot(-1, 0, 0, type) : Store(data, type);
+        if ((position & (BlockSlots - 1)) == 0 || _block is null)
+            _block = BlockFor(position);
+        _block[position & (BlockSlots - 1)] = slot;
+        _count = position + 1;
+    }
+
+    private void PlaceTerm(int position, ulong term)
+    {
         while (_terms.Count > 0 && _terms[^1].First >= position)
             _terms.RemoveAt(_terms.Count - 1);
         if (_terms.Count == 0 || _terms[^1].Term != term)
             _terms.Add(new TermRun(position, term));
+        _lastTerm = term;
+        // An overwrite may land in an earlier block.
+        _block = null;
+    }
 
-        var slot = data.IsEmpty ? new Slot(-1, 0, 0, type) : Store(data, type);
+    private Slot[] BlockFor(int position)
+    {
         if ((position >> BlockShift) == _blocks.Count)
             _blocks.Add(new Slot[BlockSlots]);
-        _blocks[position >> BlockShift][position & (BlockSlots - 1)] = slot;
-        _count = position + 1;
+        return _blocks[position >> BlockShift];
     }
 
     // An overwrite leaves the replaced payloads in their chunks: overwrites are rare, and what they

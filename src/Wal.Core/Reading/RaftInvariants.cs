@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Wal.Reading;
 
 /// <summary>
@@ -56,6 +57,24 @@ internal sealed class RaftInvariants
         if (TermBefore(entry.Index) is ulong before && entry.Term < before)
             return $"entry {entry.Index} has term {entry.Term}, below term {before} of the entry before it";
         return null;
+    }
+
+    /// <summary>
+    /// Takes an entry that follows the last one with the same term and one of raft's types, as
+    /// almost every entry of a log does, and answers true; anything else (false) is left for
+    /// <see cref="Violation(in Entry, bool)"/> and <see cref="Accept(in Entry)"/>. Such an entry
+    /// breaks no invariant (it replaces nothing, and its term is the term before it), and taking
+    /// it only moves the last index.
+    /// </summary>
+    public bool TryAcceptNext(ulong term, ulong index, EntryType type)
+    {
+        if ((ulong)type > 2 || index != _lastIndex + 1 || index == 0 || _runs.Count == 0)
+            return false;
+        var (first, lastTerm) = _runs[^1];
+        if (lastTerm != term || first > _lastIndex)
+            return false;
+        _lastIndex = index;
+        return true;
     }
 
     /// <summary>Takes <paramref name="entry"/> as the log's last entry.</summary>
@@ -160,7 +179,12 @@ internal sealed class RaftInvariants
     /// names the new segment for the entry after the last one written, so entries can be missing
     /// before it only if the log was damaged (a retyped record that overwrote the tail, say).
     /// </summary>
-    public string? Segment(string fileName)
+    public string? Segment(string fileName) =>
+        // Records come a segment at a time, each naming its segment with the same string.
+        ReferenceEquals(fileName, _segment) ? null : NewSegment(fileName);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private string? NewSegment(string fileName)
     {
         if (fileName == _segment)
             return null;

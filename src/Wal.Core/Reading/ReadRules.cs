@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Wal.Format;
 
 namespace Wal.Reading;
@@ -45,8 +46,12 @@ internal static class ReadRules
     public static void KeepsInvariants(in SegmentRecord record, string? violation)
     {
         if (violation is not null)
-            throw Corrupt(record, $"{violation} (raft never writes this; a record's type byte is outside its CRC)");
+            throw Broken(record, violation);
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WalException Broken(in SegmentRecord record, string violation) =>
+        Corrupt(record, $"{violation} (raft never writes this; a record's type byte is outside its CRC)");
 
     public static WalException UnknownType(in SegmentRecord record) =>
         Corrupt(record, $"unknown record type {record.Type:D}");
@@ -69,6 +74,7 @@ internal static class ReadRules
     };
 
     /// <summary>A record that framed and chained correctly but whose content is damage, reported at the offset just past it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public static WalException Corrupt(in SegmentRecord record, string what) => Corrupt(record.Segment, record.End, what);
 
     private static WalException Corrupt(string segment, long offset, string what) =>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using Wal.Format;
 using Wal.Storage;
 
@@ -8,15 +9,18 @@ namespace Wal.Reading;
 /// The one record loop: reads records from a run of segments in order, checking every
 /// record's CRC against the chain and every segment's Crc record against the segment before.
 /// Memory stays bounded: a frame is never read (or allocated) past the end of its file,
-/// however large its length word claims it is.
+/// however large its length word claims it is. A reader over segments its caller holds
+/// locked may map them instead, and decode each segment in place, without copying it.
 /// </summary>
-internal sealed class SegmentReader
+internal sealed class SegmentReader : IDisposable
 {
     private const int ReadChunkBytes = 128 * 1024;
     private const int FirstChunkBytes = 8 * 1024;
 
-    private readonly IReadOnlyList<IStorageFile> _files;
-    private readonly IReadOnlyList<string> _names;
+    // Arrays rather than the lists handed in: the record loop reads them per record, and an
+    // interface call there costs as much as decoding a small record's varints.
+    private readonly IStorageFile[] _files;
+    private readonly string[] _names;
     private int _fileIndex;
     private long _fileLength;
     // Starts small and doubles up to ReadChunkBytes, so reading a short log stays cheap.
@@ -25,6 +29,9 @@ internal sealed class SegmentReader
     private int _bufferCount;
 
     private readonly bool _checkCrc;
+    private readonly int _mapped;
+    // The current segment's bytes, mapped, when the reader maps: then the window is the whole file.
+    private FileMapping? _mapping;
 
     /// <summary>A reader of <paramref name="files"/> (named <paramref name="names"/>), in order.</summary>
     /// <param name="files">The segments.</param>
@@ -34,14 +41,22 @@ internal sealed class SegmentReader
     /// frames and records are still parsed and every failure reported, but no CRC is computed,
     /// and the chain (<see cref="Crc"/>) is not kept.
     /// </param>
-    public SegmentReader(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, bool checkCrc = true)
+    /// <param name="mapped">
+    /// How many of the segments, from the first, to read through a read-only mapping rather than
+    /// positioned reads (a file that cannot be mapped is read as before). Only segments no one
+    /// shrinks while they are read: touching a mapped page past a file's end raises SIGBUS. A
+    /// log's own locked segments are such, and so is every segment of a log but its last, which
+    /// a cut has truncated already (<see cref="WalOptions.MapSegments"/>).
+    /// </param>
+    public SegmentReader(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, bool checkCrc = true, int mapped = 0)
     {
-        _files = files;
-        _names = names;
+        _files = [.. files];
+        _names = [.. names];
         _checkCrc = checkCrc;
+        _mapped = mapped;
         // Stryker disable once Equality : a reader is never made over no segments (the directory read refuses that first)
-        if (files.Count > 0)
-            _fileLength = files[0].Length;
+        if (_files.Length > 0)
+            Enter();
     }
 
     /// <summary>The running CRC chain: the CRC after the last record read.</summary>
@@ -55,10 +70,10 @@ internal sealed class SegmentReader
 
     /// <summary>The name of the segment being read, for messages.</summary>
     // Stryker disable once all : past the last segment no message is made (reading ends there); the name given then is never shown
-    public string CurrentSegment => _fileIndex < _names.Count ? _names[_fileIndex] : _names.Count > 0 ? _names[^1] : "";
+    public string CurrentSegment => _fileIndex < _names.Length ? _names[_fileIndex] : _names.Length > 0 ? _names[^1] : "";
 
     /// <summary>Whether the reader is in the last segment of the run.</summary>
-    private bool InLastSegment => _fileIndex >= _files.Count - 1;
+    private bool InLastSegment => _fileIndex >= _files.Length - 1;
 
     /// <summary>
     /// Reads the next record, moving on to the next segment at the end of one. The record is
@@ -68,7 +83,7 @@ internal sealed class SegmentReader
     {
         record = default;
         // Stryker disable once Equality : one more turn past the last segment finds its end again in the buffer it kept, and stops
-        while (_fileIndex < _files.Count)
+        while (_fileIndex < _files.Length)
         {
             long offset = Offset;
             int available = Fill(offset, Layout.FrameHeaderBytes);
@@ -149,13 +164,46 @@ internal sealed class SegmentReader
     {
         _fileIndex++;
         // At the end of the last segment the offset stays: it is where a writer appends.
-        if (_fileIndex >= _files.Count)
+        if (_fileIndex >= _files.Length)
+        {
+            Unmap();
             return;
+        }
         Offset = 0;
+        Enter();
+    }
+
+    /// <summary>Starts on the current segment: its length, and its mapping when the reader maps.</summary>
+    private void Enter()
+    {
+        Unmap();
+        var file = _files[_fileIndex];
+        _fileLength = file.Length;
         _bufferOffset = 0;
         _bufferCount = 0;
-        _fileLength = _files[_fileIndex].Length;
+        // Stryker disable once Equality : a segment of 2 GiB or more is read in chunks, as one that cannot be mapped
+        if (_fileIndex < _mapped && _fileLength <= int.MaxValue && file is IMappableFile mappable && mappable.TryMap() is { } mapping)
+        {
+            _mapping = mapping;
+            // Only what was mapped is read, should the file have changed length in between.
+            _fileLength = Math.Min(_fileLength, mapping.Length);
+            _bufferCount = (int)_fileLength;
+        }
     }
+
+    private void Unmap()
+    {
+        if (_mapping is null)
+            return;
+        _mapping.Dispose();
+        _mapping = null;
+        // The window was the mapping: a read after this reads the file again.
+        _bufferOffset = 0;
+        _bufferCount = 0;
+    }
+
+    /// <summary>Unmaps the segment being read, if it is mapped (a later read reads the file instead).</summary>
+    public void Dispose() => Unmap();
 
     /// <summary>
     /// etcd's torn-write test: a write cut short by a crash leaves whole 512-byte sectors of
@@ -166,14 +214,20 @@ internal sealed class SegmentReader
         InLastSegment && Frame.HasZeroSector(body, Offset + Layout.FrameHeaderBytes);
 
     private ReadOnlySpan<byte> Window(long offset, int count) =>
-        _buffer.AsSpan((int)(offset - _bufferOffset), count);
+        _mapping is { } mapping ? mapping.Bytes(offset, count) : _buffer.AsSpan((int)(offset - _bufferOffset), count);
 
     /// <summary>Makes [offset, offset+count) of the current file available in the buffer; returns how much of it exists.</summary>
-    private int Fill(long offset, int count)
-    {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Fill(long offset, int count) =>
         // Stryker disable once Equality,Logical,Arithmetic : buffer policy; whether the window is reused or read again, the same bytes are returned
-        if (offset >= _bufferOffset && offset + count <= _bufferOffset + _bufferCount)
-            return count;
+        offset >= _bufferOffset && offset + count <= _bufferOffset + _bufferCount ? count : Refill(offset, count);
+
+    /// <summary>Reads the file from <paramref name="offset"/> into the buffer, for <see cref="Fill"/>.</summary>
+    private int Refill(long offset, int count)
+    {
+        // A mapped window already holds the whole file: what is missing is past its end.
+        if (_mapping is not null)
+            return (int)Math.Clamp(_fileLength - offset, 0, count);
         // The caller has checked count against the file's length, so this allocation is bounded by the file.
         // Stryker disable once Equality : buffer policy; a buffer of exactly the size asked replaced costs an allocation, not a byte
         if (count > _buffer.Length)

@@ -50,7 +50,12 @@ public sealed record WalOptions
     /// reads entries from the mapping, without a system call per read (the default), rather than
     /// with a positioned read each. Only files that can be mapped are (the real Linux file system's;
     /// a simulated one is read as before), and only bytes below the end of what the log indexed
-    /// are touched, which its own cuts and truncations never go below. On by default because the
+    /// are touched, which its own cuts and truncations never go below. The one pass that opens a
+    /// log reads mapped segments in place too, without copying them: RaftLog.Open and
+    /// <see cref="WriteAheadLog.ReadAll"/> after <see cref="WriteAheadLog.Open"/> all of the
+    /// segments they hold locked; ReadAll after <see cref="WriteAheadLog.OpenForRead"/> every
+    /// segment but the last, which another process's writer may still cut (every earlier one was
+    /// truncated by its cut, and no writer shrinks it again). On by default because the
     /// log's segments are locked for its sole use and GetEntry is several times faster. What
     /// mapping cannot survive, and a positioned read turns into an <see cref="WalErrorKind.Io"/>
     /// or <see cref="WalErrorKind.CorruptRecord"/> error, is the reason SQLite leaves mmap off:
