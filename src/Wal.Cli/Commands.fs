@@ -139,12 +139,11 @@ let verify (args: ParseResults<VerifyArgs>) =
     checkDirectory dir
 
     try
-        // The segments are read ahead on another thread while the engine decodes them.
         let options =
-            WalOptions(
-                CheckRaftInvariants = not (args.Contains VerifyArgs.Lenient),
-                FileSystem = ReadAheadFileSystem.ReadAhead(Wal.Storage.LinuxFileSystem.Instance)
-            )
+            if args.Contains VerifyArgs.Lenient then
+                Wal.Simulation.EngineReadAll.lenient
+            else
+                WalOptions.Default
 
         let state = WalDirectory.Verify(dir, snapshot, options)
 

@@ -412,13 +412,11 @@ let run (args: ParseResults<DumpArgs>) =
 
     let filter = filterOf args
 
-    // The segments are read ahead on another thread while the engine decodes them.
     let options =
-        WalOptions(
-            CheckRaftInvariants = not (args.Contains Lenient),
-            FileSystem = ReadAheadFileSystem.ReadAhead(Wal.Storage.LinuxFileSystem.Instance)
-        )
-
+        if args.Contains Lenient then
+            EngineReadAll.lenient
+        else
+            WalOptions.Default
     // A malformed --snapshot is the command line's fault, whatever the directory holds.
     args.TryGetResult Snapshot |> Option.iter (parseSnapshot >> ignore)
 

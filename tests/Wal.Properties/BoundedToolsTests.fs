@@ -298,44 +298,6 @@ let ``the tools read a log whose entries exceed their heap`` () =
     Expect.equal (code, err) (0, "") "check-dir"
     Expect.stringContains last "0 broken invariants" "check-dir's verdict"
 
-/// The tools' read-ahead (Wal.Cli.ReadAheadFileSystem) gives what the file's own reads give:
-/// front-to-back reads of any size across its chunks, jumps back and ahead, reads past the end,
-/// and a file closed before it is read through.
-let ``the tools' read-ahead reads what the file holds`` () =
-    use tmp = new TempDir()
-    let random = Random 13
-    let linux = Wal.Storage.LinuxFileSystem.Instance :> Wal.Storage.IFileSystem
-    let ahead = Wal.Cli.ReadAheadFileSystem.ReadAhead(linux) :> Wal.Storage.IFileSystem
-
-    for round in 1..24 do
-        let path = Path.Combine(tmp.Root, $"{round}.wal")
-        let bytes = Array.zeroCreate<byte>(random.Next(0, 3 * 1048576 + 5000))
-        random.NextBytes bytes
-        File.WriteAllBytes(path, bytes)
-        use plain = linux.OpenFile(path, Wal.Storage.OpenMode.Read)
-        use read = ahead.OpenFile(path, Wal.Storage.OpenMode.Read)
-        Expect.equal read.Length plain.Length "length"
-        let mutable offset = 0L
-
-        // Round 24 closes its file after a few reads, with the thread still reading.
-        for step in 1 .. (if round = 24 then 3 else 60) do
-            let size = random.Next(0, 400_000)
-
-            if random.Next 8 = 0 then
-                offset <- int64 (random.Next(0, bytes.Length + 10))
-
-            let want = Array.zeroCreate<byte> size
-            let got = Array.zeroCreate<byte> size
-            let n = plain.Read(offset, want.AsSpan())
-            let m = read.Read(offset, got.AsSpan())
-            Expect.equal m n $"round {round}, step {step}: bytes read at {offset}"
-
-            Expect.isTrue
-                (want.AsSpan().SequenceEqual(ReadOnlySpan got))
-                $"round {round}, step {step}: the bytes at {offset}"
-
-            offset <- offset + int64 n
-
 /// This file's tests.
 let tests =
     testList
@@ -357,7 +319,4 @@ let tests =
             testCase
                 "the tools read a log whose entries exceed their heap"
                 ``the tools read a log whose entries exceed their heap``
-            testCase
-                "the tools' read-ahead reads what the file holds"
-                ``the tools' read-ahead reads what the file holds``
         ]
