@@ -1,9 +1,13 @@
 // The tools on a large log: `wal verify`, `check-dir`, `dump --json` and `dump` on a log of about
 // 1 GB, each beside a reference that only reads the same bytes (`cat | wc -c`, `cat | base64`),
-// with its time and peak RSS (GNU time's %e and %M), all in one run of this script.
+// with its time, CPU time and peak RSS (GNU time's %e, %U + %S and %M), all in one run of this
+// script. Each tool and its reference alternate (reference, tool, tool, reference, and so on for
+// WAL_TOOLS_ROUNDS rounds, default 1), and each figure is the fastest of its runs, so that a
+// ratio compares runs made a few seconds apart on a machine whose load changes.
 // Run: dotnet fsi build.fsx tools-bench   (or, after a build: dotnet fsi bench/tools.fsx)
-// WAL_TOOLS_ENTRIES sets the log's size (default 10,000,000 entries of 80-byte payloads, ~1.1 GB);
-// WAL_TOOLS_DIR keeps the log in a directory of one's choice (it is then not deleted).
+// WAL_TOOLS_ENTRIES sets the log's size (default 10,000,000 entries of 80-byte payloads, ~1.1 GB;
+// 1,000,000 for quick iterations); WAL_TOOLS_DIR keeps the log in a directory of one's choice (it
+// is then not deleted, and a later run reuses it).
 #r "../src/Wal.Core/bin/Release/net10.0/Google.Protobuf.dll"
 #r "../src/Wal.Core/bin/Release/net10.0/Wal.Core.dll"
 
@@ -58,11 +62,19 @@ let generate (count: int) =
 
         save (min batch (count - int index))
 
+let rounds =
+    match Environment.GetEnvironmentVariable "WAL_TOOLS_ROUNDS" with
+    | null
+    | "" -> 1
+    | text -> int text
+
+/// One run under GNU time: exit code, elapsed seconds, CPU seconds (user + system, children
+/// included), peak RSS in KB.
 let time (command: string) (args: string list) =
     let output = Path.GetTempFileName()
 
     let info =
-        ProcessStartInfo("/usr/bin/time", [ "-o"; output; "-f"; "%e %M"; command ] @ args)
+        ProcessStartInfo("/usr/bin/time", [ "-o"; output; "-f"; "%e %U %S %M"; command ] @ args)
 
     info.RedirectStandardOutput <- true
     use proc = Process.Start info
@@ -72,15 +84,31 @@ let time (command: string) (args: string list) =
     File.Delete output
 
     match line.Split ' ' with
-    | [| seconds; kb |] -> proc.ExitCode, float seconds, int64 kb
+    | [| seconds; user; system; kb |] -> proc.ExitCode, float seconds, float user + float system, int64 kb
     | _ -> failwith $"GNU time printed {line}"
 
-/// The faster of two runs (the first may still pull the log into the page cache).
-let best command args =
-    let a = time command args
-    let b = time command args
-    let seconds (_, s, _) = s
-    if seconds a <= seconds b then a else b
+let seconds (_, s, _, _) = s
+
+/// The fastest run of each.
+let fastest runs = runs |> List.minBy seconds
+
+/// A tool and its reference in alternation (reference, tool, tool, reference per round): the
+/// fastest run of each. The first runs may still pull the log into the page cache.
+let paired (reference: string * string list) (tool: string * string list) =
+    let run (command, args) = time command args
+
+    let refs, tools =
+        [
+            for _ in 1..rounds do
+                let r1 = run reference
+                let t1 = run tool
+                let t2 = run tool
+                let r2 = run reference
+                [ r1; r2 ], [ t1; t2 ]
+        ]
+        |> List.unzip
+
+    fastest (List.concat refs), fastest (List.concat tools)
 
 let sh (script: string) =
     "sh", [ "-c"; script.Replace("DIR", dir) ]
@@ -106,44 +134,57 @@ try
 
     printfn "date: %s" (DateTime.UtcNow.ToString "yyyy-MM-dd HH:mm 'UTC'")
 
-    let catCommand, catArgs = sh "cat DIR/*.wal | wc -c"
-    let b64Command, b64Args = sh "cat DIR/*.wal | base64 > /dev/null"
-    let _, cat, catKb = best catCommand catArgs
-    let _, b64, b64Kb = best b64Command b64Args
+    let cat = sh "cat DIR/*.wal | wc -c"
+    let b64 = sh "cat DIR/*.wal | base64 > /dev/null"
 
     let rows =
         [
-            "cat DIR/*.wal | wc -c", (0, cat, catKb), None, None
-            "cat DIR/*.wal | base64 > /dev/null", (0, b64, b64Kb), None, None
-            "wal verify DIR", best wal [ "verify"; dir ], Some cat, Some 2.0
-            "wal check-dir DIR", best wal [ "check-dir"; dir ], Some cat, Some 2.0
-            "wal dump --json DIR > /dev/null",
-            best "sh" [ "-c"; $"{wal} dump --json {dir} > /dev/null" ],
-            Some b64,
-            Some 2.0
-            "wal dump DIR > /dev/null", best "sh" [ "-c"; $"{wal} dump {dir} > /dev/null" ], Some cat, None
+            "wal verify DIR", cat, (wal, [ "verify"; dir ]), Some 2.0
+            "wal check-dir DIR", cat, (wal, [ "check-dir"; dir ]), Some 2.0
+            "wal dump --json DIR > /dev/null", b64, ("sh", [ "-c"; $"{wal} dump --json {dir} > /dev/null" ]), Some 2.0
+            "wal dump DIR > /dev/null", cat, ("sh", [ "-c"; $"{wal} dump {dir} > /dev/null" ]), None
         ]
+        |> List.map (fun (name, reference, tool, target) ->
+            let r, t = paired reference tool
+            name, r, t, target)
 
     printfn ""
-    printfn "| tool | exit | seconds | peak RSS MB | reference seconds | ratio | target | met? |"
-    printfn "| --- | --- | --- | --- | --- | --- | --- | --- |"
 
-    for command, (code, seconds, kb), reference, target in rows do
+    printfn
+        "| tool | exit | seconds | CPU s | peak RSS MB | reference | its seconds | its CPU s | ratio | target | met? |"
+
+    printfn "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+
+    for command, (_, r, rCpu, _), (code, seconds, cpu, kb), target in rows do
         let mb = float kb / 1024.0
+        let ratio = seconds / r
         // A `|` inside a cell would end it.
-        let name = command.Replace("|", "\\|")
+        let cell (text: string) = text.Replace("|", "\\|")
 
-        match reference with
-        | None -> printfn "| `%s` | %d | %.2f | %.0f | | | | |" name code seconds mb
-        | Some r ->
-            let ratio = seconds / r
+        let reference =
+            if command.StartsWith "wal dump --json" then
+                "cat DIR/*.wal | base64 > /dev/null"
+            else
+                "cat DIR/*.wal | wc -c"
 
-            let targetText, met =
-                match target with
-                | Some t -> $"<= {t:F0}x, < 200 MB", (if ratio <= t && mb < 200.0 then "yes" else "no")
-                | None -> "none", ""
+        let targetText, met =
+            match target with
+            | Some t -> $"<= {t:F0}x, < 200 MB", (if ratio <= t && mb < 200.0 then "yes" else "no")
+            | None -> "none", ""
 
-            printfn "| `%s` | %d | %.2f | %.0f | %.2f | %.2fx | %s | %s |" name code seconds mb r ratio targetText met
+        printfn
+            "| `%s` | %d | %.2f | %.2f | %.0f | `%s` | %.2f | %.2f | %.2fx | %s | %s |"
+            (cell command)
+            code
+            seconds
+            cpu
+            mb
+            (cell reference)
+            r
+            rCpu
+            ratio
+            targetText
+            met
 finally
     if not keep && Directory.Exists dir then
         Directory.Delete(dir, true)

@@ -91,30 +91,11 @@ let run (args: ParseResults<CheckDirArgs>) =
         use file = fs.OpenFile(Path.Combine(dir, name), Wal.Storage.OpenMode.Read)
         file.Length
 
-    // The model holds one segment's bytes at a time (Segments.fold), and segments are mostly of
-    // one size: one buffer serves them, so memory stays at a segment whatever the log's size.
-    let mutable spare: byte[] = [||]
+    // The model holds one segment's bytes at a time (Segments.scan); the next is read ahead
+    // into a second buffer, so memory stays at two segments whatever the log's size.
+    use reader = new SegmentReadAhead.Reader(fs, dir, names)
 
-    let read name =
-        use file = fs.OpenFile(Path.Combine(dir, name), Wal.Storage.OpenMode.Read)
-        let size = int (min file.Length DirectoryCheck.maxSegmentBytes)
-
-        let bytes =
-            if spare.Length = size then
-                spare
-            else
-                // Segments cut at a record boundary differ by a few bytes: the old buffer goes
-                // before the next is allocated, or each size would stay on the large-object heap.
-                spare <- [||]
-                GC.Collect()
-                Array.zeroCreate<byte> size
-
-        spare <- bytes
-
-        let n = file.Read(0L, bytes.AsSpan())
-        if n = bytes.Length then bytes else bytes[.. n - 1]
-
-    let problems = DirectoryCheck.checkEntries entries size read
+    let problems = DirectoryCheck.checkEntries entries size reader.Read
     let errors = problems |> List.filter (DirectoryCheck.isWarning >> not)
 
     let atSnapshot =

@@ -26,9 +26,8 @@ let Short = -1L
 [<Literal>]
 let Bad = -2L
 
-/// The varint at `pos` of the `n` bytes at `first` in `b`: its value and the position after it
-/// (from `first`), or a next position of `Short` or `Bad`.
-let inline varintAt (b: byte[]) (first: int) (n: int64) (pos: int64) : struct (uint64 * int64) =
+/// `varintAt` for a varint of any length.
+let varintLoop (b: byte[]) (first: int) (n: int64) (pos: int64) : struct (uint64 * int64) =
     let mutable pos = pos
     let mutable shift = 0
     let mutable acc = 0UL
@@ -53,6 +52,15 @@ let inline varintAt (b: byte[]) (first: int) (n: int64) (pos: int64) : struct (u
                 shift <- shift + 7
 
     result
+
+/// The varint at `pos` of the `n` bytes at `first` in `b`: its value and the position after it
+/// (from `first`), or a next position of `Short` or `Bad`. Most of a WAL's varints are one byte
+/// (field tags, types, terms, lengths), and those are read here; longer ones by `varintLoop`.
+let inline varintAt (b: byte[]) (first: int) (n: int64) (pos: int64) : struct (uint64 * int64) =
+    if pos < n && b[first + int pos] < 0x80uy then
+        struct (uint64 b[first + int pos], pos + 1L)
+    else
+        varintLoop b first n pos
 
 /// Skips the unknown field whose tag is at `pos` of the `n` bytes at `first` in `b`, as gogo's
 /// skip functions do: the position after it, or `Short` or `Bad`. Fixed-width and
@@ -121,10 +129,58 @@ type Fields =
         BytesCount: int
     }
 
+/// The message as etcd's marshallers write it: the varints 1 to `varints` once each, in order,
+/// each tag one byte, then, when there is data, the bytes field `bytesField` running to the
+/// message's end. Every entry and hard state of a log comes this way, so this layout is read
+/// straight; anything else (None) goes through `byRules`, which reads these bytes the same way.
+let private asWritten (varints: int) (bytesField: int) (b: byte[]) (first: int) (count: int) : Fields voption =
+    let n = int64 count
+
+    // Varint field `field` at `pos` with its one-byte tag: its value and the position after it;
+    // a negative position once the layout is not etcd's.
+    let inline varintField (field: int) (pos: int64) =
+        if pos >= 0L && pos < n && int b[first + int pos] = (field <<< 3) then
+            varintAt b first n (pos + 1L)
+        else
+            struct (0UL, -1L)
+
+    let struct (f1, p1) = varintField 1 0L
+
+    let struct (f2, p2) = if varints >= 2 then varintField 2 p1 else struct (0UL, p1)
+
+    let struct (f3, pos) = if varints >= 3 then varintField 3 p2 else struct (0UL, p2)
+
+    // Where the bytes field lies: (first, 0) when absent, (-1, 0) when the layout is not etcd's.
+    let struct (bytesAt, bytesCount) =
+        if pos = n then
+            struct (first, 0)
+        elif
+            pos > 0L
+            && bytesField > 0
+            && int b[first + int pos] = ((bytesField <<< 3) ||| 2)
+        then
+            match varintAt b first n (pos + 1L) with
+            | struct (len, start) when start > 0L && len = uint64 (n - start) -> struct (first + int start, int len)
+            | _ -> struct (-1, 0)
+        else
+            struct (-1, 0)
+
+    if bytesAt < 0 then
+        ValueNone
+    else
+        ValueSome
+            {
+                F1 = f1
+                F2 = f2
+                F3 = f3
+                BytesAt = bytesAt
+                BytesCount = bytesCount
+            }
+
 /// gogo's rules for a message of `count` bytes at `first` in `b`, whose known fields are the
 /// varints 1 to `varints` (at most 3) and the bytes field `bytesField` (0 for none): the fields,
 /// or None when gogo refuses the message.
-let private message (varints: int) (bytesField: int) (b: byte[]) (first: int) (count: int) : Fields voption =
+let private byRules (varints: int) (bytesField: int) (b: byte[]) (first: int) (count: int) : Fields voption =
     let n = int64 count
     let mutable pos = 0L
     let mutable f1 = 0UL
@@ -177,6 +233,12 @@ let private message (varints: int) (bytesField: int) (b: byte[]) (first: int) (c
             }
     else
         ValueNone
+
+/// gogo's rules for the message, the layout etcd writes read straight.
+let private message (varints: int) (bytesField: int) (b: byte[]) (first: int) (count: int) : Fields voption =
+    match asWritten varints bytesField b first count with
+    | ValueSome fields -> ValueSome fields
+    | ValueNone -> byRules varints bytesField b first count
 
 /// raftpb.Entry {1: Type, 2: Term, 3: Index, 4: Data}: F1 the type, F2 the term, F3 the index,
 /// and the data; None where gogo's Entry.Unmarshal fails.

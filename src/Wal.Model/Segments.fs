@@ -64,8 +64,6 @@ type private Parse =
     | Short
     | Bad
 
-let private varintAt = Protobuf.varintAt
-
 /// walpb.Record as etcd's marshaller writes it: field 1, field 2 and, when there is data, field 3
 /// running to the record's end, once each in that order. Every record goes through the decoder,
 /// so this layout is read straight; anything else (None) goes through `parseAnyRecord`'s general
@@ -74,12 +72,12 @@ let private parseAsWritten (segment: byte[]) (first: int) (length: int) : Parse 
     let n = int64 length
 
     if n >= 4L && segment[first] = 0x08uy then
-        match varintAt segment first n 1L with
+        match Protobuf.varintAt segment first n 1L with
         | struct (typ, p) when p > 0L && p < n && segment[first + int p] = 0x10uy ->
-            match varintAt segment first n (p + 1L) with
+            match Protobuf.varintAt segment first n (p + 1L) with
             | struct (crc, p) when p = n -> ValueSome(Parsed(int64 typ, uint32 crc, first, 0))
             | struct (crc, p) when p > 0L && segment[first + int p] = 0x1auy ->
-                match varintAt segment first n (p + 1L) with
+                match Protobuf.varintAt segment first n (p + 1L) with
                 | struct (len, start) when start > 0L && len = uint64 (n - start) ->
                     ValueSome(Parsed(int64 typ, uint32 crc, first + int start, int len))
                 | _ -> ValueNone
@@ -101,7 +99,7 @@ let private parseAnyRecord (segment: byte[]) (first: int) (length: int) : Parse 
             let struct (start, count) = data
             Parsed(typ, crc, start, count)
         else
-            match varintAt segment first n pos with
+            match Protobuf.varintAt segment first n pos with
             | struct (_, after) when after < 0L -> failed after
             | struct (tag, after) ->
                 let wire = int (tag &&& 7UL)
@@ -114,16 +112,16 @@ let private parseAnyRecord (segment: byte[]) (first: int) (length: int) : Parse 
                     | 1
                     | 2 when wire <> 0 -> Bad
                     | 1 ->
-                        match varintAt segment first n after with
+                        match Protobuf.varintAt segment first n after with
                         | struct (_, next) when next < 0L -> failed next
                         | struct (v, next) -> fields next (int64 v) crc data
                     | 2 ->
-                        match varintAt segment first n after with
+                        match Protobuf.varintAt segment first n after with
                         | struct (_, next) when next < 0L -> failed next
                         | struct (v, next) -> fields next typ (uint32 v) data
                     | 3 when wire <> 2 -> Bad
                     | 3 ->
-                        match varintAt segment first n after with
+                        match Protobuf.varintAt segment first n after with
                         | struct (_, start) when start < 0L -> failed start
                         | struct (len, start) ->
                             let stop = start + int64 len
@@ -150,7 +148,7 @@ let private parseRecord (segment: byte[]) (first: int) (length: int) : Parse =
 
 /// CRC-32C as Go's hash/crc32 computes it (inverted before and after) over `count` bytes at
 /// `first`: eight bytes a step on the hardware instruction (little-endian, as the byte-at-a-time
-/// definition reads them), then a byte at a time.
+/// definition reads them), then the last four, two and one.
 let private crc32cOver (chain: uint32) (bytes: byte[]) (first: int) (count: int) =
     let mutable c = ~~~chain
     let mutable rest = ReadOnlySpan(bytes, first, count)
@@ -159,8 +157,16 @@ let private crc32cOver (chain: uint32) (bytes: byte[]) (first: int) (count: int)
         c <- BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt64LittleEndian rest)
         rest <- rest.Slice 8
 
-    for i in 0 .. rest.Length - 1 do
-        c <- BitOperations.Crc32C(c, rest[i])
+    if rest.Length >= 4 then
+        c <- BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt32LittleEndian rest)
+        rest <- rest.Slice 4
+
+    if rest.Length >= 2 then
+        c <- BitOperations.Crc32C(c, BinaryPrimitives.ReadUInt16LittleEndian rest)
+        rest <- rest.Slice 2
+
+    if rest.Length = 1 then
+        c <- BitOperations.Crc32C(c, rest[0])
 
     ~~~c
 
