@@ -11,22 +11,6 @@ open System.IO
 open Wal.Model
 open Wal.Storage
 
-/// A segment's sequence number, for names the model takes for segments
-/// (`%016x-%016x.wal`), so that the reads go ahead in the model's order.
-let private sequenceOf (name: string) =
-    let hex (s: string) = s |> Seq.forall Uri.IsHexDigit
-
-    if
-        name.Length = 37
-        && name.EndsWith ".wal"
-        && name[16] = '-'
-        && hex name[0..15]
-        && hex name[17..32]
-    then
-        Some(Convert.ToUInt64(name[0..15], 16))
-    else
-        None
-
 /// Reads `name` (at most DirectoryCheck.maxSegmentBytes of it, and no further than the file's
 /// real size) into the spare buffer when it is the segment's size, else into a new array. The
 /// spare is passed in a cell that this empties, so that nothing holds an unused buffer.
@@ -90,7 +74,7 @@ type Reader(fs: IFileSystem, dir: string, names: string list) =
     /// Each segment's successor in the model's order.
     let after =
         names
-        |> List.choose (fun n -> sequenceOf n |> Option.map (fun s -> s, n))
+        |> List.choose (fun n -> DirectoryCheck.segmentName n |> Option.map (fun (sequence, _) -> sequence, n))
         |> List.sortBy fst
         |> List.map snd
         |> List.pairwise

@@ -95,7 +95,9 @@ let describe (problem: Problem) =
     | VoteChangedWithinTerm(s, o, t, v, before) ->
         $"{s} at {o}: a hard state changes the vote from {before} to {v} within term {t}"
 
-let private tryName (name: string) =
+/// A segment file's sequence number and first index, when `name` is a segment's name
+/// (`%016x-%016x.wal`, as etcd names them); None for any other file.
+let segmentName (name: string) =
     let hex (s: string) =
         s.Length = 16 && s |> Seq.forall Uri.IsHexDigit
 
@@ -280,7 +282,7 @@ let maxSegmentBytes = 1L <<< 30
 let check (names: string list) (size: string -> int64) (read: string -> byte[]) : Problem list =
     let segments =
         names
-        |> List.choose (fun n -> tryName n |> Option.map (fun (s, i) -> n, s, i))
+        |> List.choose (fun n -> segmentName n |> Option.map (fun (s, i) -> n, s, i))
         |> List.sortBy (fun (_, s, _) -> s)
 
     let files =
@@ -288,7 +290,7 @@ let check (names: string list) (size: string -> int64) (read: string -> byte[]) 
             for n in List.sort names do
                 if n.EndsWith ".wal.broken" then
                     LeftByRepair n
-                elif (tryName n).IsNone && not (n.EndsWith ".tmp") then
+                elif (segmentName n).IsNone && not (n.EndsWith ".tmp") then
                     ForeignFile n
         ]
 
@@ -334,14 +336,14 @@ let checkEntries (entries: (string * EntryKind) list) (size: string -> int64) (r
     let irregular =
         entries
         |> List.choose (fun (n, kind) ->
-            match kind, tryName n with
+            match kind, segmentName n with
             | NotRegular what, Some _ -> Some(NotRegularFile(n, what))
             | _ -> None)
 
     let readable =
         entries
         |> List.choose (fun (n, kind) ->
-            match kind, tryName n with
+            match kind, segmentName n with
             | NotRegular _, Some _ -> None
             | _ -> Some n)
 
