@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Wal.Format;
 
@@ -16,6 +17,7 @@ namespace Wal.Format;
 internal static class Crc32C
 {
     /// <summary>Extends <paramref name="crc"/> (a finished checksum, 0 for none) with <paramref name="data"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static uint Update(uint crc, ReadOnlySpan<byte> data)
     {
         // BitOperations.Crc32C is the bare CRC step (the SSE4.2 / ARMv8 instruction);

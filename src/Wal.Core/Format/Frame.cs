@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Wal.Format;
 
 /// <summary>The 8-byte length word in front of every record.</summary>
@@ -23,6 +25,7 @@ internal static class Frame
     /// Splits a length word into record length and padding. As in etcd, padding is read only
     /// when the marker bit is set, and only its low three bits count.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static (ulong RecordBytes, int PadBytes) Decode(ulong word)
     {
         ulong recordBytes = word & LengthMask;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Wal.Format;
 using Wal.Reading;
 
@@ -26,6 +27,8 @@ internal static class IndexScan
     /// reads the same files, in the same order) to a clean end.
     /// </summary>
     /// <exception cref="WalException">As ReadAll in write mode, SnapshotNotFound without contents.</exception>
+    // Compiled optimized at once, as ReadAll's loop (WriteAheadLog.Replay): an open runs it once.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Found Read(SegmentReader reader, IReadOnlyList<LogSegment> segments, Snapshot start, bool strict)
     {
         var replay = new Replay(start, RaftInvariants.After([.. segments.Select(s => s.FileName)]), strict, Replay.EntryRule.Place);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Wal.Log;
 
 /// <summary>
@@ -24,6 +26,7 @@ internal sealed class TailRun(LogSegment segment, ulong first)
     public ulong Last => First + (ulong)Count - 1;
 
     /// <summary>Adds an entry that follows the last one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Append(long offset, ulong term)
     {
         int at = _start + Count;

@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Runtime.CompilerServices;
 
 namespace Wal.Reading;
 
@@ -13,7 +14,8 @@ namespace Wal.Reading;
 /// </summary>
 internal sealed class EntryStore : IReadOnlyList<Entry>
 {
-    private const int ChunkBytes = 1 << 20;
+    /// <summary>The size of the chunks small payloads are copied into, once a store has grown.</summary>
+    public const int ChunkBytes = 1 << 20;
     private const int MinChunkBytes = 4096;
     // A payload this large gets an array of its own, so a chunk's unused tail stays small.
     private const int OwnArrayBytes = 64 * 1024;
@@ -41,9 +43,24 @@ internal sealed class EntryStore : IReadOnlyList<Entry>
     private int _used;
     private long _stored;
     private int _count;
+    // Faulted-in chunks from another core while a large log is read; null once the read is done.
+    private ChunkFeed? _feed;
 
     /// <summary>An empty store for the entries after the snapshot at <paramref name="snapshotIndex"/>.</summary>
-    public EntryStore(ulong snapshotIndex) => _firstIndex = snapshotIndex + 1;
+    /// <param name="snapshotIndex">The snapshot's index.</param>
+    /// <param name="feed">Where full-size chunks come from while the store is filled, if anywhere; <see cref="EndFeed"/> lets it go.</param>
+    public EntryStore(ulong snapshotIndex, ChunkFeed? feed = null)
+    {
+        _firstIndex = snapshotIndex + 1;
+        _feed = feed;
+    }
+
+    /// <summary>Stops the chunk feed, if there is one: the store is filled.</summary>
+    public void EndFeed()
+    {
+        _feed?.Dispose();
+        _feed = null;
+    }
 
     /// <inheritdoc/>
     public int Count => _count;
@@ -52,6 +69,7 @@ internal sealed class EntryStore : IReadOnlyList<Entry>
     /// Places an entry at <paramref name="position"/>, dropping every entry from there on (an
     /// overwrite), or appending when it is <see cref="Count"/>. The payload is copied.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Place(int position, ulong term, EntryType type, ReadOnlySpan<byte> data)
     {
         if ((uint)position > (uint)_count)
@@ -88,6 +106,7 @@ internal sealed class EntryStore : IReadOnlyList<Entry>
 
     // An overwrite leaves the replaced payloads in their chunks: overwrites are rare, and what they
     // leave is bounded by the bytes read.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Slot Store(ReadOnlySpan<byte> data, EntryType type)
     {
         if (data.Length >= OwnArrayBytes)
@@ -99,7 +118,8 @@ internal sealed class EntryStore : IReadOnlyList<Entry>
         {
             // Chunks grow with what is stored, so a short log does not pay for a large chunk.
             int size = (int)Math.Clamp(_stored, MinChunkBytes, ChunkBytes);
-            _chunk = GC.AllocateUninitializedArray<byte>(Math.Max(size, data.Length));
+            _chunk = (size == ChunkBytes ? _feed?.TryTake() : null)
+                ?? GC.AllocateUninitializedArray<byte>(Math.Max(size, data.Length));
             _chunks.Add(_chunk);
             _chunkNumber = _chunks.Count - 1;
             _used = 0;

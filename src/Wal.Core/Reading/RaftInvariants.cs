@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+
 namespace Wal.Reading;
 
 /// <summary>
@@ -66,6 +67,7 @@ internal sealed class RaftInvariants
     /// breaks no invariant (it replaces nothing, and its term is the term before it), and taking
     /// it only moves the last index.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryAcceptNext(ulong term, ulong index, EntryType type)
     {
         if ((ulong)type > 2 || index != _lastIndex + 1 || index == 0 || _runs.Count == 0)

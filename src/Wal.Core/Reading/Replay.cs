@@ -62,6 +62,7 @@ internal sealed class Replay(Snapshot start, RaftInvariants invariants, bool str
     /// position on is replaced, as etcd's ReadAll replaces them.
     /// </summary>
     /// <exception cref="WalException">CorruptRecord, MetadataConflict, SnapshotMismatch or SliceOutOfRange.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Apply(in SegmentRecord record, out Entry entry, out ReadOnlySpan<byte> data, out ulong position)
     {
         entry = default;

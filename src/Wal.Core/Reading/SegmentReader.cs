@@ -79,6 +79,7 @@ internal sealed class SegmentReader : IDisposable
     /// Reads the next record, moving on to the next segment at the end of one. The record is
     /// set for <see cref="ReadStatus.Record"/> and <see cref="ReadStatus.ChainBroken"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ReadStatus Next(out SegmentRecord record)
     {
         record = default;
