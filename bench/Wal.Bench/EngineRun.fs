@@ -12,6 +12,23 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
     let batch = Array.zeroCreate<Entry> w.EntriesPerSave
     let mutable index = 0UL
 
+    // Segments cut, from the engine's metrics: a cut allocates (a file, its name, a task), once a
+    // segment, and what the Saves that cut allocated is told apart from the rest.
+    let mutable cuts = 0
+    use listener = new Diagnostics.Metrics.MeterListener()
+
+    listener.InstrumentPublished <-
+        fun instrument l ->
+            if
+                instrument.Meter.Name = WalMetrics.MeterName
+                && instrument.Name = WalMetrics.SegmentsCut
+            then
+                l.EnableMeasurementEvents instrument
+
+    listener.SetMeasurementEventCallback<int64>(fun _ value _ _ -> cuts <- cuts + int value)
+    listener.Start()
+    let mutable cutBytes = 0L
+
     let timed =
         use wal = WriteAheadLog.Create(dir, ReadOnlyMemory [| 1uy |])
 
@@ -23,13 +40,20 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
             wal.Save(HardState(1UL, 1UL, index), ReadOnlySpan batch)
 
         Run.warmUp warmup save
-
+        let cutsBefore = cuts
         let clock = Run.start ()
 
         for _ = 1 to w.Saves do
+            let before = GC.GetAllocatedBytesForCurrentThread()
+            let cutsNow = cuts
             save ()
 
-        Run.stop clock
+            if cuts <> cutsNow then
+                cutBytes <- cutBytes + GC.GetAllocatedBytesForCurrentThread() - before
+
+        let result = Run.stop clock
+        cuts <- cuts - cutsBefore
+        result
 
     let seconds, cpu, threadBytes, _ = timed
 
@@ -52,6 +76,8 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
         CpuSeconds = cpu
         Entries = Workload.entries w
         AllocatedBytes = threadBytes
+        CutAllocatedBytes = cutBytes
+        Cuts = cuts
         ScanSeconds = scanSeconds
         ScanCpuSeconds = scanCpu
         ScanEntries = scanEntries

@@ -13,6 +13,10 @@ type RunResult =
         CpuSeconds: float
         Entries: int
         AllocatedBytes: int64
+        /// Of AllocatedBytes, what the Saves that cut a segment allocated (the engine only).
+        CutAllocatedBytes: int64
+        /// Segments cut during the timed Saves (the engine only).
+        Cuts: int
         ScanSeconds: float
         ScanCpuSeconds: float
         ScanEntries: int
@@ -81,6 +85,8 @@ module Run =
             CpuSeconds = get "cpuSeconds"
             Entries = int (get "entries")
             AllocatedBytes = int64 (get "allocatedBytes")
+            CutAllocatedBytes = int64 (get "cutAllocatedBytes")
+            Cuts = int (get "cuts")
             ScanSeconds = get "scanSeconds"
             ScanCpuSeconds = get "scanCpuSeconds"
             ScanEntries = int (get "scanEntries")
