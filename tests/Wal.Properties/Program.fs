@@ -53,6 +53,7 @@ let suites =
         None, testSequenced CrashTestTests.tests
         None, RaftLogProperties.tests
         None, RaftLogMappedTests.tests
+        None, testSequenced ChainCheckTests.tests
         None, AsyncTests.tests
         None, testSequenced MetricsTests.tests
         None, FSharpSurfaceTests.tests

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Wal.Format;
 using Wal.Reading;
+using Wal.Storage;
 
 namespace Wal.Log;
 
@@ -21,6 +22,39 @@ internal static class IndexScan
     /// <param name="LastIndex">The last index the writer held (see <see cref="Reading.Replay.LastIndex"/>), from which a cut names the next segment.</param>
     /// <param name="Invariants">What raft's invariants learnt from the records, for the writer.</param>
     public readonly record struct Found(IndexRun[] Runs, byte[] Metadata, HardState State, ulong LastIndex, RaftInvariants Invariants);
+
+    /// <summary>
+    /// Reads the log in <paramref name="files"/> (named <paramref name="names"/>, the first
+    /// <paramref name="mapped"/> of them mapped) as <see cref="Read"/> does, and says where its
+    /// data ends and the CRC chain there, for the writer that goes on. A large log is read without
+    /// the CRC beside a <see cref="ChainCheck"/> on another core, and read again with checks
+    /// unless the check confirms it; so the result, or the error, is always a checked pass's.
+    /// </summary>
+    /// <exception cref="WalException">As <see cref="Read"/>.</exception>
+    public static (Found Found, long Offset, uint Crc) ReadLog(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped,
+        IReadOnlyList<LogSegment> segments, Snapshot start, bool strict)
+    {
+        using (var check = ChainCheck.Start(files, names, mapped))
+        {
+            if (check is not null)
+            {
+                using var fast = new SegmentReader(files, names, checkCrc: false, mapped: mapped);
+                try
+                {
+                    var found = Read(fast, segments, start, strict);
+                    if (check.Confirms(fast, ReadStatus.End))
+                        return (found, fast.Offset, check.Crc);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // Found again, and reported, by the checked pass below.
+                }
+            }
+        }
+        using var reader = new SegmentReader(files, names, mapped: mapped);
+        var result = Read(reader, segments, start, strict);
+        return (result, reader.Offset, reader.Crc);
+    }
 
     /// <summary>
     /// Reads every record of <paramref name="segments"/> through <paramref name="reader"/> (which

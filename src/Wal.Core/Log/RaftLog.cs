@@ -149,10 +149,9 @@ public sealed partial class RaftLog : IDisposable, IAsyncDisposable
             foreach (var s in chosen)
                 segments.Add(OpenSegment(fs, options.MapSegments, dir, s.Name, s.FileName));
             // The segments are locked for this log alone, so the scan may read them mapped, in place.
-            using var reader = new SegmentReader(locked, [.. chosen.Select(s => s.FileName)], mapped: options.MapSegments ? locked.Count : 0);
-            var found = IndexScan.Read(reader, segments, snapshot, options.CheckRaftInvariants);
-            reader.Dispose();
-            var wal = WriteAheadLog.Resume(dir, options, handover, reader.Offset, reader.Crc, found.Metadata, found.State, found.LastIndex, found.Invariants);
+            var (found, offset, crc) = IndexScan.ReadLog(locked, [.. chosen.Select(s => s.FileName)], options.MapSegments ? locked.Count : 0,
+                segments, snapshot, options.CheckRaftInvariants);
+            var wal = WriteAheadLog.Resume(dir, options, handover, offset, crc, found.Metadata, found.State, found.LastIndex, found.Invariants);
             ulong last = found.Runs.Length > 0 ? found.Runs[^1].Last : snapshot.Index;
             var view = new LogView(found.Runs, snapshot.Index, snapshot.Term, last, last, found.State, snapshot, false);
             var older = all.Take(all.Count - chosen.Count).Select(s => s.FileName).ToList();
