@@ -38,7 +38,10 @@ internal sealed class ChainCheck : IDisposable
 
     /// <summary>
     /// Starts checking the chain of <paramref name="files"/> on another thread, or returns null
-    /// where that would not pay: one core, or a log of less than 16 MiB.
+    /// where that would not pay (one core, a log of less than 16 MiB) or might not be safe: files
+    /// of a file system plugged in through <see cref="IFileSystem"/> (the simulated disk among
+    /// them) are read by one thread at a time, as they always were; the operating system's files
+    /// take positioned reads from any number.
     /// </summary>
     /// <param name="files">The segments, in order, as the replay reads them.</param>
     /// <param name="names">Their file names.</param>
@@ -49,10 +52,24 @@ internal sealed class ChainCheck : IDisposable
             return null;
         long bytes = 0;
         foreach (var file in files)
+        {
+            if (file is not IMappableFile)
+                return null;
             bytes += file.Length;
+        }
         if (bytes < MinScanBytes)
             return null;
-        return new ChainCheck(new SegmentReader(files, names, checkCrc: true, mapped: mapped));
+        var reader = new SegmentReader(files, names, checkCrc: true, mapped: mapped);
+        try
+        {
+            return new ChainCheck(reader);
+        }
+        catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+        {
+            // No thread to be had: the replay checks the chain itself, as on one core.
+            reader.Dispose();
+            return null;
+        }
     }
 
     /// <summary>The chain after the last record, once <see cref="Confirms"/> has said yes.</summary>

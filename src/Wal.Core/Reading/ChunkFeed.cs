@@ -39,7 +39,15 @@ internal sealed class ChunkFeed : IDisposable
         long chunks = scanBytes / chunkBytes;
         if (Environment.ProcessorCount < 2 || chunks < minChunks)
             return null;
-        return new ChunkFeed(chunkBytes, chunks);
+        try
+        {
+            return new ChunkFeed(chunkBytes, chunks);
+        }
+        catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+        {
+            // No thread to be had: the store allocates every chunk itself, as on one core.
+            return null;
+        }
     }
 
     /// <summary>A faulted-in chunk if one is ready, otherwise null (the caller allocates its own).</summary>
