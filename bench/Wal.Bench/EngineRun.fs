@@ -14,19 +14,7 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
 
     // Segments cut, from the engine's metrics: a cut allocates (a file, its name, a task), once a
     // segment, and what the Saves that cut allocated is told apart from the rest.
-    let mutable cuts = 0
-    use listener = new Diagnostics.Metrics.MeterListener()
-
-    listener.InstrumentPublished <-
-        fun instrument l ->
-            if
-                instrument.Meter.Name = WalMetrics.MeterName
-                && instrument.Name = WalMetrics.SegmentsCut
-            then
-                l.EnableMeasurementEvents instrument
-
-    listener.SetMeasurementEventCallback<int64>(fun _ value _ _ -> cuts <- cuts + int value)
-    listener.Start()
+    use cuts = new EngineCounter(WalMetrics.SegmentsCut)
     let mutable cutBytes = 0L
 
     let timed =
@@ -40,22 +28,20 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
             wal.Save(HardState(1UL, 1UL, index), ReadOnlySpan batch)
 
         Run.warmUp warmup save
-        let cutsBefore = cuts
+        let cutsBefore = cuts.Total
         let clock = Run.start ()
 
         for _ = 1 to w.Saves do
             let before = GC.GetAllocatedBytesForCurrentThread()
-            let cutsNow = cuts
+            let cutsNow = cuts.Total
             save ()
 
-            if cuts <> cutsNow then
+            if cuts.Total <> cutsNow then
                 cutBytes <- cutBytes + GC.GetAllocatedBytesForCurrentThread() - before
 
-        let result = Run.stop clock
-        cuts <- cuts - cutsBefore
-        result
+        Run.stop clock, int (cuts.Total - cutsBefore)
 
-    let seconds, cpu, threadBytes, _ = timed
+    let (seconds, cpu, threadBytes, _), cutCount = timed
 
     let scanned =
         if scan then
@@ -77,7 +63,7 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
         Entries = Workload.entries w
         AllocatedBytes = threadBytes
         CutAllocatedBytes = cutBytes
-        Cuts = cuts
+        Cuts = cutCount
         ScanSeconds = scanSeconds
         ScanCpuSeconds = scanCpu
         ScanEntries = scanEntries
@@ -90,19 +76,7 @@ let bytesPerSave (w: Workload) =
     let dir =
         IO.Path.Combine(IO.Path.GetTempPath(), $"wal-bench-size-{Guid.NewGuid():N}")
 
-    let mutable written = 0L
-    use listener = new Diagnostics.Metrics.MeterListener()
-
-    listener.InstrumentPublished <-
-        fun instrument l ->
-            if
-                instrument.Meter.Name = WalMetrics.MeterName
-                && instrument.Name = WalMetrics.BytesWritten
-            then
-                l.EnableMeasurementEvents instrument
-
-    listener.SetMeasurementEventCallback<int64>(fun _ value _ _ -> written <- written + value)
-    listener.Start()
+    use written = new EngineCounter(WalMetrics.BytesWritten)
 
     try
         use wal = WriteAheadLog.Create(dir, ReadOnlyMemory [| 1uy |])
@@ -118,13 +92,13 @@ let bytesPerSave (w: Workload) =
             wal.Save(HardState(1UL, 1UL, index), ReadOnlySpan batch)
 
         save ()
-        let before = written
+        let before = written.Total
         let saves = 10
 
         for _ = 1 to saves do
             save ()
 
-        int ((written - before) / int64 saves)
+        int ((written.Total - before) / int64 saves)
     finally
         if IO.Directory.Exists dir then
             IO.Directory.Delete(dir, true)

@@ -49,26 +49,14 @@ type OpenAndGet =
 /// untilBytes > 0, until the engine has written that many bytes; returns the entries written
 /// and the bytes the engine wrote (its wal.bytes.written metric).
 let private write (dir: string) (entryBytes: int) (perSave: int) (total: int64) (untilBytes: int64) =
-    let mutable written = 0L
-    use listener = new Diagnostics.Metrics.MeterListener()
-
-    listener.InstrumentPublished <-
-        fun instrument l ->
-            if
-                instrument.Meter.Name = WalMetrics.MeterName
-                && instrument.Name = WalMetrics.BytesWritten
-            then
-                l.EnableMeasurementEvents instrument
-
-    listener.SetMeasurementEventCallback<int64>(fun _ value _ _ -> written <- written + value)
-    listener.Start()
+    use written = new EngineCounter(WalMetrics.BytesWritten)
     use wal = WriteAheadLog.Create(dir, ReadOnlyMemory [| 1uy |])
     let payload = ReadOnlyMemory(Run.payload entryBytes)
     let batch = Array.zeroCreate<Entry> perSave
     let mutable index = 0UL
 
     while (if untilBytes > 0L then
-               written < untilBytes
+               written.Total < untilBytes
            else
                int64 index < total) do
         for i in 0 .. batch.Length - 1 do
@@ -77,7 +65,7 @@ let private write (dir: string) (entryBytes: int) (perSave: int) (total: int64) 
 
         wal.Save(HardState(1UL, 1UL, index), ReadOnlySpan batch)
 
-    int64 index, written
+    int64 index, written.Total
 
 let private segmentFiles (dir: string) =
     Directory.GetFiles(dir, "*.wal") |> Array.sort
