@@ -1,25 +1,63 @@
-/// RaftLog.Open of a log large enough (16 MiB or more) that its index scan runs without the CRC
-/// while a Reading.ChainCheck checks the chain on another core: on the real disk, with segments
-/// of 4 MB so the log has several. A sound log opens as a checked read shows it, and the writer
-/// goes on with the right chain (a later checked ReadAll accepts what it appended). A damaged
-/// record in any segment, a broken chain between segments and a torn tail give the error a
-/// checked read gives (ReadAll, which never skips the CRC).
+/// ReadAll and RaftLog.Open of a log large enough (16 MiB or more) to use a second core: RaftLog.Open
+/// replays without the CRC while a Reading.ChainCheck checks the chain on another thread, and
+/// ReadAll's payload chunks are faulted in ahead by a Reading.ChunkFeed. On the real disk, 20 MB
+/// in segments of 4 MB. Each outcome is compared with the same call through a plain file system
+/// (the real one behind an IFileSystem of its own, whose files neither map nor take reads from
+/// two threads), which reads on one thread as before: a sound log gives the same entries, and
+/// the writer goes on with the same chain (a later ReadAll accepts what it appended); a flipped
+/// byte in the first, a middle and the last segment, a broken chain value at a later segment's
+/// head and a torn tail give the same error, message and all, in write mode and read-only.
 module Wal.Properties.ChainCheckTests
 
 open System
 open System.IO
 open Expecto
 open Wal
+open Wal.Storage
 open Wal.Properties.Support
 
-let private options = WalOptions(SegmentSizeBytes = 4_000_000L)
+/// The real file system, plainly: its files are not IMappableFile, so no second thread reads them and nothing maps them.
+let private plain =
+    let real = LinuxFileSystem.Instance :> IFileSystem
+
+    { new IFileSystem with
+        member _.OpenFile(path, mode) =
+            let f = real.OpenFile(path, mode)
+
+            { new IStorageFile with
+                member _.Length = f.Length
+                member _.Read(offset, buffer) = f.Read(offset, buffer)
+                member _.Write(offset, data) = f.Write(offset, data)
+                member _.DataSync() = f.DataSync()
+                member _.Sync() = f.Sync()
+                member _.Truncate length = f.Truncate length
+                member _.Preallocate length = f.Preallocate length
+                member _.TryLock() = f.TryLock()
+                member _.Dispose() = f.Dispose()
+            }
+
+        member _.FileExists path = real.FileExists path
+        member _.DirectoryExists path = real.DirectoryExists path
+        member _.ListDirectory path = real.ListDirectory path
+        member _.CreateDirectory path = real.CreateDirectory path
+        member _.RemoveFile path = real.RemoveFile path
+        member _.RemoveDirectoryRecursive path = real.RemoveDirectoryRecursive path
+        member _.Rename(from, into) = real.Rename(from, into)
+        member _.ResolveLinks path = real.ResolveLinks path
+        member _.SyncDirectory path = real.SyncDirectory path
+    }
+
+let private twoCores = WalOptions(SegmentSizeBytes = 4_000_000L)
+
+let private oneThread =
+    WalOptions(SegmentSizeBytes = 4_000_000L, FileSystem = plain)
 
 let private payload (index: uint64) =
     Array.init (200 + int (index % 300UL)) (fun j -> byte ((int index * 13 + j) % 251))
 
 /// Writes about 20 MB of entries (term 1, indexes 1..n) through a RaftLog, then closes it.
 let private write (dir: string) =
-    use log = RaftLog.Create(dir, mem "meta", options)
+    use log = RaftLog.Create(dir, mem "meta", twoCores)
     let mutable index = 0UL
 
     while index < 60_000UL do
@@ -35,16 +73,53 @@ let private write (dir: string) =
 let private segments (dir: string) =
     Directory.GetFiles(dir, "*.wal") |> Array.sort
 
-/// The error kind a checked read of the directory gives (None when it reads).
-let private checkedVerdict (dir: string) =
-    errorKind (fun () ->
-        use wal = WriteAheadLog.Open(dir, Snapshot.Zero, options)
-        wal.ReadAll() |> ignore)
+/// An outcome as a comparable value: the error's kind and message, or what was read.
+let private outcome (f: unit -> string) =
+    try
+        Ok(f ())
+    with :? WalException as ex ->
+        Error(ex.Kind, ex.Message)
 
-let private openVerdict (dir: string) =
-    errorKind (fun () ->
+/// ReadAll after OpenForRead (nothing is written), summed up.
+let private readOnly (options: WalOptions) (dir: string) =
+    outcome (fun () ->
+        use wal = WriteAheadLog.OpenForRead(dir, Snapshot.Zero, options)
+        let all = wal.ReadAll()
+
+        let last =
+            if all.Entries.Count > 0 then
+                all.Entries[all.Entries.Count - 1].Index
+            else
+                0UL
+
+        let digest =
+            all.Entries
+            |> Seq.fold
+                (fun acc e ->
+                    let s = e.Data.Span
+
+                    let ends =
+                        if s.Length > 0 then
+                            int64 s[0] * 257L + int64 s[s.Length - 1]
+                        else
+                            0L
+
+                    acc * 31L + int64 e.Term + int64 e.Index + int64 s.Length + ends)
+                17L
+
+        $"{all.Entries.Count} entries to {last}, digest {digest}, state {all.State}")
+
+/// RaftLog.Open, summed up (it cuts nothing off a sound log; on damage it fails before writing).
+let private opened (options: WalOptions) (dir: string) =
+    outcome (fun () ->
         use log = RaftLog.Open(dir, Snapshot.Zero, options)
-        ())
+        $"{log.FirstIndex}..{log.LastIndex}, state {log.HardState}")
+
+/// ReadAll after Open (write mode), which fails on damage before it writes anything.
+let private readWrite (options: WalOptions) (dir: string) =
+    outcome (fun () ->
+        use wal = WriteAheadLog.Open(dir, Snapshot.Zero, options)
+        $"{(wal.ReadAll()).Entries.Count} entries")
 
 /// Flips one byte of `file` at `offset`.
 let private flip (file: string) (offset: int64) =
@@ -54,11 +129,21 @@ let private flip (file: string) (offset: int64) =
     f.Position <- offset
     f.WriteByte(byte (b ^^^ 0x40))
 
+let private lastSegment (files: string array) = files[files.Length - 1]
+
+let private sameVerdicts (dir: string) =
+    let expected = readOnly oneThread dir
+    Expect.equal (readOnly twoCores dir) expected "ReadAll after OpenForRead"
+    let expected = opened oneThread dir
+    Expect.equal (opened twoCores dir) expected "RaftLog.Open"
+    let expected = readWrite oneThread dir
+    Expect.equal (readWrite twoCores dir) expected "ReadAll after Open"
+
 let tests =
     testList
         "ChainCheckTests"
         [
-            test "a sound large log opens as a checked read shows it, and the writer goes on with the right chain" {
+            test "a sound large log reads the same on two cores, and the writer goes on with the right chain" {
                 use tmp = new TempDir()
                 let last = write tmp.Path
                 Expect.isGreaterThan (segments tmp.Path).Length 4 "several segments"
@@ -66,10 +151,13 @@ let tests =
                 Expect.isGreaterThan
                     (segments tmp.Path |> Array.sumBy (fun f -> FileInfo(f).Length))
                     (16L <<< 20)
-                    "past the size that starts a chain check"
+                    "past the size that starts a second thread"
+
+                Expect.isOk (readOnly twoCores tmp.Path) "it reads"
+                sameVerdicts tmp.Path
 
                 do
-                    use log = RaftLog.Open(tmp.Path, Snapshot.Zero, options)
+                    use log = RaftLog.Open(tmp.Path, Snapshot.Zero, twoCores)
                     Expect.equal (log.FirstIndex, log.LastIndex) (1UL, last) "the range"
 
                     for i in [ 1UL; 2UL; 12_345UL; 40_000UL; last ] do
@@ -81,55 +169,68 @@ let tests =
                         HardState(2UL, 1UL, last + 1UL)
                     )
 
-                use wal = WriteAheadLog.OpenForRead(tmp.Path, Snapshot.Zero, options)
-                let all = wal.ReadAll()
-                Expect.equal all.Entries.Count (int last + 1) "a checked read sees every entry and the appended one"
-                Expect.equal all.Entries[int last].Term 2UL "the appended entry"
+                do
+                    use wal = WriteAheadLog.Open(tmp.Path, Snapshot.Zero, twoCores)
+                    let all = wal.ReadAll()
+                    Expect.equal all.Entries.Count (int last + 1) "every entry and the appended one"
+                    Expect.equal all.Entries[int last].Term 2UL "the appended entry"
+
+                    for i in [ 0; 1; 777; 30_000; int last ] do
+                        Expect.sequenceEqual
+                            (all.Entries[i].Data.ToArray())
+                            (payload (uint64 i + 1UL))
+                            $"the data of entry {i + 1}"
+
+                    // And ReadAll's writer goes on with the right chain too.
+                    wal.Save(HardState(2UL, 1UL, last + 2UL), ReadOnlySpan [| Entry(2UL, last + 2UL, mem "x") |])
+
+                Expect.equal (readOnly oneThread tmp.Path) (readOnly twoCores tmp.Path) "after both appends"
+                Expect.isOk (readOnly oneThread tmp.Path) "a one-thread read accepts both appends"
             }
 
             testList
-                "damage gives the error a checked read gives"
+                "damage gives the one-thread read's error"
                 [
                     for name, damage in
                         [
-                            "a payload byte in the first segment", fun (files: string array) -> flip files[0] 1_000_000L
-                            "a payload byte in a middle segment", fun files -> flip files[2] 2_000_000L
+                            "a payload byte in the first segment",
+                            (fun (files: string array) -> flip files[0] 1_000_000L)
+                            "a payload byte in a middle segment", (fun files -> flip files[2] 2_000_000L)
                             "a payload byte near the end of the last segment",
-                            fun files ->
-                                flip
-                                    files[files.Length - 1]
-                                    (int64 (dataEndOf (File.ReadAllBytes files[files.Length - 1])) - 300L)
-                            "the chain value a later segment starts with",
-                            // The Crc record's value: the segment's first record, after its 8-byte length word and the type field.
-                            fun files -> flip files[3] 12L
+                            (fun files ->
+                                let tail = lastSegment files
+                                flip tail (int64 (dataEndOf (File.ReadAllBytes tail)) - 300L))
+                            // A later segment's first record is its Crc record: its value follows the length word and the type field.
+                            "the chain value a later segment starts with", (fun files -> flip files[3] 12L)
+                            "a length word in a middle segment", (fun files -> flip files[1] 0L)
                         ] do
                         test name {
                             use tmp = new TempDir()
                             write tmp.Path |> ignore
                             damage (segments tmp.Path)
-                            let expected = checkedVerdict tmp.Path
-                            Expect.isSome expected "the checked read refuses the damage"
-                            Expect.equal (openVerdict tmp.Path) expected "RaftLog.Open refuses it the same way"
+                            Expect.isError (readWrite oneThread tmp.Path) "the damage is refused"
+                            sameVerdicts tmp.Path
                         }
                 ]
 
-            test "a torn tail gives the checked read's error" {
+            test "a torn tail gives the one-thread read's verdicts" {
                 use tmp = new TempDir()
                 write tmp.Path |> ignore
-                let files = segments tmp.Path
-                let tail = files[files.Length - 1]
-
+                let tail = lastSegment (segments tmp.Path)
                 // Zero a 512-byte sector inside the tail's last records: a write a crash cut short.
-                let bytes = File.ReadAllBytes tail
-                let sector = int64 ((dataEndOf bytes - 700) / 512 * 512)
+                let sector = int64 ((dataEndOf (File.ReadAllBytes tail) - 700) / 512 * 512)
 
                 do
                     use f = new FileStream(tail, FileMode.Open, FileAccess.ReadWrite)
                     f.Position <- sector
                     f.Write(Array.zeroCreate<byte> 512, 0, 512)
 
-                let expected = checkedVerdict tmp.Path
-                Expect.equal expected (Some WalErrorKind.UnexpectedEof) "a torn tail"
-                Expect.equal (openVerdict tmp.Path) expected "RaftLog.Open says the same"
+                Expect.equal
+                    (readWrite oneThread tmp.Path |> Result.mapError fst)
+                    (Error WalErrorKind.UnexpectedEof)
+                    "a torn tail in write mode"
+
+                Expect.isOk (readOnly oneThread tmp.Path) "read-only, the entries before it"
+                sameVerdicts tmp.Path
             }
         ]
