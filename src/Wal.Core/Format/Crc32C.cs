@@ -67,7 +67,7 @@ internal static class Crc32C
         }
         if (left >= 4)
         {
-            c = BitOperations.Crc32C(c, (BitConverter.IsLittleEndian ? Unsafe.ReadUnaligned<uint>(ref p) : BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(ref p))));
+            c = BitOperations.Crc32C(c, Read32(ref p));
             p = ref Unsafe.Add(ref p, 4);
             left -= 4;
         }
@@ -116,6 +116,14 @@ internal static class Crc32C
             }
         }
         return table;
+    }
+
+    /// <summary>Four bytes as the CRC takes them: the first byte lowest.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Read32(ref byte p)
+    {
+        uint v = Unsafe.ReadUnaligned<uint>(ref p);
+        return BitConverter.IsLittleEndian ? v : BinaryPrimitives.ReverseEndianness(v);
     }
 
     /// <summary>Eight bytes as the CRC takes them: the first byte lowest.</summary>
