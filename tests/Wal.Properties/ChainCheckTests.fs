@@ -188,6 +188,35 @@ let tests =
                 Expect.isOk (readOnly oneThread tmp.Path) "a one-thread read accepts both appends"
             }
 
+            test "the open scans through the log's own mappings: each segment is mapped once, and stays for the readers" {
+                use tmp = new TempDir()
+                write tmp.Path |> ignore
+                let files = segments tmp.Path
+
+                // How many times this process maps each of the log's segment files.
+                let mappings () =
+                    let lines = File.ReadAllLines "/proc/self/maps"
+
+                    files
+                    |> Array.map (fun f -> lines |> Array.filter (fun l -> l.EndsWith f) |> Array.length)
+
+                Expect.allEqual (mappings ()) 0 "nothing mapped before the open"
+
+                do
+                    use log = RaftLog.Open(tmp.Path, Snapshot.Zero, twoCores)
+                    // The scan's two threads read through the segments' own mappings and made none of their own.
+                    Expect.allEqual (mappings ()) 1 "each segment mapped once after the open"
+
+                    Expect.sequenceEqual
+                        ((log.GetEntry 30_000UL).Data.ToArray())
+                        (payload 30_000UL)
+                        "a read through them"
+
+                    Expect.allEqual (mappings ()) 1 "and still once after a read"
+
+                Expect.allEqual (mappings ()) 0 "all unmapped once the log is closed"
+            }
+
             testList
                 "damage gives the one-thread read's error"
                 [

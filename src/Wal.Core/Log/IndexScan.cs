@@ -34,11 +34,14 @@ internal static class IndexScan
     public static (Found Found, long Offset, uint Crc) ReadLog(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped,
         IReadOnlyList<LogSegment> segments, Snapshot start, bool strict)
     {
-        using (var check = ChainCheck.Start(files, names, mapped))
+        // Every reader here reads through the segments' own mappings, which the log keeps for its
+        // readers: each page is faulted in once, and none is unmapped after the scan.
+        var lent = mapped > 0 ? segments.Select(s => s.Mapping()).ToList() : null;
+        using (var check = ChainCheck.Start(files, names, mapped, lent))
         {
             if (check is not null)
             {
-                using var fast = new SegmentReader(files, names, checkCrc: false, mapped: mapped);
+                using var fast = new SegmentReader(files, names, checkCrc: false, mapped: mapped, lent: lent);
                 try
                 {
                     var found = Read(fast, segments, start, strict);
@@ -51,7 +54,7 @@ internal static class IndexScan
                 }
             }
         }
-        using var reader = new SegmentReader(files, names, mapped: mapped);
+        using var reader = new SegmentReader(files, names, mapped: mapped, lent: lent);
         var result = Read(reader, segments, start, strict);
         return (result, reader.Offset, reader.Crc);
     }

@@ -58,6 +58,13 @@ internal sealed class LogSegment(SegmentName name, string fileName, IStorageFile
         return mapping.Bytes(offset, (int)Math.Min(end - offset, most));
     }
 
+    /// <summary>
+    /// The segment's mapping, made now if it was not yet; null when the segment is not mapped.
+    /// Only while holding a reference: the last <see cref="Release"/> unmaps it. The opening scan
+    /// reads through it, so the pages it faults in serve the readers after.
+    /// </summary>
+    public FileMapping? Mapping() => Volatile.Read(ref _mapping) ?? Map();
+
     /// <summary>Takes a reference, unless the last one is already gone (the file is closed).</summary>
     public bool TryAcquire()
     {

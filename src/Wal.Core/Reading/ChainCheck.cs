@@ -46,7 +46,8 @@ internal sealed class ChainCheck : IDisposable
     /// <param name="files">The segments, in order, as the replay reads them.</param>
     /// <param name="names">Their file names.</param>
     /// <param name="mapped">How many of them, from the first, may be read mapped (as the replay's reader).</param>
-    public static ChainCheck? Start(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped)
+    /// <param name="lent">Mappings of the files their owner lends (see <see cref="SegmentReader"/>), if any.</param>
+    public static ChainCheck? Start(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped, IReadOnlyList<FileMapping?>? lent = null)
     {
         if (Environment.ProcessorCount < 2)
             return null;
@@ -59,7 +60,7 @@ internal sealed class ChainCheck : IDisposable
         }
         if (bytes < MinScanBytes)
             return null;
-        var reader = new SegmentReader(files, names, checkCrc: true, mapped: mapped);
+        var reader = new SegmentReader(files, names, checkCrc: true, mapped: mapped, lent: lent);
         try
         {
             return new ChainCheck(reader);

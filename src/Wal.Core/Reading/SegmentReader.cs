@@ -32,6 +32,10 @@ internal sealed class SegmentReader : IDisposable
     private readonly int _mapped;
     // The current segment's bytes, mapped, when the reader maps: then the window is the whole file.
     private FileMapping? _mapping;
+    // Mappings another owner made of the same files and lends for the read (RaftLog's segments):
+    // used instead of mapping again, and never unmapped here.
+    private readonly IReadOnlyList<FileMapping?>? _lent;
+    private bool _ownsMapping;
 
     /// <summary>A reader of <paramref name="files"/> (named <paramref name="names"/>), in order.</summary>
     /// <param name="files">The segments.</param>
@@ -48,12 +52,20 @@ internal sealed class SegmentReader : IDisposable
     /// log's own locked segments are such, and so is every segment of a log but its last, which
     /// a cut has truncated already (<see cref="WalOptions.MapSegments"/>).
     /// </param>
-    public SegmentReader(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, bool checkCrc = true, int mapped = 0)
+    /// <param name="lent">
+    /// Mappings of the same files made by their owner (null entries where there is none), which
+    /// the reader uses for the segments it maps instead of mapping them again: their pages are
+    /// faulted in once for every reader, and they stay after the read. The owner keeps them until
+    /// the reader is disposed.
+    /// </param>
+    public SegmentReader(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, bool checkCrc = true, int mapped = 0,
+        IReadOnlyList<FileMapping?>? lent = null)
     {
         _files = [.. files];
         _names = [.. names];
         _checkCrc = checkCrc;
         _mapped = mapped;
+        _lent = lent;
         // Stryker disable once Equality : a reader is never made over no segments (the directory read refuses that first)
         if (_files.Length > 0)
             Enter();
@@ -183,7 +195,7 @@ internal sealed class SegmentReader : IDisposable
         _bufferOffset = 0;
         _bufferCount = 0;
         // Stryker disable once Equality : a segment of 2 GiB or more is read in chunks, as one that cannot be mapped
-        if (_fileIndex < _mapped && _fileLength <= int.MaxValue && file is IMappableFile mappable && mappable.TryMap() is { } mapping)
+        if (_fileIndex < _mapped && _fileLength <= int.MaxValue && Map(file) is { } mapping)
         {
             _mapping = mapping;
             // Only what was mapped is read, should the file have changed length in between.
@@ -192,11 +204,24 @@ internal sealed class SegmentReader : IDisposable
         }
     }
 
+    /// <summary>The current segment's mapping: the one lent for it, or one of the reader's own; null when it cannot be mapped.</summary>
+    private FileMapping? Map(IStorageFile file)
+    {
+        if (_lent is not null && _fileIndex < _lent.Count && _lent[_fileIndex] is { } lent)
+        {
+            _ownsMapping = false;
+            return lent;
+        }
+        _ownsMapping = true;
+        return file is IMappableFile mappable ? mappable.TryMap() : null;
+    }
+
     private void Unmap()
     {
         if (_mapping is null)
             return;
-        _mapping.Dispose();
+        if (_ownsMapping)
+            _mapping.Dispose();
         _mapping = null;
         // The window was the mapping: a read after this reads the file again.
         _bufferOffset = 0;
