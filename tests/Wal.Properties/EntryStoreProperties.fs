@@ -88,7 +88,7 @@ let ``EntryStore with a chunk feed reads back what a list of entries holds``
     =
     // A budget of 3 chunks, fewer than many runs use: past it the store allocates its own.
     let feed =
-        ChunkFeed.For(EntryStore.ChunkBytes, 3L * int64 EntryStore.ChunkBytes, minChunks = 0)
+        ChunkFeed.For(EntryStore.ChunkBytes, 0L, 3L * int64 EntryStore.ChunkBytes, minChunks = 0)
 
     Expect.isTrue (isNull feed = (Environment.ProcessorCount < 2)) "a feed on more than one core"
     readsBack (Option.ofObj feed) snapshot placements
@@ -110,7 +110,7 @@ let feedTests =
         [
             test "makes no more chunks than the bytes it was given, each its own, and stops" {
                 if Environment.ProcessorCount >= 2 then
-                    use feed = ChunkFeed.For(4096, 3L * 4096L, minChunks = 0)
+                    use feed = ChunkFeed.For(4096, 0L, 3L * 4096L, minChunks = 0)
                     let chunks = [ for _ in 1..3 -> take feed ]
                     Expect.all chunks (fun c -> not (isNull c) && c.Length = 4096) "three chunks of 4 KiB"
 
@@ -124,7 +124,7 @@ let feedTests =
             }
             test "stops at once while its worker waits for room" {
                 if Environment.ProcessorCount >= 2 then
-                    let feed = ChunkFeed.For(4096, 100L * 4096L, minChunks = 0)
+                    let feed = ChunkFeed.For(4096, 0L, 100L * 4096L, minChunks = 0)
                     // Let the worker fill the queue and block on it.
                     Expect.isNotNull (take feed) "a chunk"
                     Threading.Thread.Sleep 50
@@ -133,8 +133,15 @@ let feedTests =
                     Expect.isLessThan clock.Elapsed.TotalSeconds 5.0 "Dispose returns"
                     feed.Dispose()
             }
-            test "is not started for a scan of a few chunks" {
-                Expect.isNull (ChunkFeed.For(EntryStore.ChunkBytes, 8L * int64 EntryStore.ChunkBytes)) "no feed"
+            test "is not started for a scan of a few chunks, nor for a small log in a preallocated tail" {
+                let mib = int64 EntryStore.ChunkBytes
+                Expect.isNull (ChunkFeed.For(EntryStore.ChunkBytes, 8L * mib, 8L * mib)) "a scan of 8 chunks"
+                // One segment: 64 MB of file, preallocated, however little it holds.
+                Expect.isNull (ChunkFeed.For(EntryStore.ChunkBytes, 0L, 64L * mib)) "a lone tail"
+
+                if Environment.ProcessorCount >= 2 then
+                    use feed = ChunkFeed.For(EntryStore.ChunkBytes, 16L * mib, 80L * mib)
+                    Expect.isNotNull feed "16 MiB sealed"
             }
         ]
 

@@ -52,10 +52,14 @@ public sealed partial class WriteAheadLog
     {
         var reader = pending.Reader;
         var replay = new Reading.Replay(pending.Start, pending.Invariants, _options.CheckRaftInvariants, Reading.Replay.EntryRule.Place);
-        long scanBytes = 0;
+        // Every segment but the last is sealed: its length is its data. The last is preallocated.
+        long scanBytes = 0, sealedBytes = 0;
         foreach (var segment in pending.Segments)
+        {
+            sealedBytes = scanBytes;
             scanBytes += segment.File.Length;
-        var entries = new EntryStore(pending.Start.Index, ChunkFeed.For(EntryStore.ChunkBytes, scanBytes));
+        }
+        var entries = new EntryStore(pending.Start.Index, ChunkFeed.For(EntryStore.ChunkBytes, sealedBytes, scanBytes));
         ReadStatus status;
         SegmentRecord record;
         try

@@ -38,7 +38,7 @@ internal sealed class ChainCheck : IDisposable
 
     /// <summary>
     /// Starts checking the chain of <paramref name="files"/> on another thread, or returns null
-    /// where that would not pay (one core, a log of less than 16 MiB) or might not be safe: files
+    /// where that would not pay (one core, less than 16 MiB in the sealed segments) or might not be safe: files
     /// of a file system plugged in through <see cref="IFileSystem"/> (the simulated disk among
     /// them) are read by one thread at a time, as they always were; the operating system's files
     /// take positioned reads from any number.
@@ -51,12 +51,15 @@ internal sealed class ChainCheck : IDisposable
     {
         if (Environment.ProcessorCount < 2)
             return null;
+        // Counted over the sealed segments, every one but the last: a log's tail is preallocated,
+        // and its length says nothing of how much it holds.
         long bytes = 0;
-        foreach (var file in files)
+        for (int i = 0; i < files.Count; i++)
         {
-            if (file is not IMappableFile)
+            if (files[i] is not IMappableFile)
                 return null;
-            bytes += file.Length;
+            if (i < files.Count - 1)
+                bytes += files[i].Length;
         }
         if (bytes < MinScanBytes)
             return null;

@@ -31,13 +31,16 @@ internal sealed class ChunkFeed : IDisposable
     }
 
     /// <summary>
-    /// A feed of <paramref name="chunkBytes"/>-byte chunks for a scan of <paramref name="scanBytes"/>
-    /// bytes, or null where one would not pay: a single core, or a scan too short to need many chunks.
+    /// A feed of <paramref name="chunkBytes"/>-byte chunks for a scan of at most
+    /// <paramref name="scanBytes"/> bytes, of which <paramref name="knownBytes"/> are known to
+    /// hold records (the sealed segments: a log's tail is preallocated, and its length says
+    /// nothing of its data); or null where one would not pay: a single core, or a scan known to
+    /// need fewer than <paramref name="minChunks"/> chunks.
     /// </summary>
-    public static ChunkFeed? For(int chunkBytes, long scanBytes, int minChunks = 16)
+    public static ChunkFeed? For(int chunkBytes, long knownBytes, long scanBytes, int minChunks = 16)
     {
         long chunks = scanBytes / chunkBytes;
-        if (Environment.ProcessorCount < 2 || chunks < minChunks)
+        if (Environment.ProcessorCount < 2 || knownBytes / chunkBytes < minChunks || chunks == 0)
             return null;
         try
         {
