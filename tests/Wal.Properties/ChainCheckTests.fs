@@ -18,34 +18,20 @@ open Wal.Properties.Support
 
 /// The real file system, plainly: its files are not IMappableFile, so no second thread reads them and nothing maps them.
 let private plain =
-    let real = LinuxFileSystem.Instance :> IFileSystem
+    realDiskWith (fun path mode ->
+        let f = LinuxFileSystem.Instance.OpenFile(path, mode)
 
-    { new IFileSystem with
-        member _.OpenFile(path, mode) =
-            let f = real.OpenFile(path, mode)
-
-            { new IStorageFile with
-                member _.Length = f.Length
-                member _.Read(offset, buffer) = f.Read(offset, buffer)
-                member _.Write(offset, data) = f.Write(offset, data)
-                member _.DataSync() = f.DataSync()
-                member _.Sync() = f.Sync()
-                member _.Truncate length = f.Truncate length
-                member _.Preallocate length = f.Preallocate length
-                member _.TryLock() = f.TryLock()
-                member _.Dispose() = f.Dispose()
-            }
-
-        member _.FileExists path = real.FileExists path
-        member _.DirectoryExists path = real.DirectoryExists path
-        member _.ListDirectory path = real.ListDirectory path
-        member _.CreateDirectory path = real.CreateDirectory path
-        member _.RemoveFile path = real.RemoveFile path
-        member _.RemoveDirectoryRecursive path = real.RemoveDirectoryRecursive path
-        member _.Rename(from, into) = real.Rename(from, into)
-        member _.ResolveLinks path = real.ResolveLinks path
-        member _.SyncDirectory path = real.SyncDirectory path
-    }
+        { new IStorageFile with
+            member _.Length = f.Length
+            member _.Read(offset, buffer) = f.Read(offset, buffer)
+            member _.Write(offset, data) = f.Write(offset, data)
+            member _.DataSync() = f.DataSync()
+            member _.Sync() = f.Sync()
+            member _.Truncate length = f.Truncate length
+            member _.Preallocate length = f.Preallocate length
+            member _.TryLock() = f.TryLock()
+            member _.Dispose() = f.Dispose()
+        })
 
 let private twoCores = WalOptions(SegmentSizeBytes = 4_000_000L)
 

@@ -97,24 +97,12 @@ let private changedAfterListing (name: string) (change: string -> unit) =
     let disk = Wal.Storage.LinuxFileSystem.Instance :> Wal.Storage.IFileSystem
     let mutable changed = false
 
-    { new Wal.Storage.IFileSystem with
-        member _.OpenFile(path, mode) =
-            if Path.GetFileName path = name && not changed then
-                changed <- true
-                change path
+    realDiskWith (fun path mode ->
+        if Path.GetFileName path = name && not changed then
+            changed <- true
+            change path
 
-            disk.OpenFile(path, mode)
-
-        member _.FileExists path = disk.FileExists path
-        member _.DirectoryExists path = disk.DirectoryExists path
-        member _.ListDirectory path = disk.ListDirectory path
-        member _.CreateDirectory path = disk.CreateDirectory path
-        member _.RemoveFile path = disk.RemoveFile path
-        member _.RemoveDirectoryRecursive path = disk.RemoveDirectoryRecursive path
-        member _.Rename(from, target) = disk.Rename(from, target)
-        member _.ResolveLinks path = disk.ResolveLinks path
-        member _.SyncDirectory path = disk.SyncDirectory path
-    }
+        disk.OpenFile(path, mode))
 
 let private swappedToFifo (name: string) =
     changedAfterListing name (fun path ->

@@ -67,6 +67,23 @@ type TempDir() =
             with _ ->
                 ()
 
+/// The real file system with its OpenFile replaced by `openFile`: every other call goes to the disk.
+let realDiskWith (openFile: string -> Wal.Storage.OpenMode -> Wal.Storage.IStorageFile) =
+    let disk = Wal.Storage.LinuxFileSystem.Instance :> Wal.Storage.IFileSystem
+
+    { new Wal.Storage.IFileSystem with
+        member _.OpenFile(path, mode) = openFile path mode
+        member _.FileExists path = disk.FileExists path
+        member _.DirectoryExists path = disk.DirectoryExists path
+        member _.ListDirectory path = disk.ListDirectory path
+        member _.CreateDirectory path = disk.CreateDirectory path
+        member _.RemoveFile path = disk.RemoveFile path
+        member _.RemoveDirectoryRecursive path = disk.RemoveDirectoryRecursive path
+        member _.Rename(from, target) = disk.Rename(from, target)
+        member _.ResolveLinks path = disk.ResolveLinks path
+        member _.SyncDirectory path = disk.SyncDirectory path
+    }
+
 let bytes (s: string) = Text.Encoding.UTF8.GetBytes s
 let mem (s: string) = ReadOnlyMemory(bytes s)
 
