@@ -5,6 +5,7 @@
 ///   wal-bench readall DIR TIMES   (OpenForRead and ReadAll of an existing log, for profiling)
 ///   wal-bench open-log DIR TIMES  (RaftLog.Open of an existing log beside reading its files, for profiling)
 ///   wal-bench run CONTESTANT DIR PER BYTES SAVES sync|nosync BYTES_PER_SAVE WARMUP scan|noscan
+///   wal-bench floor DIR SAVES BYTES   (each way Linux makes an append durable: Saves/s and CPU per Save)
 module Wal.Bench.Program
 
 open System
@@ -514,6 +515,9 @@ let main argv =
             log.Dispose()
 
         0
+    | [ "floor"; dir; saves; bytes ] ->
+        Floor.run dir (int saves) (int bytes)
+        0
     | "table" :: options ->
         let defaults =
             {
@@ -538,4 +542,5 @@ let main argv =
         eprintfn "       wal-bench readall DIR TIMES   (OpenForRead and ReadAll of a log, TIMES times in one process)"
         eprintfn "       wal-bench open-log DIR TIMES  (RaftLog.Open of a log beside reading its files, TIMES times)"
         eprintfn "       wal-bench run CONTESTANT DIR PER BYTES SAVES sync|nosync BYTES_PER_SAVE WARMUP scan|noscan"
+        eprintfn "       wal-bench floor DIR SAVES BYTES  (each durable-append mechanism: Saves/s, CPU/Save)"
         2
