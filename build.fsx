@@ -63,7 +63,7 @@ let targets =
             if (Tests.exampleTests ()).Failed > 0 then
                 Shell.fail "some examples failed")
         "bench",
-        "build, then print the bench table (bench/README.md; options after --: --workloads FILE, --size 1GB)",
+        "build, then print the bench table (bench/README.md; options after --: --workloads FILE, --size 128MB)",
         (fun () ->
             build ()
             Bench.bench benchArguments)

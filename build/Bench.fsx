@@ -8,7 +8,7 @@ module Bench
 open Shell
 
 /// The bench table (bench/README.md): builds the etcd peer when it can and bench/Wal.Bench, then
-/// runs `wal-bench table` with `args` (--workloads FILE, --size 1GB, ...; the environment's
+/// runs `wal-bench table` with `args` (--workloads FILE, --size 128MB, ...; the environment's
 /// WAL_BENCH_WORKLOADS and WAL_BENCH_SIZE too). No timed tests anywhere: ratios in one run. Without
 /// Go the etcd column is left out.
 let bench (args: string list) =

@@ -525,7 +525,7 @@ let main argv =
                     env "WAL_BENCH_WORKLOADS"
                     |> Option.map Workload.load
                     |> Option.defaultValue Workload.defaults
-                OpenBytes = env "WAL_BENCH_SIZE" |> Option.map parseSize |> Option.defaultValue 128_000_000L
+                OpenBytes = env "WAL_BENCH_SIZE" |> Option.map parseSize |> Option.defaultValue 1_000_000_000L
                 ReadAllEntries = 1_000_000
                 Gets = 1_000_000
                 Strace = true
