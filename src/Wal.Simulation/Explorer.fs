@@ -552,7 +552,38 @@ let exploreScenarioCounted (bounds: Bounds) (seed: int) (scenario: Scenario) : C
         counts[Kind.index Plain] <- 1
         counts, failed Plain "" $"without a crash: {message}"
     | None ->
-        let mutable found = exploreStates bounds seed scenario None states counts
+        // The same run with zero-filled segments (WalOptions.ZeroFillSegments), whole and with
+        // a power cut: the fill writes zeros only where the log holds none, so every verdict of
+        // the model stands for it too. A fill over records would lose acknowledged entries.
+        let zeroFilled (crashAfter: int option) =
+            Harness.run
+                { Harness.defaultConfig with
+                    SegmentSize = scenario.SegmentSize
+                    ZeroFill = true
+                    CrashAfter = crashAfter
+                    CrashImage = seed
+                }
+                scenario.Steps
+
+        let zeroFillFailure =
+            [ None; Some(1 + seed % max 1 clean.Mutations) ]
+            |> List.tryPick (fun crashAfter ->
+                if crashAfter.IsSome then
+                    counts[Kind.index Plain] <- counts[Kind.index Plain] + 1
+
+                (zeroFilled crashAfter).Divergence
+                |> Option.map (fun message ->
+                    match crashAfter with
+                    | Some n -> $", zero-filled segments, power cut after mutation {n}", message
+                    | None -> ", zero-filled segments", message))
+
+        let mutable found =
+            match zeroFillFailure with
+            | Some(detail, message) -> failed Plain detail $"with{detail.TrimStart(',')}: {message}"
+            | None -> None
+
+        if found.IsNone then
+            found <- exploreStates bounds seed scenario None states counts
 
         for fault in faultsFor bounds seed clean.Mutations do
             if found.IsNone then

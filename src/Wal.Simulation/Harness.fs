@@ -16,6 +16,8 @@ let Directory = "/data/wal"
 type RunConfig =
     {
         SegmentSize: int64
+        /// Runs the engine with WalOptions.ZeroFillSegments: every segment's space written with zeros before use.
+        ZeroFill: bool
         /// Cut the power after this many mutating calls, inside whatever operation makes them.
         CrashAfter: int option
         /// Chooses what survives that power cut.
@@ -38,6 +40,7 @@ type RunConfig =
 let defaultConfig =
     {
         SegmentSize = 4096L
+        ZeroFill = false
         CrashAfter = None
         CrashImage = 0
         RecoverAt = Snapshot.zero
@@ -64,8 +67,18 @@ let rec isPowerLoss (ex: exn) =
     | Wal.Simulation.PowerLoss -> true
     | _ -> isPowerLoss ex.InnerException
 
-let optionsFor (fs: SimulatedFileSystem) (segmentSize: int64) =
-    WalOptions(FileSystem = fs, SegmentSizeBytes = segmentSize, PrepareSegmentsInBackground = false)
+/// The engine's options on `fs`: `segmentSize`-byte segments prepared in the foreground (so a
+/// run is deterministic), zero-filled when `zeroFill`.
+let optionsWith (zeroFill: bool) (fs: SimulatedFileSystem) (segmentSize: int64) =
+    WalOptions(
+        FileSystem = fs,
+        SegmentSizeBytes = segmentSize,
+        PrepareSegmentsInBackground = false,
+        ZeroFillSegments = zeroFill
+    )
+
+/// The engine's options on `fs` as etcd runs: `segmentSize`-byte segments, fallocated only.
+let optionsFor (fs: SimulatedFileSystem) (segmentSize: int64) = optionsWith false fs segmentSize
 
 /// Recovery as etcd's server does it: Open at the snapshot and ReadAll; on a torn tail, Repair
 /// once, then Open and ReadAll again. Returns the outcome and, when the log is readable, the
@@ -200,7 +213,8 @@ let refusable (step: Step) (model: DurableLog) =
     | _ -> false
 
 let private runner (config: RunConfig) =
-    let options (run: Run) = optionsFor run.Fs config.SegmentSize
+    let options (run: Run) =
+        optionsWith config.ZeroFill run.Fs config.SegmentSize
 
     /// Judges a read at `at`, and moves the model to what it explains.
     let settle (where: string) (at: Snapshot) (observed: EngineOutcome) (opened: WriteAheadLog option) (run: Run) =

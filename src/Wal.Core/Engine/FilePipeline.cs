@@ -15,15 +15,17 @@ internal sealed class FilePipeline : IDisposable
     private readonly string _dir;
     private readonly long _size;
     private readonly bool _background;
+    private readonly bool _zeroFill;
     private int _count;
     private Task<PreparedFile> _next;
 
-    public FilePipeline(IFileSystem fs, string dir, long size, bool background)
+    public FilePipeline(IFileSystem fs, string dir, long size, bool background, bool zeroFill = false)
     {
         _fs = fs;
         _dir = dir;
         _size = size;
         _background = background;
+        _zeroFill = zeroFill;
         _next = Prepare();
     }
 
@@ -62,6 +64,8 @@ internal sealed class FilePipeline : IDisposable
             if (!file.TryLock())
                 throw new WalException(WalErrorKind.Locked, $"{path} is locked by another process.");
             file.Preallocate(_size);
+            if (_zeroFill)
+                ZeroFill.Range(file, 0, _size);
         }
         catch
         {

@@ -75,13 +75,16 @@ internal sealed class SegmentWriter : IDisposable
     /// <summary>
     /// A writer that appends to a segment read to <paramref name="offset"/>, its last valid
     /// record. Past a zero length word may lie the rest of a torn write: it is zeroed, so that
-    /// records appended now are not followed by stale ones a later read would trip over.
+    /// records appended now are not followed by stale ones a later read would trip over. With
+    /// <paramref name="zeroFill"/> the space after the offset is written with zeros too (<see cref="WalOptions.ZeroFillSegments"/>).
     /// </summary>
-    public static SegmentWriter Resume(OpenSegment tail, long offset, uint crc, byte[] metadata, HardState read, ulong lastIndex)
+    public static SegmentWriter Resume(OpenSegment tail, long offset, uint crc, byte[] metadata, HardState read, ulong lastIndex, bool zeroFill = false)
     {
         long length = tail.File.Length;
         tail.File.Truncate(offset);
         tail.File.Preallocate(length);
+        if (zeroFill)
+            ZeroFill.Range(tail.File, offset, length);
         return new SegmentWriter(tail.Name, tail.File, offset, crc, metadata, HardState.Empty, read, lastIndex);
     }
 

@@ -104,6 +104,8 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             if (!file.TryLock())
                 throw new WalException(WalErrorKind.Locked, $"{tmp} is being created by another process.");
             file.Preallocate(options.SegmentSizeBytes);
+            if (options.ZeroFillSegments)
+                ZeroFill.Range(file, 0, options.SegmentSizeBytes);
 
             var writer = SegmentWriter.First(file, metadata.ToArray());
             writer.WriteFirstHeader();
@@ -117,7 +119,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             fs.SyncDirectory(ParentOf(dir));
 
             var wal = new WriteAheadLog(dir, options) { _writer = writer };
-            wal._pipeline = new FilePipeline(fs, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground);
+            wal._pipeline = new FilePipeline(fs, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground, options.ZeroFillSegments);
             return wal;
         }
         catch (Exception ex)
@@ -189,7 +191,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         // The pipeline's constructor does not throw: a failure to prepare the file is kept for
         // the first cut to report, when the file is needed.
         if (write)
-            wal._pipeline = new FilePipeline(fs, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground);
+            wal._pipeline = new FilePipeline(fs, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground, options.ZeroFillSegments);
         return wal;
     }
 
@@ -204,12 +206,12 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         var wal = new WriteAheadLog(dir, options) { _invariants = invariants };
         try
         {
-            wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, state, lastIndex);
+            wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, state, lastIndex, options.ZeroFillSegments);
             wal._locked.AddRange(segments.Take(segments.Count - 1));
             // Stryker disable once Statement : the log owns the files from here; the one caller returns without reading its list again
             segments.Clear();
             wal._lastIndex = lastIndex;
-            wal._pipeline = new FilePipeline(options.FileSystem, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground);
+            wal._pipeline = new FilePipeline(options.FileSystem, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground, options.ZeroFillSegments);
             return wal;
         }
         catch (Exception ex)
