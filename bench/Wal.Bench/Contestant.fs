@@ -8,6 +8,8 @@ open System.IO
 
 type Contestant =
     | Engine
+    /// The engine with WalOptions.ZeroFillSegments: shown beside the default, never judged.
+    | ZeroFilled
     | Etcd
     | RawLoop
     | Faster
@@ -17,12 +19,13 @@ type Contestant =
 module Contestant =
 
     /// Every contestant, in the rotation's forward order.
-    let all = [ Engine; Etcd; RawLoop; Faster; DotNext ]
+    let all = [ Engine; ZeroFilled; Etcd; RawLoop; Faster; DotNext ]
 
     /// The table's column heading.
     let name =
         function
         | Engine -> "engine"
+        | ZeroFilled -> "engine, zero-filled"
         | Etcd -> "etcd 3.4"
         | RawLoop -> "raw loop"
         | Faster -> "FasterLog"
@@ -32,6 +35,7 @@ module Contestant =
     let key =
         function
         | Engine -> "engine"
+        | ZeroFilled -> "engine-zero"
         | Etcd -> "etcd"
         | RawLoop -> "raw"
         | Faster -> "faster"
@@ -102,6 +106,7 @@ module Contestant =
     let runHere (c: Contestant) (dir: string) (w: Workload) (bytesPerSave: int) (warmup: int) (scan: bool) =
         match c with
         | Engine -> EngineRun.run dir w warmup scan
+        | ZeroFilled -> EngineRun.runWith (Wal.WalOptions(ZeroFillSegments = true)) dir w warmup scan
         | RawLoop -> RawLoop.run dir w bytesPerSave warmup
         | Faster -> FasterRun.run dir w warmup scan
         | DotNext -> DotNextRun.run dir w warmup scan

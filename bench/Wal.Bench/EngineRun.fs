@@ -6,8 +6,8 @@ module Wal.Bench.EngineRun
 open System
 open Wal
 
-/// Runs warmup untimed Saves, then the workload's Saves, then (if scan) ReadAll.
-let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
+/// Runs warmup untimed Saves, then the workload's Saves, then (if scan) ReadAll, with `options`.
+let runWith (options: WalOptions) (dir: string) (w: Workload) (warmup: int) (scan: bool) =
     let payload = ReadOnlyMemory(Run.payload w.EntryBytes)
     let batch = Array.zeroCreate<Entry> w.EntriesPerSave
     let mutable index = 0UL
@@ -18,7 +18,7 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
     let mutable cutBytes = 0L
 
     let timed =
-        use wal = WriteAheadLog.Create(dir, ReadOnlyMemory [| 1uy |])
+        use wal = WriteAheadLog.Create(dir, ReadOnlyMemory [| 1uy |], options)
 
         let save () =
             for i in 0 .. batch.Length - 1 do
@@ -69,6 +69,10 @@ let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
         ScanEntries = scanEntries
         ScanAllocatedBytes = scanBytes
     }
+
+/// Runs warmup untimed Saves, then the workload's Saves, then (if scan) ReadAll, as etcd would.
+let run (dir: string) (w: Workload) (warmup: int) (scan: bool) =
+    runWith (WalOptions()) dir w warmup scan
 
 /// What the engine writes per Save of the workload, in bytes, from its own metrics
 /// (wal.bytes.written over a few Saves): the raw loop writes as many.
