@@ -22,7 +22,7 @@ type private Preparation =
     /// the extents are unwritten, so an fdatasync after the first write to a block also commits the
     /// block's conversion to written.
     | Fallocated
-    /// File.OpenHandle's preallocationSize, as the raw loop's file: .NET 10 calls
+    /// File.OpenHandle's preallocationSize (the raw loop's file until 2026-11-26): .NET 10 calls
     /// fallocate(FALLOC_FL_KEEP_SIZE), so the size stays 0 and every append's fdatasync commits a
     /// new size.
     | KeepSize
@@ -63,36 +63,6 @@ type private Target =
         Pages: nativeint
         mutable Offset: int64
     }
-
-/// libc, for what .NET's file API cannot ask for: open(2) flags, fallocate mode 0, fdatasync.
-module private Libc =
-
-    [<DllImport("libc", EntryPoint = "open", SetLastError = true)>]
-    extern int openFile(string path, int flags, int mode)
-
-    [<DllImport("libc", SetLastError = true)>]
-    extern nativeint pwrite(int fd, nativeint buffer, unativeint count, int64 offset)
-
-    [<DllImport("libc", SetLastError = true)>]
-    extern int fdatasync(int fd)
-
-    [<DllImport("libc", SetLastError = true)>]
-    extern int fsync(int fd)
-
-    [<DllImport("libc", SetLastError = true)>]
-    extern int syncfs(int fd)
-
-    [<DllImport("libc", SetLastError = true)>]
-    extern int fallocate(int fd, int mode, int64 offset, int64 length)
-
-    [<DllImport("libc", SetLastError = true)>]
-    extern int close(int fd)
-
-    // x86-64 Linux values (asm-generic's O_DIRECT is 0x10000: not portable beyond x86).
-    let O_WRONLY = 0x1
-    let O_DSYNC = 0x1000
-    let O_DIRECT = 0x4000
-    let O_CLOEXEC = 0x80000
 
 let private page = 4096
 
@@ -144,7 +114,7 @@ let private mechanisms =
             Fdatasync = true
         }
         {
-            Name = "KEEP_SIZE fallocate + pwrite + fdatasync (raw loop)"
+            Name = "fallocate KEEP_SIZE (.NET) + pwrite + fdatasync"
             Preparation = KeepSize
             Flags = 0
             Pages = false

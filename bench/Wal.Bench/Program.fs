@@ -539,7 +539,7 @@ let main argv =
                 ReadAllEntries = 1_000_000
                 Gets = 1_000_000
                 Strace = true
-                Rounds = 1
+                Rounds = 3
             }
 
         table (parse defaults options)

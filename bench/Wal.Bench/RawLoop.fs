@@ -10,12 +10,6 @@ open System.IO
 open System.Runtime.InteropServices
 open Microsoft.Win32.SafeHandles
 
-[<DllImport("libc", SetLastError = true)>]
-extern int fdatasync(nativeint fd)
-
-[<DllImport("libc", SetLastError = true)>]
-extern int fallocate(nativeint fd, int mode, int64 offset, int64 length)
-
 /// A file preallocated to `bytes` with fallocate mode 0, which sets its size, as etcd's
 /// fileutil.Preallocate does. Not File.OpenHandle's preallocationSize: .NET asks for
 /// FALLOC_FL_KEEP_SIZE, which leaves the size 0, so every append's fdatasync would also commit
@@ -24,7 +18,7 @@ let private create (path: string) (bytes: int64) =
     let file =
         File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.None)
 
-    if fallocate (file.DangerousGetHandle(), 0, 0L, bytes) <> 0 then
+    if Libc.fallocate (int (file.DangerousGetHandle()), 0, 0L, bytes) <> 0 then
         let errno = Marshal.GetLastPInvokeError()
         file.Dispose()
         failwith $"fallocate: errno {errno}"
@@ -40,14 +34,14 @@ let run (dir: string) (w: Workload) (bytesPerSave: int) (warmup: int) =
     let bytes = Array.init bytesPerSave byte
 
     let saver (file: SafeFileHandle) =
-        let fd = file.DangerousGetHandle()
+        let fd = int (file.DangerousGetHandle())
         let mutable offset = 0L
 
         fun () ->
             RandomAccess.Write(file, ReadOnlySpan bytes, offset)
             offset <- offset + int64 bytesPerSave
 
-            if w.SyncPerSave && fdatasync fd <> 0 then
+            if w.SyncPerSave && Libc.fdatasync fd <> 0 then
                 failwith $"fdatasync: errno {Marshal.GetLastPInvokeError()}"
 
     do
