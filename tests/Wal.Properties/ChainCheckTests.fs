@@ -18,20 +18,7 @@ open Wal.Properties.Support
 
 /// The real file system, plainly: its files are not IMappableFile, so no second thread reads them and nothing maps them.
 let private plain =
-    realDiskWith (fun path mode ->
-        let f = LinuxFileSystem.Instance.OpenFile(path, mode)
-
-        { new IStorageFile with
-            member _.Length = f.Length
-            member _.Read(offset, buffer) = f.Read(offset, buffer)
-            member _.Write(offset, data) = f.Write(offset, data)
-            member _.DataSync() = f.DataSync()
-            member _.Sync() = f.Sync()
-            member _.Truncate length = f.Truncate length
-            member _.Preallocate length = f.Preallocate length
-            member _.TryLock() = f.TryLock()
-            member _.Dispose() = f.Dispose()
-        })
+    realDiskWith (fun path mode -> new PassThroughFile(LinuxFileSystem.Instance.OpenFile(path, mode)) :> IStorageFile)
 
 let private twoCores = WalOptions(SegmentSizeBytes = 4_000_000L)
 

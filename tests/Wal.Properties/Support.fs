@@ -67,6 +67,24 @@ type TempDir() =
             with _ ->
                 ()
 
+/// A file that passes every call to `inner`. Being a type of the test's own, it is read by one
+/// thread and never mapped, as any file of a plugged-in file system; a test overrides Write to
+/// watch what the log writes.
+type PassThroughFile(inner: Wal.Storage.IStorageFile) =
+    abstract Write: offset: int64 * data: ReadOnlySpan<byte> -> unit
+    default _.Write(offset, data) = inner.Write(offset, data)
+
+    interface Wal.Storage.IStorageFile with
+        member _.Length = inner.Length
+        member _.Read(offset, buffer) = inner.Read(offset, buffer)
+        member this.Write(offset, data) = this.Write(offset, data)
+        member _.DataSync() = inner.DataSync()
+        member _.Sync() = inner.Sync()
+        member _.Truncate length = inner.Truncate length
+        member _.Preallocate length = inner.Preallocate length
+        member _.TryLock() = inner.TryLock()
+        member _.Dispose() = inner.Dispose()
+
 /// The real file system with its OpenFile replaced by `openFile`: every other call goes to the disk.
 let realDiskWith (openFile: string -> Wal.Storage.OpenMode -> Wal.Storage.IStorageFile) =
     let disk = Wal.Storage.LinuxFileSystem.Instance :> Wal.Storage.IFileSystem

@@ -48,25 +48,16 @@ type private Recorder() =
 
             opened.Enqueue o
 
-            { new IStorageFile with
-                member _.Length = f.Length
-                member _.Read(offset, buffer) = f.Read(offset, buffer)
-
-                member _.Write(offset, data) =
+            { new PassThroughFile(f) with
+                override _.Write(offset, data) =
                     o.Written <- o.Written + int64 data.Length
 
                     if data.IndexOfAnyExcept(0uy) < 0 then
                         o.Zeros <- o.Zeros + int64 data.Length
 
                     f.Write(offset, data)
-
-                member _.DataSync() = f.DataSync()
-                member _.Sync() = f.Sync()
-                member _.Truncate length = f.Truncate length
-                member _.Preallocate length = f.Preallocate length
-                member _.TryLock() = f.TryLock()
-                member _.Dispose() = f.Dispose()
-            })
+            }
+            :> IStorageFile)
 
 let private options (fs: IFileSystem) (zeroFill: bool) =
     WalOptions(
