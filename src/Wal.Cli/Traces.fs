@@ -24,12 +24,15 @@ type CheckTraceArgs =
 type ReplayArgs =
     | [<MainCommand; ExactlyOnce>] File of file: string
     | [<Unique>] Segment_Size of bytes: int64
+    | Zero_Fill_Segments
 
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | File _ -> "the trace to run against the engine."
             | Segment_Size _ -> "segment size for the engine (default: the trace's '# segment size N' line, else 512)."
+            | Zero_Fill_Segments ->
+                "run the engine with WalOptions.ZeroFillSegments (default: on when a comment of the trace says 'zero-filled segments', as the explorer's counterexamples do)."
 
 /// A trace's text from stdin, bounded in size as files are.
 let private readStdin () =
@@ -138,10 +141,21 @@ let replay (args: ParseResults<ReplayArgs>) =
 
             if m.Success then int64 m.Groups[1].Value else 512L
 
-    let adapter = Wal.Simulation.EngineAdapter.simulated segmentSize
+    let zeroFill =
+        args.Contains Zero_Fill_Segments
+        || Regex.IsMatch(text, @"^#.*zero-filled segments", RegexOptions.Multiline)
+
+    let adapter =
+        Wal.Simulation.EngineAdapter.simulatedOnWith zeroFill (Wal.Simulation.SimulatedStorage()) segmentSize
+
     let steps = lines |> List.map (fun l -> l.Step)
     let ran, failure = Oracle.run adapter steps
-    printfn "# the engine (%d-byte segments) on the simulated disk" segmentSize
+
+    printfn
+        "# the engine (%d-byte segments%s) on the simulated disk"
+        segmentSize
+        (if zeroFill then ", zero-filled" else "")
+
     printf "%s" (Trace.printLines ran)
 
     for recorded, engine in List.zip lines (List.truncate lines.Length ran) do

@@ -51,7 +51,7 @@ let private adapter name (handle: Handle) reset create openAndReadAll powerCut :
 /// The engine on `storage`, a fresh simulated disk per run, with `segmentSize`-byte segments; a power cut
 /// keeps what the simulated disk's crash image `image` keeps (lost sectors read as zeros or old
 /// contents, never garbage); recovery is etcd's server's (Repair once on a torn tail).
-let simulatedOn (storage: SimulatedStorage) (segmentSize: int64) : Oracle.Adapter =
+let simulatedOnWith (zeroFill: bool) (storage: SimulatedStorage) (segmentSize: int64) : Oracle.Adapter =
     let handle = Handle()
 
     // Generated sequences go on after a power cut as if nothing was lost, so a Save may leave a
@@ -63,11 +63,14 @@ let simulatedOn (storage: SimulatedStorage) (segmentSize: int64) : Oracle.Adapte
             FileSystem = storage.FileSystem,
             SegmentSizeBytes = segmentSize,
             PrepareSegmentsInBackground = false,
-            CheckRaftInvariants = false
+            CheckRaftInvariants = false,
+            ZeroFillSegments = zeroFill
         )
 
+    let filled = if zeroFill then ", zero-filled" else ""
+
     adapter
-        $"Wal.Core on the simulated disk ({segmentSize}-byte segments)"
+        $"Wal.Core on the simulated disk ({segmentSize}-byte segments{filled})"
         handle
         (fun () ->
             storage.Reset()
@@ -80,6 +83,10 @@ let simulatedOn (storage: SimulatedStorage) (segmentSize: int64) : Oracle.Adapte
         (Some(fun image ->
             storage.PowerCut image
             handle.Log <- None))
+
+/// The engine on `storage` as etcd runs it (`simulatedOnWith`, segments fallocated only).
+let simulatedOn (storage: SimulatedStorage) (segmentSize: int64) : Oracle.Adapter =
+    simulatedOnWith false storage segmentSize
 
 /// The engine on a fresh simulated disk per run (`simulatedOn` a storage of its own).
 let simulated (segmentSize: int64) : Oracle.Adapter =

@@ -233,6 +233,29 @@ let ``replay runs a trace against the engine and judges the engine's run`` () =
 
     Expect.stringContains out "model: ok" ""
 
+let ``replay runs the engine with zero-filled segments where the trace says so`` () =
+    use tmp = new TempDir()
+    Directory.CreateDirectory tmp.Root |> ignore
+    let file = Path.Combine(tmp.Root, "zero-filled.trace")
+    // As the explorer prints a counterexample it found with WalOptions.ZeroFillSegments.
+    File.WriteAllText(
+        file,
+        "# segment size 4096\ncreate \"node-1\"\nsnapshot 13/6\nclose\nopen 13/6\n# plain: power cut after mutating call 0, zero-filled segments\n"
+    )
+
+    let code, out, _ = wal [ "replay"; file ]
+    Expect.equal code 0 out
+    Expect.stringContains out "(4096-byte segments, zero-filled)" "the comment turns the option on"
+    Expect.stringContains out "model: ok" "and the engine's run is one the model allows"
+
+    let plain = repoFile [ "examples"; "traces"; "lost-save.trace" ]
+
+    let code, out, _ = wal [ "replay"; "--zero-fill-segments"; plain ]
+    Expect.equal code 0 out
+    Expect.stringContains out "-byte segments, zero-filled)" "the flag turns it on"
+    let _, out, _ = wal [ "replay"; plain ]
+    Expect.isFalse (out.Contains "zero-filled") "off otherwise"
+
 let ``the documented trace is one the model allows`` () =
     let doc = File.ReadAllText(repoFile [ "docs"; "traces.md" ])
     let start = doc.IndexOf("```text\n") + 8
@@ -295,6 +318,9 @@ let tests =
             testCase
                 "replay runs a trace against the engine and judges the engine's run"
                 ``replay runs a trace against the engine and judges the engine's run``
+            testCase
+                "replay runs the engine with zero-filled segments where the trace says so"
+                ``replay runs the engine with zero-filled segments where the trace says so``
             testCase "the command tree passes Argu's structure check" ``the command tree passes Argu's structure check``
             testCase "the documented trace is one the model allows" ``the documented trace is one the model allows``
             testCase
