@@ -43,10 +43,10 @@ public sealed record WalOptions
     /// What changes is the file system's work per fdatasync: fallocate leaves unwritten extents,
     /// and every fdatasync that writes into one must also commit their conversion through the
     /// journal; written zeros leave nothing to commit but the data. PostgreSQL's
-    /// <c>wal_init_zero</c> is the same trade. Measured on ext4 (bench/README.md, "Zero-filled
-    /// segments"): Saves of about 13 KB each went 1.5-1.65x faster, single small entries did not
-    /// change, and Saves of 400 KB each went about 2x slower, since every segment is written
-    /// twice and the zeros take the device's bandwidth from the log. Off by default, as in etcd.
+    /// <c>wal_init_zero</c> is the same trade. Measured on ext4 (bench/README.md, "Late night"):
+    /// Saves of about 13 KB each went 1.5-1.8x faster, single small entries did not change, and
+    /// Saves of 400 KB each went 2.4x slower, since every segment is written twice and the zeros
+    /// take the device's bandwidth from the log. Off by default, as in etcd.
     /// </summary>
     public bool ZeroFillSegments { get; init; }
 
