@@ -552,30 +552,41 @@ let exploreScenarioCounted (bounds: Bounds) (seed: int) (scenario: Scenario) : C
         counts[Kind.index Plain] <- 1
         counts, failed Plain "" $"without a crash: {message}"
     | None ->
-        // The same run with zero-filled segments (WalOptions.ZeroFillSegments), whole and with
-        // a power cut: the fill writes zeros only where the log holds none, so every verdict of
-        // the model stands for it too. A fill over records would lose acknowledged entries.
-        let zeroFilled (crashAfter: int option) =
+        // The same run with zero-filled segments (WalOptions.ZeroFillSegments): whole, with a
+        // power cut, and with a write failing (ENOSPC) early, where the fills are. The fill
+        // writes zeros only where the log holds none, so every verdict of the model stands for
+        // it too; a fill over records would lose acknowledged entries, and a failed fill must
+        // fail the log closed as a failed fallocate does.
+        let zeroFilled (crashAfter: int option) (faults: Fault list) =
             Harness.run
                 { Harness.defaultConfig with
                     SegmentSize = scenario.SegmentSize
                     ZeroFill = true
                     CrashAfter = crashAfter
                     CrashImage = seed
+                    Faults = faults
                 }
                 scenario.Steps
 
         let zeroFillFailure =
-            [ None; Some(1 + seed % max 1 clean.Mutations) ]
-            |> List.tryPick (fun crashAfter ->
+            [
+                None, [], ", zero-filled segments"
+                Some(1 + seed % max 1 clean.Mutations),
+                [],
+                $", zero-filled segments, power cut after mutation {1 + seed % max 1 clean.Mutations}"
+                None,
+                [ NthCall(WriteCall, 1 + seed % 8) ],
+                $", zero-filled segments, fault {NthCall(WriteCall, 1 + seed % 8)}"
+            ]
+            |> List.tryPick (fun (crashAfter, faults, detail) ->
                 if crashAfter.IsSome then
                     counts[Kind.index Plain] <- counts[Kind.index Plain] + 1
 
-                (zeroFilled crashAfter).Divergence
-                |> Option.map (fun message ->
-                    match crashAfter with
-                    | Some n -> $", zero-filled segments, power cut after mutation {n}", message
-                    | None -> ", zero-filled segments", message))
+                if not faults.IsEmpty then
+                    counts[Kind.index Faulted] <- counts[Kind.index Faulted] + 1
+
+                (zeroFilled crashAfter faults).Divergence
+                |> Option.map (fun message -> detail, message))
 
         let mutable found =
             match zeroFillFailure with
