@@ -19,7 +19,7 @@ internal sealed class FilePipeline : IDisposable
     private int _count;
     private Task<PreparedFile> _next;
 
-    public FilePipeline(IFileSystem fs, string dir, long size, bool background, bool zeroFill = false)
+    public FilePipeline(IFileSystem fs, string dir, long size, bool background, bool zeroFill)
     {
         _fs = fs;
         _dir = dir;

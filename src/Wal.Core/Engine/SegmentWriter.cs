@@ -78,7 +78,7 @@ internal sealed class SegmentWriter : IDisposable
     /// records appended now are not followed by stale ones a later read would trip over. With
     /// <paramref name="zeroFill"/> the space after the offset is written with zeros too (<see cref="WalOptions.ZeroFillSegments"/>).
     /// </summary>
-    public static SegmentWriter Resume(OpenSegment tail, long offset, uint crc, byte[] metadata, HardState read, ulong lastIndex, bool zeroFill = false)
+    public static SegmentWriter Resume(OpenSegment tail, long offset, uint crc, byte[] metadata, HardState read, ulong lastIndex, bool zeroFill)
     {
         long length = tail.File.Length;
         tail.File.Truncate(offset);
