@@ -553,44 +553,44 @@ let exploreScenarioCounted (bounds: Bounds) (seed: int) (scenario: Scenario) : C
         counts, failed Plain "" $"without a crash: {message}"
     | None ->
         // The same run with zero-filled segments (WalOptions.ZeroFillSegments): whole, with a
-        // power cut, and with a write failing (ENOSPC) early, where the fills are. The fill
-        // writes zeros only where the log holds none, so every verdict of the model stands for
-        // it too; a fill over records would lose acknowledged entries, and a failed fill must
-        // fail the log closed as a failed fallocate does.
-        let zeroFilled (crashAfter: int option) (faults: Fault list) =
-            Harness.run
-                { Harness.defaultConfig with
-                    SegmentSize = scenario.SegmentSize
-                    ZeroFill = true
-                    CrashAfter = crashAfter
-                    CrashImage = seed
-                    Faults = faults
-                }
-                scenario.Steps
+        // power cut, and with a fault early, where the fills are (ENOSPC on a write or EIO on an
+        // fdatasync, by the seed). The fill writes zeros only where the log holds none, so every
+        // verdict of the model stands for it too; a fill over records would lose acknowledged
+        // entries, and a failed fill must fail the log closed as a failed fallocate does.
+        let crashAt = 1 + seed % max 1 clean.Mutations
+
+        let early =
+            if seed % 2 = 0 then
+                NthCall(WriteCall, 1 + seed % 8)
+            else
+                NthCall(DataSyncCall, 1 + seed % 4)
 
         let zeroFillFailure =
             [
-                None, [], ", zero-filled segments"
-                Some(1 + seed % max 1 clean.Mutations),
-                [],
-                $", zero-filled segments, power cut after mutation {1 + seed % max 1 clean.Mutations}"
-                None,
-                [ NthCall(WriteCall, 1 + seed % 8) ],
-                $", zero-filled segments, fault {NthCall(WriteCall, 1 + seed % 8)}"
+                Plain, None, [], ", zero-filled segments"
+                Plain, Some crashAt, [], $", zero-filled segments, power cut after mutation {crashAt}"
+                Faulted, None, [ early ], $", zero-filled segments, fault {early}"
             ]
-            |> List.tryPick (fun (crashAfter, faults, detail) ->
-                if crashAfter.IsSome then
-                    counts[Kind.index Plain] <- counts[Kind.index Plain] + 1
+            |> List.tryPick (fun (kind, crashAfter, faults, detail) ->
+                if crashAfter.IsSome || not faults.IsEmpty then
+                    counts[Kind.index kind] <- counts[Kind.index kind] + 1
 
-                if not faults.IsEmpty then
-                    counts[Kind.index Faulted] <- counts[Kind.index Faulted] + 1
+                let run =
+                    Harness.run
+                        { Harness.defaultConfig with
+                            SegmentSize = scenario.SegmentSize
+                            ZeroFill = true
+                            CrashAfter = crashAfter
+                            CrashImage = seed
+                            Faults = faults
+                        }
+                        scenario.Steps
 
-                (zeroFilled crashAfter faults).Divergence
-                |> Option.map (fun message -> detail, message))
+                run.Divergence |> Option.map (fun message -> kind, detail, message))
 
         let mutable found =
             match zeroFillFailure with
-            | Some(detail, message) -> failed Plain detail $"with{detail.TrimStart(',')}: {message}"
+            | Some(kind, detail, message) -> failed kind detail $"with{detail.TrimStart(',')}: {message}"
             | None -> None
 
         if found.IsNone then
