@@ -556,7 +556,8 @@ let exploreScenarioCounted (bounds: Bounds) (seed: int) (scenario: Scenario) : C
         // power cut, and with a fault early, where the fills are (ENOSPC on a write or EIO on an
         // fdatasync, by the seed). The fill writes zeros only where the log holds none, so every
         // verdict of the model stands for it too; a fill over records would lose acknowledged
-        // entries, and a failed fill must fail the log closed as a failed fallocate does.
+        // entries. A failed fill fails the call that needed the segment (Create, the Save that
+        // cuts, a write open), as a failed fallocate does, and must lose nothing acknowledged.
         let crashAt = 1 + seed % max 1 clean.Mutations
 
         let early =
