@@ -32,12 +32,14 @@ internal static class IndexScan
     /// </summary>
     /// <exception cref="WalException">As <see cref="Read"/>.</exception>
     public static (Found Found, long Offset, uint Crc) ReadLog(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped,
-        IReadOnlyList<LogSegment> segments, Snapshot start, bool strict)
+        IReadOnlyList<LogSegment> segments, Snapshot start, bool strict, long minBytes)
     {
         // Every reader here reads through the segments' own mappings, which the log keeps for its
         // readers: each page is faulted in once, and none is unmapped after the scan.
         var lent = mapped > 0 ? segments.Select(s => s.Mapping()).ToList() : null;
-        using (var check = ChainCheck.Start(files, names, mapped, lent))
+        if (SplitScan.TryRead(files, names, mapped, lent, segments, start, strict, minBytes) is { } split)
+            return split;
+        using (var check = ChainCheck.Start(files, names, mapped, lent, minBytes))
         {
             if (check is not null)
             {
@@ -64,61 +66,10 @@ internal static class IndexScan
     /// reads the same files, in the same order) to a clean end.
     /// </summary>
     /// <exception cref="WalException">As ReadAll in write mode, SnapshotNotFound without contents.</exception>
-    // Compiled optimized at once, as ReadAll's loop (WriteAheadLog.Replay): an open runs it once.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Found Read(SegmentReader reader, IReadOnlyList<LogSegment> segments, Snapshot start, bool strict)
     {
-        var replay = new Replay(start, RaftInvariants.After([.. segments.Select(s => s.FileName)]), strict, Replay.EntryRule.Place);
-        var runs = new List<TailRun>();
-        int current = 0;
-        var segment = segments[0];
-        string segmentName = segment.FileName;
-        TailRun? run = null;
-        // Segments are cut at one size, so a segment holds about as many entries as the one before.
-        int perSegment = 0;
-        ReadStatus status;
-        SegmentRecord record;
-        while ((status = reader.Next(out record)) == ReadStatus.Record)
-        {
-            ulong before = replay.Count;
-            if (!replay.Apply(record, out var entry, out _, out ulong position))
-                continue;
-            if (position < before)
-            {
-                Truncate(runs, entry.Index);
-                run = runs.Count > 0 ? runs[^1] : null;
-            }
-            if (!ReferenceEquals(record.Segment, segmentName))
-            {
-                while (segments[current].FileName != record.Segment)
-                    current++;
-                segment = segments[current];
-                segmentName = record.Segment;
-            }
-            if (run is null || run.Segment != segment)
-            {
-                perSegment = Math.Max(perSegment, run?.Count ?? 0);
-                run = new TailRun(segment, entry.Index);
-                run.Reserve(perSegment);
-                runs.Add(run);
-            }
-            // The frame is in the file; readers may touch it through a mapping.
-            segment.Extend(record.End);
-            run.Append(record.Offset, entry.Term);
-        }
-        if (status != ReadStatus.End)
-            throw ReadRules.StatusError(status, reader, record);
-        if (!replay.SnapshotFound)
-            throw new WalException(WalErrorKind.SnapshotNotFound, replay.SnapshotNotFoundMessage);
-        return new Found([.. runs.Select(r => r.Run.Trimmed())], replay.Metadata ?? [], replay.State, replay.LastIndex, replay.Invariants);
-    }
-
-    /// <summary>Drops the entries from <paramref name="index"/> on.</summary>
-    private static void Truncate(List<TailRun> runs, ulong index)
-    {
-        while (runs.Count > 0 && runs[^1].First >= index)
-            runs.RemoveAt(runs.Count - 1);
-        if (runs.Count > 0 && runs[^1].Last >= index)
-            runs[^1].Shrink((int)(index - runs[^1].First));
+        var builder = new IndexBuilder(segments, start, strict);
+        builder.Read(reader);
+        return builder.Finish();
     }
 }

@@ -86,6 +86,9 @@ internal sealed class TailRun(LogSegment segment, ulong first)
         Count -= drop;
     }
 
+    /// <summary>The terms of <paramref name="count"/> entries from the <paramref name="from"/>th.</summary>
+    public ReadOnlySpan<ulong> Terms(int from, int count) => _terms.AsSpan(_start + from, count);
+
     /// <summary>The run as readers see it now.</summary>
     public IndexRun Run => new(Segment, First, _offsets, _terms, _start, Count);
 }

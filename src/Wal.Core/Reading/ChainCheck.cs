@@ -20,9 +20,6 @@ namespace Wal.Reading;
 /// </remarks>
 internal sealed class ChainCheck : IDisposable
 {
-    // Below this a log reads in a few milliseconds, and a second thread would cost more than it saves.
-    private const long MinScanBytes = 16L << 20;
-
     private readonly SegmentReader _reader;
     private readonly Thread _worker;
     private volatile bool _stopped;
@@ -38,7 +35,7 @@ internal sealed class ChainCheck : IDisposable
 
     /// <summary>
     /// Starts checking the chain of <paramref name="files"/> on another thread, or returns null
-    /// where that would not pay (one core, less than 16 MiB in the sealed segments) or might not be safe: files
+    /// where that would not pay (one core, fewer than <paramref name="minBytes"/> in the sealed segments) or might not be safe: files
     /// of a file system plugged in through <see cref="IFileSystem"/> (the simulated disk among
     /// them) are read by one thread at a time, as they always were; the operating system's files
     /// take positioned reads from any number.
@@ -47,21 +44,11 @@ internal sealed class ChainCheck : IDisposable
     /// <param name="names">Their file names.</param>
     /// <param name="mapped">How many of them, from the first, may be read mapped (as the replay's reader).</param>
     /// <param name="lent">Mappings of the files their owner lends (see <see cref="SegmentReader"/>), if any.</param>
-    public static ChainCheck? Start(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped, IReadOnlyList<FileMapping?>? lent = null)
+    /// <param name="minBytes">The least a log's sealed segments hold for the check to start (<see cref="WalOptions.TwoCoreScanBytes"/>).</param>
+    public static ChainCheck? Start(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped, IReadOnlyList<FileMapping?>? lent,
+        long minBytes)
     {
-        if (Environment.ProcessorCount < 2)
-            return null;
-        // Counted over the sealed segments, every one but the last: a log's tail is preallocated,
-        // and its length says nothing of how much it holds.
-        long bytes = 0;
-        for (int i = 0; i < files.Count; i++)
-        {
-            if (files[i] is not IMappableFile)
-                return null;
-            if (i < files.Count - 1)
-                bytes += files[i].Length;
-        }
-        if (bytes < MinScanBytes)
+        if (!WorthTwoCores(files, minBytes))
             return null;
         var reader = new SegmentReader(files, names, checkCrc: true, mapped: mapped, lent: lent);
         try
@@ -74,6 +61,30 @@ internal sealed class ChainCheck : IDisposable
             reader.Dispose();
             return null;
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="files"/> may be read on two threads at once and are worth it:
+    /// two cores or more, the operating system's files (a file system plugged in through
+    /// <see cref="IFileSystem"/> is read by one thread at a time, as it always was), and at least
+    /// <paramref name="minBytes"/> in the sealed segments. Below that a log reads in a few
+    /// milliseconds, and a second thread would cost more than it saves.
+    /// </summary>
+    public static bool WorthTwoCores(IReadOnlyList<IStorageFile> files, long minBytes)
+    {
+        if (Environment.ProcessorCount < 2)
+            return false;
+        // Counted over the sealed segments, every one but the last: a log's tail is preallocated,
+        // and its length says nothing of how much it holds.
+        long bytes = 0;
+        for (int i = 0; i < files.Count; i++)
+        {
+            if (files[i] is not IMappableFile)
+                return false;
+            if (i < files.Count - 1)
+                bytes += files[i].Length;
+        }
+        return bytes >= minBytes;
     }
 
     /// <summary>The chain after the last record, once <see cref="Confirms"/> has said yes.</summary>

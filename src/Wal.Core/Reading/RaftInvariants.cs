@@ -79,6 +79,41 @@ internal sealed class RaftInvariants
         return true;
     }
 
+    /// <summary>
+    /// Takes the entries from <paramref name="first"/> on, with <paramref name="terms"/>, as
+    /// one <see cref="TryAcceptNext"/> or <see cref="Accept(in Entry)"/> each would take them
+    /// and answers true, when none of them could break an invariant: the first follows the last
+    /// index, and no term is below the one before it (their types the caller has checked). Such
+    /// entries replace nothing, so the commit does not matter, and the term before each is the
+    /// last one taken. Otherwise answers false and takes nothing.
+    /// </summary>
+    public bool TryAcceptRun(ulong first, ReadOnlySpan<ulong> terms)
+    {
+        if (terms.IsEmpty)
+            return true;
+        if (_runs.Count == 0 || first == 0 || first != _lastIndex + 1 || _runs[^1].First > _lastIndex
+            || ulong.MaxValue - first < (ulong)terms.Length - 1)
+            return false;
+        int kept = _runs.Count;
+        ulong term = _runs[^1].Term;
+        int at = 0;
+        // Terms change rarely: find each change rather than look at every term.
+        int found;
+        while ((found = terms[at..].IndexOfAnyExcept(term)) >= 0)
+        {
+            at += found;
+            if (terms[at] < term)
+            {
+                _runs.RemoveRange(kept, _runs.Count - kept);
+                return false;
+            }
+            term = terms[at];
+            _runs.Add((first + (ulong)at, term));
+        }
+        _lastIndex = first + (ulong)terms.Length - 1;
+        return true;
+    }
+
     /// <summary>Takes <paramref name="entry"/> as the log's last entry.</summary>
     public void Accept(in Entry entry)
     {
@@ -94,18 +129,22 @@ internal sealed class RaftInvariants
     /// <summary>Why <paramref name="state"/> cannot come next, or null.</summary>
     public string? Violation(HardState state) => Violation(state, _lastIndex);
 
+    // A read from a later segment starts with the state its cut repeated, whose commit may rest
+    // on a snapshot record in a segment not read: it is taken as known, not checked.
+    private string? Violation(HardState state, ulong last) => _partial ? null : StateViolation(_state, state, last);
+
+    /// <summary>
+    /// Why <paramref name="state"/> cannot follow <paramref name="before"/> in a log whose last
+    /// index is <paramref name="last"/>, or null.
+    /// </summary>
     // Raft commits only entries the log holds: the commit never passes the last index (after
     // overwrites; a snapshot record counts as an index held), as check-dir's CommitBeyondLastEntry.
-    private string? Violation(HardState state, ulong last)
+    public static string? StateViolation(HardState before, HardState state, ulong last)
     {
-        // A read from a later segment starts with the state its cut repeated, whose commit may
-        // rest on a snapshot record in a segment not read: it is taken as known, not checked.
-        if (_partial)
-            return null;
-        if (state.Term < _state.Term)
-            return $"a hard state's term {state.Term} is below the term {_state.Term} before it";
-        if (state.Term == _state.Term && _state.Vote != 0 && state.Vote != _state.Vote)
-            return $"a hard state changes the vote from {_state.Vote} to {state.Vote} within term {state.Term}";
+        if (state.Term < before.Term)
+            return $"a hard state's term {state.Term} is below the term {before.Term} before it";
+        if (state.Term == before.Term && before.Vote != 0 && state.Vote != before.Vote)
+            return $"a hard state changes the vote from {before.Vote} to {state.Vote} within term {state.Term}";
         if (state.Commit > last)
             return $"a hard state commits {state.Commit}, beyond the last index {last}";
         return null;
@@ -200,6 +239,10 @@ internal sealed class RaftInvariants
             ? $"{fileName} is named for entries from {name.Index}, but the last entry before it is {_lastIndex}"
             : null;
     }
+
+    /// <summary>All it holds, for tests that compare two reads of one log.</summary>
+    public override string ToString() =>
+        $"last {_lastIndex}, state {_state}, partial {_partial}, segment {_segment}, terms [{string.Join(", ", _runs.Select(r => $"{r.First}:{r.Term}"))}]";
 
     private ulong? TermBefore(ulong index)
     {

@@ -80,6 +80,55 @@ internal sealed class Replay(Snapshot start, RaftInvariants invariants, bool str
             return false;
         if (!RecordCodec.TryParseEntry(record.Data, out ulong term, out ulong index, out var type, out data))
             throw ReadRules.Corrupt(record, "an entry record's data is not a raftpb.Entry");
+        return Place(record, term, index, type, out entry, out position);
+    }
+
+    /// <summary>
+    /// Applies an entry record already decoded, as <see cref="Apply"/> would: true when it is
+    /// placed after the snapshot, at <paramref name="position"/>.
+    /// </summary>
+    /// <exception cref="WalException">As <see cref="Apply"/>.</exception>
+    public bool ApplyEntry(in SegmentRecord record, ulong term, ulong index, EntryType type, out ulong position)
+    {
+        if (strict)
+            ReadRules.KeepsInvariants(record, Invariants.Segment(record.Segment));
+        return Place(record, term, index, type, out _, out position);
+    }
+
+    /// <summary>
+    /// Places the entries from <paramref name="first"/> on, with <paramref name="terms"/> and
+    /// raft's types, each following the one before in one segment, as <see cref="Apply"/> would
+    /// one by one, and answers true, when they follow the last entry placed with no term below
+    /// it (see <see cref="RaftInvariants.TryAcceptRun"/>). Otherwise answers false and places nothing.
+    /// </summary>
+    public bool TryPlaceRun(ulong first, ReadOnlySpan<ulong> terms)
+    {
+        if (terms.IsEmpty)
+            return true;
+        // Each follows the last placed: no gap, and nothing replaced.
+        if (entries != EntryRule.Place || first <= Start.Index || first - Start.Index - 1 != Count)
+            return false;
+        if (!Invariants.TryAcceptRun(first, terms))
+            return false;
+        Count += (ulong)terms.Length;
+        return true;
+    }
+
+    /// <summary>
+    /// Takes a hard state, as <see cref="Apply"/> takes its record, that is known to keep raft's
+    /// invariants: it follows another hard state in the same segment, checked against it, with
+    /// nothing but entries that follow one another between them.
+    /// </summary>
+    public void TakeCheckedState(HardState state)
+    {
+        Invariants.Accept(state);
+        State = state;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Place(in SegmentRecord record, ulong term, ulong index, EntryType type, out Entry entry, out ulong position)
+    {
+        position = 0;
         // The invariants read the term, index and type only: the payload is not copied here.
         entry = new Entry(term, index, type, ReadOnlyMemory<byte>.Empty);
         if (!Invariants.TryAcceptNext(term, index, type))

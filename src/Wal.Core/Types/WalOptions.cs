@@ -81,6 +81,13 @@ public sealed record WalOptions
     /// </summary>
     public bool MapSegments { get; init; } = true;
 
+    /// <summary>
+    /// How many bytes of sealed segments a log must hold before an open reads it on two cores
+    /// (RaftLog.Open; below it, a second thread costs more than it saves). Tests lower it to
+    /// put small logs through the two-core paths.
+    /// </summary>
+    internal long TwoCoreScanBytes { get; init; } = 16L << 20;
+
     internal void Validate()
     {
         // A segment must hold at least the records a cut writes first (crc, metadata, state).
