@@ -262,6 +262,25 @@ let private opened (twoCores: bool) (dir: string) =
     with :? WalException as ex ->
         Error(ex.Kind, ex.Message)
 
+/// For each sealed segment from the `from`th, a copy of a log of the usual shape with that segment
+/// damaged: RaftLog.Open refuses it, split as on one thread.
+let private everySegment (from: int) (damage: string -> unit) =
+    use tmp = new TempDir()
+    usualLog tmp.Path |> ignore
+    let count = Directory.GetFiles(tmp.Path, "*.wal").Length
+
+    for i in from .. count - 2 do
+        let copy = Path.Combine(tmp.Root, $"copy-{i}")
+        Directory.CreateDirectory copy |> ignore
+
+        for f in Directory.GetFiles tmp.Path do
+            File.Copy(f, Path.Combine(copy, Path.GetFileName f))
+
+        damage (Directory.GetFiles(copy, "*.wal") |> Array.sort).[i]
+        let expected = opened false copy
+        Expect.isError expected $"segment {i} damaged is refused"
+        Expect.equal (opened true copy) expected $"the same verdict with segment {i} damaged"
+
 let tests =
     testList
         "SplitScanTests"
@@ -306,22 +325,16 @@ let tests =
                 ]
 
             test "a broken chain value at any later segment's head gives the one-thread read's error, the split's join among them" {
-                use tmp = new TempDir()
-                usualLog tmp.Path |> ignore
-                let count = Directory.GetFiles(tmp.Path, "*.wal").Length
+                // A segment's first record is its Crc record: its value follows the length word and the type field.
+                everySegment 1 (fun file -> flip file 12L)
+            }
 
-                for i in 1 .. count - 1 do
-                    let copy = Path.Combine(tmp.Root, $"copy-{i}")
-                    Directory.CreateDirectory copy |> ignore
-
-                    for f in Directory.GetFiles tmp.Path do
-                        File.Copy(f, Path.Combine(copy, Path.GetFileName f))
-
-                    // A segment's first record is its Crc record: its value follows the length word and the type field.
-                    flip (Directory.GetFiles(copy, "*.wal") |> Array.sort).[i] 12L
-                    let expected = opened false copy
-                    Expect.isError expected $"segment {i}'s chain value is refused"
-                    Expect.equal (opened true copy) expected $"the same verdict at segment {i}"
+            test "a sealed segment that lost its last record gives the one-thread read's error, at the split's join too" {
+                // Cut off where the last frame starts: the segment ends cleanly, and the chain no longer reaches the next one's head.
+                everySegment 0 (fun file ->
+                    let last = List.last (framesOf (File.ReadAllBytes file))
+                    use f = new FileStream(file, FileMode.Open, FileAccess.Write)
+                    f.SetLength(int64 last.Offset))
             }
 
             test "the split read answers every read of two segments or more without overwrites or installs" {
