@@ -337,6 +337,32 @@ let tests =
                     f.SetLength(int64 last.Offset))
             }
 
+            test "records retyped in the second half (the type byte is outside the CRC) give the one-thread read's verdict" {
+                use tmp = new TempDir()
+                usualLog tmp.Path |> ignore
+                let files = Directory.GetFiles(tmp.Path, "*.wal") |> Array.sort
+
+                for segment in [ files.Length / 2 + 1; files.Length - 2 ] do
+                    let frames = framesOf (File.ReadAllBytes files[segment]) |> List.truncate 14
+
+                    for frame in frames do
+                        for recordType in 1..5 do
+                            if recordType <> frame.Type then
+                                let copy = Path.Combine(tmp.Root, $"copy-{segment}-{frame.Offset}-{recordType}")
+                                Directory.CreateDirectory copy |> ignore
+
+                                for f in files do
+                                    File.Copy(f, Path.Combine(copy, Path.GetFileName f))
+
+                                // The frame's length word, the type field's tag, then the type.
+                                use f = new FileStream(Path.Combine(copy, Path.GetFileName files[segment]), FileMode.Open, FileAccess.Write)
+                                f.Position <- int64 frame.Offset + 9L
+                                f.WriteByte(byte recordType)
+                                f.Dispose()
+                                let where = $"segment {segment}, frame at {frame.Offset} retyped {frame.Type} -> {recordType}"
+                                Expect.equal (opened true copy) (opened false copy) where
+            }
+
             test "the split read answers every read of two segments or more without overwrites or installs" {
                 // Fixed logs from the property's generator without its rewrites: a property whose
                 // reads all fell back to one reader would test nothing.
