@@ -209,15 +209,25 @@ let ``whenever the split read answers, it answers what one reader does`` (scenar
 
 /// A raft node's log of the usual shape: a hard state after each Save, new terms, hard states
 /// alone, snapshot records at and below the commit, several segments.
-let private usualLog (dir: string) =
-    use wal = WriteAheadLog.Create(dir, mem "meta", WalOptions(SegmentSizeBytes = 3000L))
+let private usualLogWith (breaking: (int -> HardState -> Entry array -> HardState * Entry array) option) (dir: string) =
+    let options =
+        WalOptions(SegmentSizeBytes = 3000L, CheckRaftInvariants = Option.isNone breaking)
+
+    use wal = WriteAheadLog.Create(dir, mem "meta", options)
     let mutable index = 0UL
 
     for save in 1..400 do
         let term = uint64 (1 + save / 60)
         let batch = [| for k in 1 .. 1 + save % 3 -> Entry(term, index + uint64 k, ReadOnlyMemory(Array.create (save % 90) 7uy)) |]
-        index <- index + uint64 batch.Length
-        wal.Save(HardState(term, 1UL, index - 1UL), ReadOnlySpan batch)
+        let state = HardState(term, 1UL, index + uint64 batch.Length - 1UL)
+
+        let state, batch =
+            match breaking with
+            | Some f -> f save state batch
+            | None -> state, batch
+
+        index <- batch |> Array.fold (fun last e -> max last e.Index) index
+        wal.Save(state, ReadOnlySpan batch)
 
         if save % 50 = 0 then
             wal.Save(HardState(term, 1UL, index), ReadOnlySpan<Entry>())
@@ -226,6 +236,8 @@ let private usualLog (dir: string) =
             wal.SaveSnapshot(Snapshot(index - 2UL, term))
 
     index
+
+let private usualLog = usualLogWith None
 
 let private flip (file: string) (offset: int64) =
     use f = new FileStream(file, FileMode.Open, FileAccess.ReadWrite)
@@ -362,6 +374,39 @@ let tests =
                                 let where = $"segment {segment}, frame at {frame.Offset} retyped {frame.Type} -> {recordType}"
                                 Expect.equal (opened true copy) (opened false copy) where
             }
+
+            testList
+                "a Save that breaks raft's invariants, late in the log, gives the one-thread read's error"
+                [
+                    // Written with the writer's checks off; the reads check them.
+                    for name, breaking in
+                        [
+                            "a hard state that commits past the last index",
+                            (fun (state: HardState) (batch: Entry array) -> HardState(state.Term, state.Vote, state.Commit + 5UL), batch)
+                            "a hard state whose term goes back",
+                            (fun state batch -> HardState(state.Term - 1UL, state.Vote, state.Commit), batch)
+                            "a hard state that changes the vote within its term",
+                            (fun state batch -> HardState(state.Term, 2UL, state.Commit), batch)
+                            "an entry whose term goes back",
+                            (fun state batch ->
+                                state,
+                                batch |> Array.mapi (fun k e -> if k = batch.Length - 1 then Entry(e.Term - 1UL, e.Index, e.Data) else e))
+                            "an entry of no raft type",
+                            (fun state batch -> state, batch |> Array.map (fun e -> Entry(e.Term, e.Index, enum<EntryType> 7, e.Data)))
+                            "an entry that leaves a gap",
+                            (fun state batch -> state, batch |> Array.map (fun e -> Entry(e.Term, e.Index + 2UL, e.Data)))
+                        ] do
+                        test name {
+                            use tmp = new TempDir()
+                            // Save 362 of 400 lies in the last segments, which the split read takes as runs.
+                            usualLogWith (Some(fun save state batch -> if save = 362 then breaking state batch else state, batch)) tmp.Path
+                            |> ignore
+
+                            let expected = opened false tmp.Path
+                            Expect.isError expected "refused on one thread"
+                            Expect.equal (opened true tmp.Path) expected "the same verdict"
+                        }
+                ]
 
             test "the split read answers every read of two segments or more without overwrites or installs" {
                 // Fixed logs from the property's generator without its rewrites: a property whose
