@@ -209,14 +209,14 @@ let ``whenever the split read answers, it answers what one reader does`` (scenar
 
 /// A raft node's log of the usual shape: a hard state after each Save, new terms, hard states
 /// alone, snapshot records at and below the commit, several segments.
-let private usualLogWith (breaking: (int -> HardState -> Entry array -> HardState * Entry array) option) (dir: string) =
+let private usualLogWith (saves: int) (breaking: (int -> HardState -> Entry array -> HardState * Entry array) option) (dir: string) =
     let options =
         WalOptions(SegmentSizeBytes = 3000L, CheckRaftInvariants = Option.isNone breaking)
 
     use wal = WriteAheadLog.Create(dir, mem "meta", options)
     let mutable index = 0UL
 
-    for save in 1..400 do
+    for save in 1..saves do
         let term = uint64 (1 + save / 60)
         let batch = [| for k in 1 .. 1 + save % 3 -> Entry(term, index + uint64 k, ReadOnlyMemory(Array.create (save % 90) 7uy)) |]
         let state = HardState(term, 1UL, index + uint64 batch.Length - 1UL)
@@ -237,7 +237,7 @@ let private usualLogWith (breaking: (int -> HardState -> Entry array -> HardStat
 
     index
 
-let private usualLog = usualLogWith None
+let private usualLog = usualLogWith 400 None
 
 let private flip (file: string) (offset: int64) =
     use f = new FileStream(file, FileMode.Open, FileAccess.ReadWrite)
@@ -402,7 +402,7 @@ let tests =
                             for at in 361..364 do
                                 use tmp = new TempDir()
 
-                                usualLogWith (Some(fun save state batch -> if save = at then breaking state batch else state, batch)) tmp.Path
+                                usualLogWith 400 (Some(fun save state batch -> if save = at then breaking state batch else state, batch)) tmp.Path
                                 |> ignore
 
                                 let expected = opened false tmp.Path
@@ -410,6 +410,21 @@ let tests =
                                 Expect.equal (opened true tmp.Path) expected $"the same verdict (Save {at})"
                         }
                 ]
+
+            test "an entry that leaves a gap in the last Saves, with no hard state after it to betray it, gives the one-thread read's error" {
+                for at in 391..395 do
+                    use tmp = new TempDir()
+
+                    let breaking save (state: HardState) (batch: Entry array) =
+                        if save < at then state, batch
+                        elif save = at then HardState.Empty, batch |> Array.map (fun e -> Entry(e.Term, e.Index + 2UL, e.Data))
+                        else HardState.Empty, batch
+
+                    usualLogWith 399 (Some breaking) tmp.Path |> ignore
+                    let expected = opened false tmp.Path
+                    Expect.isError expected $"refused on one thread (Save {at})"
+                    Expect.equal (opened true tmp.Path) expected $"the same verdict (Save {at})"
+            }
 
             test "the split read answers every read of two segments or more without overwrites or installs" {
                 // Fixed logs from the property's generator without its rewrites: a property whose
@@ -425,4 +440,5 @@ let tests =
                     Expect.all splittable fst "each answered split"
             }
         ]
+
 
