@@ -411,8 +411,10 @@ let tests =
                         }
                 ]
 
-            test "an entry that leaves a gap in the last Saves, with no hard state after it to betray it, gives the one-thread read's error" {
-                for at in 391..395 do
+            test "an entry that leaves a gap in the last Saves, with no hard state or cut after it to betray it, gives the one-thread read's error" {
+                // A later hard state commits past what the indexes count, and a later cut names its segment past
+                // them; the last Save leaves the gap alone in the tail.
+                for at in 395..399 do
                     use tmp = new TempDir()
 
                     let breaking save (state: HardState) (batch: Entry array) =
@@ -440,5 +442,6 @@ let tests =
                     Expect.all splittable fst "each answered split"
             }
         ]
+
 
 
