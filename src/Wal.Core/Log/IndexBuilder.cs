@@ -92,12 +92,12 @@ internal sealed class IndexBuilder
         int done = 1;
         foreach (var (at, record) in scan.Body)
         {
-            if (!_replay.TryPlaceRun(run.First + (ulong)done, run.Terms(done, at - done)))
+            if (!_replay.TryPlaceRun(run.First + (ulong)done, at - done, run.TermsOver(run.First + (ulong)done, at - done)))
                 return false;
             done = at;
             Apply(record.AsRecord(scan.Name));
         }
-        if (!_replay.TryPlaceRun(run.First + (ulong)done, run.Terms(done, run.Count - done)))
+        if (!_replay.TryPlaceRun(run.First + (ulong)done, run.Count - done, run.TermsOver(run.First + (ulong)done, run.Count - done)))
             return false;
         if (scan.LastState is { } state)
             _replay.TakeCheckedState(state);

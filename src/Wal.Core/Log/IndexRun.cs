@@ -1,12 +1,14 @@
+using Wal.Reading;
+
 namespace Wal.Log;
 
 /// <summary>
-/// Where a run of consecutive entries lies in one segment: each entry's frame offset and its
-/// term, 16 bytes an entry. A run is immutable once published; the arrays may be shared with
-/// the writer's <see cref="TailRun"/>, which only ever writes past the slots a published run
-/// covers.
+/// Where a run of consecutive entries lies in one segment: each entry's frame offset (8 bytes
+/// an entry) and where each term starts (<see cref="TermRun"/>, one per change of term). A run
+/// is immutable once published; the arrays may be shared with the writer's
+/// <see cref="TailRun"/>, which only ever writes past the slots a published run covers.
 /// </summary>
-internal sealed class IndexRun(LogSegment segment, ulong first, long[] offsets, ulong[] terms, int start, int count)
+internal sealed class IndexRun(LogSegment segment, ulong first, long[] offsets, int start, int count, TermRun[] terms, int termCount)
 {
     /// <summary>The segment the entries lie in.</summary>
     public LogSegment Segment { get; } = segment;
@@ -24,19 +26,19 @@ internal sealed class IndexRun(LogSegment segment, ulong first, long[] offsets, 
     public long OffsetOf(ulong index) => offsets[start + (int)(index - First)];
 
     /// <summary>The term of entry <paramref name="index"/>.</summary>
-    public ulong TermOf(ulong index) => terms[start + (int)(index - First)];
+    public ulong TermOf(ulong index) => TermRun.TermOf(terms.AsSpan(0, termCount), index);
 
     /// <summary>The first <paramref name="keep"/> entries.</summary>
-    public IndexRun Take(int keep) => new(Segment, First, offsets, terms, start, keep);
+    public IndexRun Take(int keep) => new(Segment, First, offsets, start, keep, terms, termCount);
 
     /// <summary>The run without its first <paramref name="drop"/> entries.</summary>
-    public IndexRun Skip(int drop) => new(Segment, First + (ulong)drop, offsets, terms, start + drop, Count - drop);
+    public IndexRun Skip(int drop) => new(Segment, First + (ulong)drop, offsets, start + drop, Count - drop, terms, termCount);
 
     /// <summary>The same run in arrays of its exact size, when the shared ones hold much more.</summary>
     public IndexRun Trimmed()
     {
         if (offsets.Length <= Count + Count / 4 + 64)
             return this;
-        return new IndexRun(Segment, First, offsets.AsSpan(start, Count).ToArray(), terms.AsSpan(start, Count).ToArray(), 0, Count);
+        return new IndexRun(Segment, First, offsets.AsSpan(start, Count).ToArray(), 0, Count, terms.AsSpan(0, termCount).ToArray(), termCount);
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Wal.Reading;
 
 namespace Wal.Log;
 
@@ -10,8 +11,10 @@ namespace Wal.Log;
 internal sealed class TailRun(LogSegment segment, ulong first)
 {
     private long[] _offsets = new long[64];
-    private ulong[] _terms = new ulong[64];
     private int _start;
+    // Where each term starts, by index, so compactions and growth leave them as they are.
+    private TermRun[] _terms = new TermRun[4];
+    private int _termCount;
 
     /// <summary>The segment the run's entries lie in.</summary>
     public LogSegment Segment { get; } = segment;
@@ -25,6 +28,22 @@ internal sealed class TailRun(LogSegment segment, ulong first)
     /// <summary>The index of the last entry (First - 1 while empty).</summary>
     public ulong Last => First + (ulong)Count - 1;
 
+    /// <summary>
+    /// The terms of the <paramref name="count"/> entries from <paramref name="index"/>: where
+    /// each starts, the first at or below <paramref name="index"/>.
+    /// </summary>
+    public ReadOnlySpan<TermRun> TermsOver(ulong index, int count)
+    {
+        var terms = _terms.AsSpan(0, _termCount);
+        int from = terms.Length - 1;
+        while (from > 0 && terms[from].First > index)
+            from--;
+        int to = from + 1;
+        while (to < terms.Length && terms[to].First < index + (ulong)count)
+            to++;
+        return terms[from..to];
+    }
+
     /// <summary>Adds an entry that follows the last one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Append(long offset, ulong term)
@@ -36,7 +55,8 @@ internal sealed class TailRun(LogSegment segment, ulong first)
             at = Count;
         }
         _offsets[at] = offset;
-        _terms[at] = term;
+        if (_termCount == 0 || _terms[_termCount - 1].Term != term)
+            AddTerm(Last + 1, term);
         Count++;
     }
 
@@ -54,21 +74,36 @@ internal sealed class TailRun(LogSegment segment, ulong first)
         if (needed > _offsets.Length)
             Grow(offsets.Length);
         offsets.CopyTo(_offsets.AsSpan(_start + Count));
-        terms.CopyTo(_terms.AsSpan(_start + Count));
+        for (int i = 0; i < terms.Length; i++)
+        {
+            if (_termCount == 0 || _terms[_termCount - 1].Term != terms[i])
+                AddTerm(Last + 1 + (ulong)i, terms[i]);
+        }
         Count += offsets.Length;
+    }
+
+    /// <summary>Records that the term <paramref name="term"/> starts at entry <paramref name="index"/>, past every published slot.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void AddTerm(ulong index, ulong term)
+    {
+        if (_termCount == _terms.Length)
+        {
+            // A fresh array: published runs hold the old one.
+            var grown = new TermRun[2 * _terms.Length];
+            _terms.AsSpan(0, _termCount).CopyTo(grown);
+            _terms = grown;
+        }
+        _terms[_termCount++] = new TermRun(index, term);
     }
 
     /// <summary>Moves the run into new arrays with room for <paramref name="more"/> entries past it, doubling at least.</summary>
     private void Grow(int more)
     {
         int capacity = Math.Max(Math.Max(2 * Count, Count + more), 64);
-        // Every slot a reader may see is written before it is published, so the arrays need no zeroing.
-        var grownOffsets = GC.AllocateUninitializedArray<long>(capacity);
-        var grownTerms = GC.AllocateUninitializedArray<ulong>(capacity);
-        _offsets.AsSpan(_start, Count).CopyTo(grownOffsets);
-        _terms.AsSpan(_start, Count).CopyTo(grownTerms);
-        _offsets = grownOffsets;
-        _terms = grownTerms;
+        // Every slot a reader may see is written before it is published, so the array needs no zeroing.
+        var grown = GC.AllocateUninitializedArray<long>(capacity);
+        _offsets.AsSpan(_start, Count).CopyTo(grown);
+        _offsets = grown;
         _start = 0;
     }
 
@@ -76,7 +111,15 @@ internal sealed class TailRun(LogSegment segment, ulong first)
     /// Keeps the first <paramref name="keep"/> entries. Only while nothing of the run has been
     /// published (the scan that opens a log): later appends would write over published slots.
     /// </summary>
-    public void Shrink(int keep) => Count = keep;
+    public void Shrink(int keep)
+    {
+        Count = keep;
+        // The terms that start past the last entry kept go too; the first one always stays.
+        while (_termCount > 1 && _terms[_termCount - 1].First > Last)
+            _termCount--;
+        if (keep == 0)
+            _termCount = 0;
+    }
 
     /// <summary>Drops the first <paramref name="drop"/> entries (a compaction).</summary>
     public void DropFront(int drop)
@@ -86,9 +129,6 @@ internal sealed class TailRun(LogSegment segment, ulong first)
         Count -= drop;
     }
 
-    /// <summary>The terms of <paramref name="count"/> entries from the <paramref name="from"/>th.</summary>
-    public ReadOnlySpan<ulong> Terms(int from, int count) => _terms.AsSpan(_start + from, count);
-
     /// <summary>The run as readers see it now.</summary>
-    public IndexRun Run => new(Segment, First, _offsets, _terms, _start, Count);
+    public IndexRun Run => new(Segment, First, _offsets, _start, Count, _terms, _termCount);
 }

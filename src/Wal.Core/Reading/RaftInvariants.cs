@@ -80,37 +80,37 @@ internal sealed class RaftInvariants
     }
 
     /// <summary>
-    /// Takes the entries from <paramref name="first"/> on, with <paramref name="terms"/>, as
-    /// one <see cref="TryAcceptNext"/> or <see cref="Accept(in Entry)"/> each would take them
-    /// and answers true, when none of them could break an invariant: the first follows the last
-    /// index, and no term is below the one before it (their types the caller has checked). Such
-    /// entries replace nothing, so the commit does not matter, and the term before each is the
-    /// last one taken. Otherwise answers false and takes nothing.
+    /// Takes the <paramref name="count"/> entries from <paramref name="first"/> on, with the
+    /// terms <paramref name="terms"/> give (where each starts, the first at or below
+    /// <paramref name="first"/>), as one <see cref="TryAcceptNext"/> or
+    /// <see cref="Accept(in Entry)"/> each would take them, and answers true, when none of them
+    /// could break an invariant: the first follows the last index, and no term is below the one
+    /// before it (their types the caller has checked). Such entries replace nothing, so the
+    /// commit does not matter, and the term before each is the last one taken. Otherwise answers
+    /// false and takes nothing.
     /// </summary>
-    public bool TryAcceptRun(ulong first, ReadOnlySpan<ulong> terms)
+    public bool TryAcceptRun(ulong first, int count, ReadOnlySpan<TermRun> terms)
     {
-        if (terms.IsEmpty)
+        if (count == 0)
             return true;
         if (_runs.Count == 0 || first == 0 || first != _lastIndex + 1 || _runs[^1].First > _lastIndex
-            || ulong.MaxValue - first < (ulong)terms.Length - 1)
+            || ulong.MaxValue - first < (ulong)count - 1 || terms.IsEmpty || terms[0].First > first)
             return false;
         int kept = _runs.Count;
         ulong term = _runs[^1].Term;
-        int at = 0;
-        // Terms change rarely: find each change rather than look at every term.
-        int found;
-        while ((found = terms[at..].IndexOfAnyExcept(term)) >= 0)
+        foreach (var run in terms)
         {
-            at += found;
-            if (terms[at] < term)
+            if (run.Term == term)
+                continue;
+            if (run.Term < term)
             {
                 _runs.RemoveRange(kept, _runs.Count - kept);
                 return false;
             }
-            term = terms[at];
-            _runs.Add((first + (ulong)at, term));
+            term = run.Term;
+            _runs.Add((Math.Max(run.First, first), term));
         }
-        _lastIndex = first + (ulong)terms.Length - 1;
+        _lastIndex = first + (ulong)count - 1;
         return true;
     }
 

@@ -96,21 +96,22 @@ internal sealed class Replay(Snapshot start, RaftInvariants invariants, bool str
     }
 
     /// <summary>
-    /// Places the entries from <paramref name="first"/> on, with <paramref name="terms"/> and
-    /// raft's types, each following the one before in one segment, as <see cref="Apply"/> would
-    /// one by one, and answers true, when they follow the last entry placed with no term below
-    /// it (see <see cref="RaftInvariants.TryAcceptRun"/>). Otherwise answers false and places nothing.
+    /// Places the <paramref name="count"/> entries from <paramref name="first"/> on, with the
+    /// terms <paramref name="terms"/> give and raft's types, each following the one before in
+    /// one segment, as <see cref="Apply"/> would one by one, and answers true, when they follow
+    /// the last entry placed with no term below it (see <see cref="RaftInvariants.TryAcceptRun"/>).
+    /// Otherwise answers false and places nothing.
     /// </summary>
-    public bool TryPlaceRun(ulong first, ReadOnlySpan<ulong> terms)
+    public bool TryPlaceRun(ulong first, int count, ReadOnlySpan<TermRun> terms)
     {
-        if (terms.IsEmpty)
+        if (count == 0)
             return true;
         // Each follows the last placed: no gap, and nothing replaced.
         if (entries != EntryRule.Place || first <= Start.Index || first - Start.Index - 1 != Count)
             return false;
-        if (!Invariants.TryAcceptRun(first, terms))
+        if (!Invariants.TryAcceptRun(first, count, terms))
             return false;
-        Count += (ulong)terms.Length;
+        Count += (ulong)count;
         return true;
     }
 
