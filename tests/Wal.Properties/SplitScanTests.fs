@@ -40,7 +40,10 @@ let private step (rewrites: bool) =
             gen {
                 let! count = Gen.choose (1, 12)
                 let! newTerm = Gen.frequency [ 6, Gen.constant false; 1, Gen.constant true ]
-                let! size = Gen.frequency [ 1, Gen.constant 0; 6, Gen.choose (1, 200); 1, Gen.choose (500, 1500) ]
+
+                let! size =
+                    Gen.frequency [ 1, Gen.constant 0; 6, Gen.choose (1, 200); 1, Gen.choose (500, 1500) ]
+
                 let! withState = Gen.elements [ true; false ]
                 return Append(count, newTerm, size, withState)
             }
@@ -57,13 +60,24 @@ let private step (rewrites: bool) =
         ]
 
 /// A log's steps and its segment size.
-type Scenario = { Steps: Step list; SegmentBytes: int64 }
+type Scenario =
+    {
+        Steps: Step list
+        SegmentBytes: int64
+    }
 
 let private scenario (rewrites: bool) =
     gen {
-        let! steps = Gen.choose (0, 120) |> Gen.bind (fun n -> Gen.listOfLength n (step rewrites))
+        let! steps =
+            Gen.choose (0, 120) |> Gen.bind (fun n -> Gen.listOfLength n (step rewrites))
+
         let! segmentBytes = Gen.elements [ 700L; 1500L; 4000L ]
-        return { Steps = steps; SegmentBytes = segmentBytes }
+
+        return
+            {
+                Steps = steps
+                SegmentBytes = segmentBytes
+            }
     }
 
 type Scenarios =
@@ -82,7 +96,10 @@ let private write (dir: string) (scenario: Scenario) =
     let snapshots = Collections.Generic.List<Snapshot>()
 
     let entries (first: uint64) (count: int) (size: int) =
-        [| for i in first .. first + uint64 count - 1UL -> Entry(term, i, ReadOnlyMemory(Array.init size (fun j -> byte (int i + j)))) |]
+        [|
+            for i in first .. first + uint64 count - 1UL ->
+                Entry(term, i, ReadOnlyMemory(Array.init size (fun j -> byte (int i + j))))
+        |]
 
     let save (state: HardState) (batch: Entry array) =
         try
@@ -113,7 +130,13 @@ let private write (dir: string) (scenario: Scenario) =
 
             save state (entries (last + 1UL) count size)
         | Overwrite(back, count, size) ->
-            let from = max (commit + 1UL) (if last >= uint64 back then last - uint64 back + 1UL else 1UL)
+            let from =
+                max
+                    (commit + 1UL)
+                    (if last >= uint64 back then
+                         last - uint64 back + 1UL
+                     else
+                         1UL)
 
             if from <= last then
                 term <- term + 1UL
@@ -121,7 +144,15 @@ let private write (dir: string) (scenario: Scenario) =
         | StateOnly commitAll -> save (HardState(term, 1UL, (if commitAll then last else commit))) [||]
         | SnapshotAt back ->
             let index = if commit >= uint64 back then commit - uint64 back else 0UL
-            let snapshot = Snapshot(index, (match terms.TryGetValue index with | true, t -> t | _ -> term))
+
+            let snapshot =
+                Snapshot(
+                    index,
+                    (match terms.TryGetValue index with
+                     | true, t -> t
+                     | _ -> term)
+                )
+
             wal.SaveSnapshot snapshot
             snapshots.Add snapshot
         | Install ahead ->
@@ -135,13 +166,24 @@ let private write (dir: string) (scenario: Scenario) =
     List.ofSeq snapshots
 
 /// The segments a read from `start` takes, opened as RaftLog.Open opens them, for one read.
-let private withSegments (dir: string) (start: Snapshot) (read: IStorageFile list -> string list -> LogSegment list -> 'a) =
+let private withSegments
+    (dir: string)
+    (start: Snapshot)
+    (read: IStorageFile list -> string list -> LogSegment list -> 'a)
+    =
     let fs = LinuxFileSystem.Instance :> IFileSystem
-    let chosen = SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), start.Index, dir)
-    let files = [ for s in chosen -> fs.OpenFile(Path.Combine(dir, s.FileName), OpenMode.Read) ]
+
+    let chosen =
+        SegmentDirectory.SelectFrom(SegmentDirectory.ReadSegments(fs, dir), start.Index, dir)
+
+    let files =
+        [ for s in chosen -> fs.OpenFile(Path.Combine(dir, s.FileName), OpenMode.Read) ]
 
     let segments =
-        [ for s in chosen -> LogSegment(s.Name, s.FileName, fs.OpenFile(Path.Combine(dir, s.FileName), OpenMode.Read), true) ]
+        [
+            for s in chosen ->
+                LogSegment(s.Name, s.FileName, fs.OpenFile(Path.Combine(dir, s.FileName), OpenMode.Read), true)
+        ]
 
     try
         read files [ for s in chosen -> s.FileName ] segments
@@ -155,7 +197,10 @@ let private withSegments (dir: string) (start: Snapshot) (read: IStorageFile lis
 /// A read's result as a comparable value: every run's entries' places and terms, and all the rest.
 let private describe (found: IndexScan.Found) (offset: int64) (crc: uint32) =
     let runs =
-        [ for r in found.Runs -> r.Segment.FileName, r.First, [ for i in r.First .. r.Last -> r.OffsetOf i, r.TermOf i ] ]
+        [
+            for r in found.Runs ->
+                r.Segment.FileName, r.First, [ for i in r.First .. r.Last -> r.OffsetOf i, r.TermOf i ]
+        ]
 
     // Where each segment's indexed frames end: readers touch its mapping below that.
     let ends = [ for r in found.Runs -> r.Segment.End ]
@@ -177,7 +222,9 @@ let private single (dir: string) (start: Snapshot) =
 let private split (dir: string) (start: Snapshot) =
     withSegments dir start (fun files names segments ->
         let lent = [ for s in segments -> s.Mapping() ]
-        let result = SplitScan.TryRead(files, names, files.Length, lent, segments, start, true, 0L)
+
+        let result =
+            SplitScan.TryRead(files, names, files.Length, lent, segments, start, true, 0L)
 
         if result.HasValue then
             let struct (found, offset, crc) = result.Value
@@ -209,7 +256,11 @@ let ``whenever the split read answers, it answers what one reader does`` (scenar
 
 /// A raft node's log of the usual shape: a hard state after each Save, new terms, hard states
 /// alone, snapshot records at and below the commit, several segments.
-let private usualLogWith (saves: int) (breaking: (int -> HardState -> Entry array -> HardState * Entry array) option) (dir: string) =
+let private usualLogWith
+    (saves: int)
+    (breaking: (int -> HardState -> Entry array -> HardState * Entry array) option)
+    (dir: string)
+    =
     let options =
         WalOptions(SegmentSizeBytes = 3000L, CheckRaftInvariants = Option.isNone breaking)
 
@@ -218,7 +269,13 @@ let private usualLogWith (saves: int) (breaking: (int -> HardState -> Entry arra
 
     for save in 1..saves do
         let term = uint64 (1 + save / 60)
-        let batch = [| for k in 1 .. 1 + save % 3 -> Entry(term, index + uint64 k, ReadOnlyMemory(Array.create (save % 90) 7uy)) |]
+
+        let batch =
+            [|
+                for k in 1 .. 1 + save % 3 ->
+                    Entry(term, index + uint64 k, ReadOnlyMemory(Array.create (save % 90) 7uy))
+            |]
+
         let state = HardState(term, 1UL, index + uint64 batch.Length - 1UL)
 
         let state, batch =
@@ -313,7 +370,11 @@ let tests =
                     Expect.stringContains found.Value $"last {last}," "to the last entry"
                     let expected = opened false tmp.Path
                     Expect.isOk expected "RaftLog.Open on one thread"
-                    Expect.equal (opened true tmp.Path) expected "RaftLog.Open split: the same entries, terms and hard state"
+
+                    Expect.equal
+                        (opened true tmp.Path)
+                        expected
+                        "RaftLog.Open split: the same entries, terms and hard state"
             }
 
             testList
@@ -336,7 +397,8 @@ let tests =
                         }
                 ]
 
-            test "a broken chain value at any later segment's head gives the one-thread read's error, the split's join among them" {
+            test
+                "a broken chain value at any later segment's head gives the one-thread read's error, the split's join among them" {
                 // A segment's first record is its Crc record: its value follows the length word and the type field.
                 everySegment 1 (fun file -> flip file 12L)
             }
@@ -349,7 +411,8 @@ let tests =
                     f.SetLength(int64 last.Offset))
             }
 
-            test "records retyped in the second half (the type byte is outside the CRC) give the one-thread read's verdict" {
+            test
+                "records retyped in the second half (the type byte is outside the CRC) give the one-thread read's verdict" {
                 use tmp = new TempDir()
                 usualLog tmp.Path |> ignore
                 let files = Directory.GetFiles(tmp.Path, "*.wal") |> Array.sort
@@ -367,11 +430,20 @@ let tests =
                                     File.Copy(f, Path.Combine(copy, Path.GetFileName f))
 
                                 // The frame's length word, the type field's tag, then the type.
-                                use f = new FileStream(Path.Combine(copy, Path.GetFileName files[segment]), FileMode.Open, FileAccess.Write)
+                                use f =
+                                    new FileStream(
+                                        Path.Combine(copy, Path.GetFileName files[segment]),
+                                        FileMode.Open,
+                                        FileAccess.Write
+                                    )
+
                                 f.Position <- int64 frame.Offset + 9L
                                 f.WriteByte(byte recordType)
                                 f.Dispose()
-                                let where = $"segment {segment}, frame at {frame.Offset} retyped {frame.Type} -> {recordType}"
+
+                                let where =
+                                    $"segment {segment}, frame at {frame.Offset} retyped {frame.Type} -> {recordType}"
+
                                 Expect.equal (opened true copy) (opened false copy) where
             }
 
@@ -382,7 +454,8 @@ let tests =
                     for name, breaking in
                         [
                             "a hard state that commits past the last index",
-                            (fun (state: HardState) (batch: Entry array) -> HardState(state.Term, state.Vote, state.Commit + 5UL), batch)
+                            (fun (state: HardState) (batch: Entry array) ->
+                                HardState(state.Term, state.Vote, state.Commit + 5UL), batch)
                             "a hard state whose term goes back",
                             (fun state batch -> HardState(state.Term - 1UL, state.Vote, state.Commit), batch)
                             "a hard state that changes the vote within its term",
@@ -390,11 +463,18 @@ let tests =
                             "an entry whose term goes back",
                             (fun state batch ->
                                 state,
-                                batch |> Array.mapi (fun k e -> if k = batch.Length - 1 then Entry(e.Term - 1UL, e.Index, e.Data) else e))
+                                batch
+                                |> Array.mapi (fun k e ->
+                                    if k = batch.Length - 1 then
+                                        Entry(e.Term - 1UL, e.Index, e.Data)
+                                    else
+                                        e))
                             "an entry of no raft type",
-                            (fun state batch -> state, batch |> Array.map (fun e -> Entry(e.Term, e.Index, enum<EntryType> 7, e.Data)))
+                            (fun state batch ->
+                                state, batch |> Array.map (fun e -> Entry(e.Term, e.Index, enum<EntryType> 7, e.Data)))
                             "an entry that leaves a gap",
-                            (fun state batch -> state, batch |> Array.map (fun e -> Entry(e.Term, e.Index + 2UL, e.Data)))
+                            (fun state batch ->
+                                state, batch |> Array.map (fun e -> Entry(e.Term, e.Index + 2UL, e.Data)))
                         ] do
                         test name {
                             // Saves late in the log lie in the last segments, which the split read takes as runs; a
@@ -402,7 +482,11 @@ let tests =
                             for at in 361..364 do
                                 use tmp = new TempDir()
 
-                                usualLogWith 400 (Some(fun save state batch -> if save = at then breaking state batch else state, batch)) tmp.Path
+                                usualLogWith
+                                    400
+                                    (Some(fun save state batch ->
+                                        if save = at then breaking state batch else state, batch))
+                                    tmp.Path
                                 |> ignore
 
                                 let expected = opened false tmp.Path
@@ -411,16 +495,20 @@ let tests =
                         }
                 ]
 
-            test "an entry that leaves a gap in the last Saves, with no hard state or cut after it to betray it, gives the one-thread read's error" {
+            test
+                "an entry that leaves a gap in the last Saves, with no hard state or cut after it to betray it, gives the one-thread read's error" {
                 // A later hard state commits past what the indexes count, and a later cut names its segment past
                 // them; the last Save leaves the gap alone in the tail.
                 for at in 395..399 do
                     use tmp = new TempDir()
 
                     let breaking save (state: HardState) (batch: Entry array) =
-                        if save < at then state, batch
-                        elif save = at then HardState.Empty, batch |> Array.map (fun e -> Entry(e.Term, e.Index + 2UL, e.Data))
-                        else HardState.Empty, batch
+                        if save < at then
+                            state, batch
+                        elif save = at then
+                            HardState.Empty, batch |> Array.map (fun e -> Entry(e.Term, e.Index + 2UL, e.Data))
+                        else
+                            HardState.Empty, batch
 
                     usualLogWith 399 (Some breaking) tmp.Path |> ignore
                     let expected = opened false tmp.Path
@@ -442,6 +530,3 @@ let tests =
                     Expect.all splittable fst "each answered split"
             }
         ]
-
-
-

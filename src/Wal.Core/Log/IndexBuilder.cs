@@ -88,7 +88,7 @@ internal sealed class IndexBuilder
         // The segment's entries are in the run already; it becomes the index's run for the segment.
         Place(first, run.First, scan.FirstTerm, before, position, run);
         _segment.Extend(scan.LastEntryEnd);
-        
+
         int done = 1;
         foreach (var (at, record) in scan.Body)
         {

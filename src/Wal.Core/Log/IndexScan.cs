@@ -26,9 +26,11 @@ internal static class IndexScan
     /// <summary>
     /// Reads the log in <paramref name="files"/> (named <paramref name="names"/>, the first
     /// <paramref name="mapped"/> of them mapped) as <see cref="Read"/> does, and says where its
-    /// data ends and the CRC chain there, for the writer that goes on. A large log is read without
-    /// the CRC beside a <see cref="ChainCheck"/> on another core, and read again with checks
-    /// unless the check confirms it; so the result, or the error, is always a checked pass's.
+    /// data ends and the CRC chain there, for the writer that goes on. A large log is read split
+    /// between two cores (<see cref="SplitScan"/>); when that read cannot vouch for its result,
+    /// it is read without the CRC beside a <see cref="ChainCheck"/> on another core, and read
+    /// again with checks unless the check confirms it; so the result, or the error, is always a
+    /// checked pass's.
     /// </summary>
     /// <exception cref="WalException">As <see cref="Read"/>.</exception>
     public static (Found Found, long Offset, uint Crc) ReadLog(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped,

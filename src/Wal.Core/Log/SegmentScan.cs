@@ -164,7 +164,8 @@ internal sealed class SegmentScan
                 _state = state;
                 return true;
             case RecordType.Snapshot:
-                // One at or below the last entry changes nothing the body's entries rely on.
+                // One at or below the last entry changes nothing the body's entries rely on. (The
+                // index would refuse the entries after one past it too; this stops early.)
                 if (!RecordCodec.TryDecodeSnapshot(record.Data, out var snapshot) || snapshot.Index > run.Last)
                     return false;
                 Body.Add((run.Count, new KeptRecord(record)));
