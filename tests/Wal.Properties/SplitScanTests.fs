@@ -377,6 +377,50 @@ let tests =
                         "RaftLog.Open split: the same entries, terms and hard state"
             }
 
+            test
+                "a sound log the split read declines opens through the chain check: the same entries, and the writer goes on with the right chain" {
+                use tmp = new TempDir()
+
+                do
+                    use wal =
+                        WriteAheadLog.Create(tmp.Path, mem "meta", WalOptions(SegmentSizeBytes = 3000L))
+
+                    let entry term index =
+                        Entry(term, index, ReadOnlyMemory(Array.create 40 (byte index)))
+
+                    for i in 1UL .. 600UL do
+                        wal.Save(
+                            HardState(1UL, 1UL, (if i > 10UL then i - 10UL else 0UL)),
+                            ReadOnlySpan [| entry 1UL i |]
+                        )
+
+                    // A new leader's entries replace the last three, late in the log, inside a segment.
+                    wal.Save(HardState(2UL, 1UL, 590UL), ReadOnlySpan [| for i in 598UL .. 601UL -> entry 2UL i |])
+
+                    for i in 602UL .. 650UL do
+                        wal.Save(HardState(2UL, 1UL, i - 10UL), ReadOnlySpan [| entry 2UL i |])
+
+                Expect.isNone (split tmp.Path Snapshot.Zero) "the split read declines the overwrite"
+                let expected = opened false tmp.Path
+                Expect.isOk expected "one thread reads it"
+                Expect.equal (opened true tmp.Path) expected "through the chain check, the same"
+
+                do
+                    use log =
+                        RaftLog.Open(
+                            tmp.Path,
+                            Snapshot.Zero,
+                            WalOptions(SegmentSizeBytes = 3000L, TwoCoreScanBytes = 0L)
+                        )
+
+                    log.Append(ReadOnlySpan [| Entry(2UL, 651UL, mem "after") |], HardState(2UL, 1UL, 645UL))
+
+                Expect.stringStarts
+                    (opened false tmp.Path |> Result.defaultValue "")
+                    "1..651,"
+                    "the appended entry reads back"
+            }
+
             testList
                 "damage gives the one-thread read's error through RaftLog.Open"
                 [
