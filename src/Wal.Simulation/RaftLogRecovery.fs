@@ -1,7 +1,8 @@
 /// RaftLog under the explorer. On the crash image the engine's recovery was judged on, RaftLog's
 /// own recovery (Open at the same snapshot; one Repair on a torn tail, then Open again) must end
 /// where the engine's ended: the contents the model allowed the engine, or the same error. It
-/// indexes the log with its own scan (IndexScan) and resumes the writer from it, so it can
+/// indexes the log with its own scan (IndexScan, split at a segment whenever the log has two or
+/// more) and resumes the writer from it, so it can
 /// disagree with ReadAll where the engine cannot; recovery then goes on, as raft's would: one
 /// more entry appended, the log closed and opened again, and the entry must be there.
 [<RequireQualifiedAccess>]
@@ -138,7 +139,16 @@ let judge
     (observed: EngineOutcome)
     =
     let fs = SimulatedFileSystem(CrashImage.crash state image)
-    let options = Harness.optionsFor fs segmentSize
+
+    // Every log of two segments or more is read split (in sequence, on the simulated disk), so
+    // the split read is judged on every crash image; it leaves what it cannot vouch for to one reader.
+    let options =
+        WalOptions(
+            FileSystem = fs,
+            SegmentSizeBytes = segmentSize,
+            PrepareSegmentsInBackground = false,
+            SplitOpenBytes = 0L
+        )
 
     let verdict =
         match recover options at true, observed with

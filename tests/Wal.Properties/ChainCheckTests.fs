@@ -22,8 +22,9 @@ let private plain =
 
 let private twoCores = WalOptions(SegmentSizeBytes = 4_000_000L)
 
+// Never split: a plugged-in file system's files are read split in sequence past SplitOpenBytes.
 let private oneThread =
-    WalOptions(SegmentSizeBytes = 4_000_000L, FileSystem = plain)
+    WalOptions(SegmentSizeBytes = 4_000_000L, FileSystem = plain, SplitOpenBytes = Int64.MaxValue)
 
 let private payload (index: uint64) =
     Array.init (200 + int (index % 300UL)) (fun j -> byte ((int index * 13 + j) % 251))

@@ -303,18 +303,24 @@ let private flip (file: string) (offset: int64) =
     f.Position <- offset
     f.WriteByte(byte (b ^^^ 0x20))
 
-/// RaftLog.Open with every log split (TwoCoreScanBytes 0), or on one thread (a plain file system), summed up.
-let private opened (twoCores: bool) (dir: string) =
+/// The real disk behind a file system of the test's own: its files neither map nor take a second
+/// thread, so a split read of them reads its halves one after the other.
+let private plain =
+    realDiskWith (fun path mode -> new PassThroughFile(LinuxFileSystem.Instance.OpenFile(path, mode)) :> IStorageFile)
+
+/// How RaftLog.Open reads: one reader, split on two cores, or split on a plugged-in file system (in sequence).
+type private Reading =
+    | OneReader
+    | TwoCores
+    | InSequence
+
+/// RaftLog.Open, summed up: its range, hard state and every entry's term, index and size, or the error.
+let private opened (reading: Reading) (dir: string) =
     let options =
-        if twoCores then
-            WalOptions(SegmentSizeBytes = 3000L, TwoCoreScanBytes = 0L)
-        else
-            WalOptions(
-                SegmentSizeBytes = 3000L,
-                FileSystem =
-                    realDiskWith (fun path mode ->
-                        new PassThroughFile(LinuxFileSystem.Instance.OpenFile(path, mode)) :> IStorageFile)
-            )
+        match reading with
+        | OneReader -> WalOptions(SegmentSizeBytes = 3000L, FileSystem = plain, SplitOpenBytes = Int64.MaxValue)
+        | TwoCores -> WalOptions(SegmentSizeBytes = 3000L, SplitOpenBytes = 0L)
+        | InSequence -> WalOptions(SegmentSizeBytes = 3000L, FileSystem = plain, SplitOpenBytes = 0L)
 
     try
         use log = RaftLog.Open(dir, Snapshot.Zero, options)
@@ -331,6 +337,11 @@ let private opened (twoCores: bool) (dir: string) =
     with :? WalException as ex ->
         Error(ex.Kind, ex.Message)
 
+/// RaftLog.Open split, on two cores and in sequence, gives `expected`, the one reader's outcome.
+let private splitAgrees (dir: string) (expected: Result<string, WalErrorKind * string>) (what: string) =
+    Expect.equal (opened TwoCores dir) expected $"{what}, on two cores"
+    Expect.equal (opened InSequence dir) expected $"{what}, in sequence"
+
 /// For each sealed segment from the `from`th, a copy of a log of the usual shape with that segment
 /// damaged: RaftLog.Open refuses it, split as on one thread.
 let private everySegment (from: int) (damage: string -> unit) =
@@ -346,13 +357,13 @@ let private everySegment (from: int) (damage: string -> unit) =
             File.Copy(f, Path.Combine(copy, Path.GetFileName f))
 
         damage (Directory.GetFiles(copy, "*.wal") |> Array.sort).[i]
-        let expected = opened false copy
+        let expected = opened OneReader copy
         Expect.isError expected $"segment {i} damaged is refused"
-        Expect.equal (opened true copy) expected $"the same verdict with segment {i} damaged"
+        splitAgrees copy expected $"the same verdict with segment {i} damaged"
 
 let tests =
     testList
-        "SplitScanTests"
+        "RaftLogSplitOpen"
         [
             testPropertyWithConfig
                 (fsCheck 150 [ typeof<Scenarios> ])
@@ -368,13 +379,10 @@ let tests =
                     Expect.isSome found "the split read answers"
                     Expect.equal (Ok found.Value) (single tmp.Path Snapshot.Zero) "the same as one reader"
                     Expect.stringContains found.Value $"last {last}," "to the last entry"
-                    let expected = opened false tmp.Path
+                    let expected = opened OneReader tmp.Path
                     Expect.isOk expected "RaftLog.Open on one thread"
 
-                    Expect.equal
-                        (opened true tmp.Path)
-                        expected
-                        "RaftLog.Open split: the same entries, terms and hard state"
+                    splitAgrees tmp.Path expected "RaftLog.Open split: the same entries, terms and hard state"
             }
 
             test
@@ -401,22 +409,18 @@ let tests =
                         wal.Save(HardState(2UL, 1UL, i - 10UL), ReadOnlySpan [| entry 2UL i |])
 
                 Expect.isNone (split tmp.Path Snapshot.Zero) "the split read declines the overwrite"
-                let expected = opened false tmp.Path
+                let expected = opened OneReader tmp.Path
                 Expect.isOk expected "one thread reads it"
-                Expect.equal (opened true tmp.Path) expected "through the chain check, the same"
+                splitAgrees tmp.Path expected "through the chain check, the same"
 
                 do
                     use log =
-                        RaftLog.Open(
-                            tmp.Path,
-                            Snapshot.Zero,
-                            WalOptions(SegmentSizeBytes = 3000L, TwoCoreScanBytes = 0L)
-                        )
+                        RaftLog.Open(tmp.Path, Snapshot.Zero, WalOptions(SegmentSizeBytes = 3000L, SplitOpenBytes = 0L))
 
                     log.Append(ReadOnlySpan [| Entry(2UL, 651UL, mem "after") |], HardState(2UL, 1UL, 645UL))
 
                 Expect.stringStarts
-                    (opened false tmp.Path |> Result.defaultValue "")
+                    (opened OneReader tmp.Path |> Result.defaultValue "")
                     "1..651,"
                     "the appended entry reads back"
             }
@@ -435,9 +439,9 @@ let tests =
                             use tmp = new TempDir()
                             usualLog tmp.Path |> ignore
                             damage (Directory.GetFiles(tmp.Path, "*.wal") |> Array.sort)
-                            let expected = opened false tmp.Path
+                            let expected = opened OneReader tmp.Path
                             Expect.isError expected "the damage is refused"
-                            Expect.equal (opened true tmp.Path) expected "the same verdict"
+                            splitAgrees tmp.Path expected "the same verdict"
                         }
                 ]
 
@@ -488,7 +492,7 @@ let tests =
                                 let where =
                                     $"segment {segment}, frame at {frame.Offset} retyped {frame.Type} -> {recordType}"
 
-                                Expect.equal (opened true copy) (opened false copy) where
+                                splitAgrees copy (opened OneReader copy) where
             }
 
             testList
@@ -533,9 +537,9 @@ let tests =
                                     tmp.Path
                                 |> ignore
 
-                                let expected = opened false tmp.Path
+                                let expected = opened OneReader tmp.Path
                                 Expect.isError expected $"refused on one thread (Save {at})"
-                                Expect.equal (opened true tmp.Path) expected $"the same verdict (Save {at})"
+                                splitAgrees tmp.Path expected $"the same verdict (Save {at})"
                         }
                 ]
 
@@ -555,9 +559,9 @@ let tests =
                             HardState.Empty, batch
 
                     usualLogWith 399 (Some breaking) tmp.Path |> ignore
-                    let expected = opened false tmp.Path
+                    let expected = opened OneReader tmp.Path
                     Expect.isError expected $"refused on one thread (Save {at})"
-                    Expect.equal (opened true tmp.Path) expected $"the same verdict (Save {at})"
+                    splitAgrees tmp.Path expected $"the same verdict (Save {at})"
             }
 
             test "the split read answers every read of two segments or more without overwrites or installs" {

@@ -150,7 +150,7 @@ public sealed partial class RaftLog : IDisposable, IAsyncDisposable
                 segments.Add(OpenSegment(fs, options.MapSegments, dir, s.Name, s.FileName));
             // The segments are locked for this log alone, so the scan may read them mapped, in place.
             var (found, offset, crc) = IndexScan.ReadLog(locked, [.. chosen.Select(s => s.FileName)], options.MapSegments ? locked.Count : 0,
-                segments, snapshot, options.CheckRaftInvariants, options.TwoCoreScanBytes);
+                segments, snapshot, options.CheckRaftInvariants, options.SplitOpenBytes);
             var wal = WriteAheadLog.Resume(dir, options, handover, offset, crc, found.Metadata, found.State, found.LastIndex, found.Invariants);
             ulong last = found.Runs.Length > 0 ? found.Runs[^1].Last : snapshot.Index;
             var view = new LogView(found.Runs, snapshot.Index, snapshot.Term, last, last, found.State, snapshot, false);

@@ -9,7 +9,10 @@ namespace Wal.Log;
 /// thread reads the first segments as one reader always has (CRC, replay, index: an
 /// <see cref="IndexBuilder"/>); this one reads the rest with the CRC, keeping each segment's
 /// entries in a run of their own and what it cannot judge alone (a <see cref="SegmentScan"/>).
-/// Each record is framed and checked once, by one of the two.
+/// Each record is framed and checked once, by one of the two. The files of a file system
+/// plugged in through <see cref="IFileSystem"/> are read by one thread at a time: there this
+/// thread reads the first half too, before the second, so the simulated disk (and the
+/// explorer on it) puts the same read under test.
 /// </summary>
 /// <remarks>
 /// The two halves are joined as one reader would have read on: the second half must start
@@ -32,28 +35,40 @@ internal static class SplitScan
 
     /// <summary>
     /// Reads the log in <paramref name="files"/> as <see cref="IndexScan.Read"/> would, split
-    /// between two threads, with where its data ends and the chain there; null when it is not
-    /// worth splitting (see <see cref="ChainCheck.WorthTwoCores"/>; one segment) or the split
-    /// read cannot vouch for its result.
+    /// between two threads (one after the other, for a plugged-in file system), with where its
+    /// data ends and the chain there; null when it is not worth splitting (one segment, fewer
+    /// than <paramref name="minBytes"/> in the sealed segments, the operating system's files on
+    /// one core) or the split read cannot vouch for its result.
     /// </summary>
     public static (IndexScan.Found Found, long Offset, uint Crc)? TryRead(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names,
         int mapped, IReadOnlyList<FileMapping?>? lent, IReadOnlyList<LogSegment> segments, Snapshot start, bool strict, long minBytes)
     {
-        if (files.Count < 2 || !ChainCheck.WorthTwoCores(files, minBytes))
+        if (files.Count < 2 || SealedBytes(files) < minBytes)
+            return null;
+        bool plugged = files.Any(f => f is not IMappableFile);
+        // On one core the operating system's files are read by one reader, as they always were.
+        if (!plugged && Environment.ProcessorCount < 2)
             return null;
         int split = SplitPoint(files);
         using var stop = new CancellationTokenSource();
         var first = new FirstHalf(files.Take(split).ToList(), names.Take(split).ToList(), Math.Min(mapped, split),
             lent?.Take(split).ToList(), segments, start, strict, stop.Token);
-        Thread worker;
-        try
+        Thread? worker = null;
+        if (plugged)
         {
-            worker = new Thread(first.Run) { IsBackground = true, Name = "wal open, first half" };
-            worker.Start();
+            first.Run();
         }
-        catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+        else
         {
-            return null;
+            try
+            {
+                worker = new Thread(first.Run) { IsBackground = true, Name = "wal open, first half" };
+                worker.Start();
+            }
+            catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+            {
+                return null;
+            }
         }
         try
         {
@@ -63,7 +78,7 @@ internal static class SplitScan
             var scans = SegmentScan.ReadAll(reader, later, start, stop.Token);
             if (scans is null)
                 return null;
-            worker.Join();
+            worker?.Join();
             if (first.Builder is not { } builder || !Joins(first.Crc, scans, later[0]))
                 return null;
             foreach (var scan in scans)
@@ -82,8 +97,17 @@ internal static class SplitScan
         {
             stop.Cancel();
             // No file is read after its owner closes it.
-            worker.Join();
+            worker?.Join();
         }
+    }
+
+    /// <summary>The bytes of every segment but the last: a log's tail is preallocated, and its length says nothing of how much it holds.</summary>
+    private static long SealedBytes(IReadOnlyList<IStorageFile> files)
+    {
+        long bytes = 0;
+        for (int i = 0; i < files.Count - 1; i++)
+            bytes += files[i].Length;
+        return bytes;
     }
 
     /// <summary>

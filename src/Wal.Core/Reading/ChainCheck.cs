@@ -44,7 +44,7 @@ internal sealed class ChainCheck : IDisposable
     /// <param name="names">Their file names.</param>
     /// <param name="mapped">How many of them, from the first, may be read mapped (as the replay's reader).</param>
     /// <param name="lent">Mappings of the files their owner lends (see <see cref="SegmentReader"/>), if any.</param>
-    /// <param name="minBytes">The least a log's sealed segments hold for the check to start (<see cref="WalOptions.TwoCoreScanBytes"/>).</param>
+    /// <param name="minBytes">The least a log's sealed segments hold for the check to start (<see cref="WalOptions.SplitOpenBytes"/>).</param>
     public static ChainCheck? Start(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped, IReadOnlyList<FileMapping?>? lent,
         long minBytes)
     {

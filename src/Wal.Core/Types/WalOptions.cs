@@ -82,11 +82,20 @@ public sealed record WalOptions
     public bool MapSegments { get; init; } = true;
 
     /// <summary>
-    /// How many bytes of sealed segments a log must hold before an open reads it on two cores
-    /// (RaftLog.Open; below it, a second thread costs more than it saves). Tests lower it to
-    /// put small logs through the two-core paths.
+    /// How many bytes a log's sealed segments (all but the preallocated tail) must hold before
+    /// <see cref="RaftLog.Open"/> reads it in two halves split at a segment boundary, each record
+    /// framed and checked once, on two cores when there are two and the files are the operating
+    /// system's. Below it one reader reads it all: a second thread costs more than it saves on a
+    /// log that reads in a few milliseconds. A file system plugged in through
+    /// <see cref="IFileSystem"/> is read by one thread at a time, so there the halves are read one
+    /// after the other: that costs about what one reader costs, and lets a simulated disk put the
+    /// split read under test. Default 16 MiB; 0 splits every log of two segments or more, and
+    /// <see cref="long.MaxValue"/> none. docs/api.md says what the split read does.
     /// </summary>
-    internal long TwoCoreScanBytes { get; init; } = 16L << 20;
+    public long SplitOpenBytes { get; init; } = DefaultSplitOpenBytes;
+
+    /// <summary>The default <see cref="SplitOpenBytes"/>: 16 MiB.</summary>
+    public const long DefaultSplitOpenBytes = 16L << 20;
 
     internal void Validate()
     {
@@ -96,6 +105,8 @@ public sealed record WalOptions
         if (MaxRecordBytes < 64 || MaxRecordBytes > DefaultMaxRecordBytes)
             throw WalException.InvalidArgument(
                 $"MaxRecordBytes must be from 64 to {DefaultMaxRecordBytes} (the most etcd reads), not {MaxRecordBytes}.");
+        if (SplitOpenBytes < 0)
+            throw WalException.InvalidArgument($"SplitOpenBytes must be 0 or more, not {SplitOpenBytes}.");
         if (FileSystem is null)
             throw WalException.InvalidArgument("FileSystem must not be null.");
     }
