@@ -54,7 +54,7 @@ let suites =
         None, RaftLogProperties.tests
         None, RaftLogMappedTests.tests
         None, testSequenced ChainCheckTests.tests
-        None, SplitScanTests.tests
+        None, RaftLogSplitOpenTests.tests
         None, testSequenced ZeroFillTests.tests
         None, AsyncTests.tests
         None, testSequenced MetricsTests.tests
