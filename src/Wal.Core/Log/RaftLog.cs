@@ -10,7 +10,7 @@ namespace Wal;
 /// A raft log over an etcd-format WAL directory with random access: what raft's Storage asks
 /// (<see cref="FirstIndex"/>, <see cref="LastIndex"/>, <see cref="Term"/>,
 /// <see cref="GetEntries"/>, <see cref="HardState"/>, <see cref="Snapshot"/>) answered from an
-/// index of where each entry lies (16 bytes an entry), reading entry data from the files on
+/// index of where each entry lies (8 bytes an entry, and 16 a change of term), reading entry data from the files on
 /// demand; and what raft's log needs written (<see cref="Append(ReadOnlySpan{Entry}, HardState)"/>, <see cref="SaveSnapshot"/>,
 /// <see cref="CompactTo"/>) through the same writer as <see cref="WriteAheadLog"/>, so the
 /// files stay etcd's, readable by etcd and <c>wal dump</c>.
