@@ -143,6 +143,13 @@ let private badOptions (fs: SimulatedFileSystem) : (string * WalOptions) list =
         ("MaxRecordBytes = -1", make 65536L -1)
         ("MaxRecordBytes over what etcd reads", make 65536L (WalOptions.DefaultMaxRecordBytes + 1))
         ("FileSystem = null", WalOptions(FileSystem = null))
+        ("SplitOpenBytes = -1",
+         WalOptions(
+             FileSystem = fs,
+             SegmentSizeBytes = 65536L,
+             PrepareSegmentsInBackground = false,
+             SplitOpenBytes = -1L
+         ))
     ]
 
 let ``InvalidArgument: Create with bad options creates nothing`` () =
@@ -156,7 +163,7 @@ let ``InvalidArgument: Create with bad options creates nothing`` () =
 
         Expect.equal (fs.List "/") List.empty<string> what
 
-let ``InvalidArgument: Open, OpenForRead, Repair and Verify with bad options leave the log alone`` () =
+let ``InvalidArgument: Open, OpenForRead, RaftLog.Open, Repair and Verify with bad options leave the log alone`` () =
     let fs, good = logWith 65536L 3UL
     let before = fs.ReadAllBytes firstPath
 
@@ -166,6 +173,7 @@ let ``InvalidArgument: Open, OpenForRead, Repair and Verify with bad options lea
 
         check (fun () -> WriteAheadLog.Open(dir, Snapshot.Zero, options).Dispose())
         check (fun () -> WriteAheadLog.OpenForRead(dir, Snapshot.Zero, options).Dispose())
+        check (fun () -> RaftLog.Open(dir, Snapshot.Zero, options).Dispose())
         check (fun () -> WalDirectory.Repair(dir, options) |> ignore)
         check (fun () -> WalDirectory.Verify(dir, Snapshot.Zero, options) |> ignore)
         check (fun () -> WalDirectory.ValidSnapshotEntries(dir, options) |> ignore)
@@ -333,8 +341,8 @@ let tests =
                 "InvalidArgument: Create with bad options creates nothing"
                 ``InvalidArgument: Create with bad options creates nothing``
             testCase
-                "InvalidArgument: Open, OpenForRead, Repair and Verify with bad options leave the log alone"
-                ``InvalidArgument: Open, OpenForRead, Repair and Verify with bad options leave the log alone``
+                "InvalidArgument: Open, OpenForRead, RaftLog.Open, Repair and Verify with bad options leave the log alone"
+                ``InvalidArgument: Open, OpenForRead, RaftLog.Open, Repair and Verify with bad options leave the log alone``
             testCase
                 "The tools read through the options' file system"
                 ``The tools read through the options' file system``
