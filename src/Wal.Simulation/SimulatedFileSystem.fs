@@ -48,6 +48,9 @@ type SimulatedFileSystem(initial: DiskState) =
     // handle: a file closed twice had two owners, which is a leak or a use-after-close waiting.
     let openHandles = HashSet<obj>(HashIdentity.Reference)
     let mutable doubleCloses = 0
+    // A log's readers may close the last handle of a segment a compaction dropped on their own
+    // thread while the writer opens the next: the handles and locks change under this gate.
+    let handlesGate = obj ()
     // fdatasync or fsync called again on a handle whose last one failed (PostgreSQL's fsyncgate:
     // Linux may have dropped the dirty pages, so a retry can succeed without writing them).
     let mutable retriedSyncs = 0
@@ -74,7 +77,7 @@ type SimulatedFileSystem(initial: DiskState) =
     /// Whether the power was cut.
     member _.Dead = dead
     /// How many file handles opened on this disk (since the last Restore) are still open.
-    member _.OpenHandles = openHandles.Count
+    member _.OpenHandles = lock handlesGate (fun () -> openHandles.Count)
     /// How many times a handle was closed after it had been closed already.
     member _.DoubleCloses = doubleCloses
     /// How many times a file was synced again through a handle whose last sync failed.
@@ -93,9 +96,11 @@ type SimulatedFileSystem(initial: DiskState) =
     member _.Restore(next: DiskState) =
         state <- next
         dead <- false
-        locks.Clear()
-        openHandles.Clear()
-        generation <- generation + 1
+
+        lock handlesGate (fun () ->
+            locks.Clear()
+            openHandles.Clear()
+            generation <- generation + 1)
 
     /// The bytes of a file as a reader sees them now.
     member _.ReadAllBytes(path: string) : byte[] =
@@ -246,8 +251,11 @@ type SimulatedFileSystem(initial: DiskState) =
         let owner = obj ()
         let mutable closed = false
         let mutable syncFailed = false
-        let born = generation
-        openHandles.Add owner |> ignore
+
+        let born =
+            lock handlesGate (fun () ->
+                openHandles.Add owner |> ignore
+                generation)
 
         // As a disposed FileStream: a call on a closed handle is a bug in its owner.
         let ensureOpen () =
@@ -319,26 +327,28 @@ type SimulatedFileSystem(initial: DiskState) =
                 this.AliveSince born
                 ensureOpen ()
 
-                match locks.TryGetValue id with
-                | true, o when not (obj.ReferenceEquals(o, owner)) -> false
-                | _ ->
-                    locks[id] <- owner
-                    true
+                lock handlesGate (fun () ->
+                    match locks.TryGetValue id with
+                    | true, o when not (obj.ReferenceEquals(o, owner)) -> false
+                    | _ ->
+                        locks[id] <- owner
+                        true)
 
             member _.Dispose() =
-                if closed then
-                    doubleCloses <- doubleCloses + 1
-                else
-                    closed <- true
+                lock handlesGate (fun () ->
+                    if closed then
+                        doubleCloses <- doubleCloses + 1
+                    else
+                        closed <- true
 
-                    if born = generation then
-                        openHandles.Remove owner |> ignore
+                        if born = generation then
+                            openHandles.Remove owner |> ignore
 
-                    // A handle from before a Restore holds no lock on the new disk.
-                    if born = generation then
-                        match locks.TryGetValue id with
-                        | true, o when obj.ReferenceEquals(o, owner) -> locks.Remove id |> ignore
-                        | _ -> ()
+                        // A handle from before a Restore holds no lock on the new disk.
+                        if born = generation then
+                            match locks.TryGetValue id with
+                            | true, o when obj.ReferenceEquals(o, owner) -> locks.Remove id |> ignore
+                            | _ -> ())
         }
 
     interface IFileSystem with
