@@ -43,7 +43,7 @@ internal static class SplitScan
     public static (IndexScan.Found Found, long Offset, uint Crc)? TryRead(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names,
         int mapped, IReadOnlyList<FileMapping?>? lent, IReadOnlyList<LogSegment> segments, Snapshot start, bool strict, long minBytes)
     {
-        if (files.Count < 2 || SealedBytes(files) < minBytes)
+        if (files.Count < 2 || SegmentDirectory.SealedBytes(files) < minBytes)
             return null;
         bool plugged = files.Any(f => f is not IMappableFile);
         // On one core the operating system's files are read by one reader, as they always were.
@@ -99,15 +99,6 @@ internal static class SplitScan
             // No file is read after its owner closes it.
             worker?.Join();
         }
-    }
-
-    /// <summary>The bytes of every segment but the last: a log's tail is preallocated, and its length says nothing of how much it holds.</summary>
-    private static long SealedBytes(IReadOnlyList<IStorageFile> files)
-    {
-        long bytes = 0;
-        for (int i = 0; i < files.Count - 1; i++)
-            bytes += files[i].Length;
-        return bytes;
     }
 
     /// <summary>

@@ -48,7 +48,7 @@ internal sealed class ChainCheck : IDisposable
     public static ChainCheck? Start(IReadOnlyList<IStorageFile> files, IReadOnlyList<string> names, int mapped, IReadOnlyList<FileMapping?>? lent,
         long minBytes)
     {
-        if (!WorthTwoCores(files, minBytes))
+        if (Environment.ProcessorCount < 2 || files.Any(f => f is not IMappableFile) || SegmentDirectory.SealedBytes(files) < minBytes)
             return null;
         var reader = new SegmentReader(files, names, checkCrc: true, mapped: mapped, lent: lent);
         try
@@ -61,30 +61,6 @@ internal sealed class ChainCheck : IDisposable
             reader.Dispose();
             return null;
         }
-    }
-
-    /// <summary>
-    /// Whether <paramref name="files"/> may be read on two threads at once and are worth it:
-    /// two cores or more, the operating system's files (a file system plugged in through
-    /// <see cref="IFileSystem"/> is read by one thread at a time, as it always was), and at least
-    /// <paramref name="minBytes"/> in the sealed segments. Below that a log reads in a few
-    /// milliseconds, and a second thread would cost more than it saves.
-    /// </summary>
-    public static bool WorthTwoCores(IReadOnlyList<IStorageFile> files, long minBytes)
-    {
-        if (Environment.ProcessorCount < 2)
-            return false;
-        // Counted over the sealed segments, every one but the last: a log's tail is preallocated,
-        // and its length says nothing of how much it holds.
-        long bytes = 0;
-        for (int i = 0; i < files.Count; i++)
-        {
-            if (files[i] is not IMappableFile)
-                return false;
-            if (i < files.Count - 1)
-                bytes += files[i].Length;
-        }
-        return bytes >= minBytes;
     }
 
     /// <summary>The chain after the last record, once <see cref="Confirms"/> has said yes.</summary>
