@@ -41,6 +41,9 @@ type private Mechanism =
         /// O_DIRECT takes nothing smaller or unaligned.
         Pages: bool
         Fdatasync: bool
+        /// WalOptions.ZeroAheadBytes: a Save whose bytes reach past the space written so far also
+        /// writes zeros over this many bytes after them, before its fdatasync (0: never).
+        ZeroAhead: int
     }
 
 /// One run of one mechanism.
@@ -62,6 +65,10 @@ type private Target =
         /// start, as the next Save rewrites that page whole.
         Pages: nativeint
         mutable Offset: int64
+        /// Where the space written (by Saves or zeros) ends.
+        mutable WrittenTo: int64
+        /// The file's length: zeros never go past it.
+        Size: int64
     }
 
 let private page = 4096
@@ -84,6 +91,15 @@ let private mechanisms =
             Flags = 0
             Pages = false
             Fdatasync = true
+            ZeroAhead = 0
+        }
+        {
+            Name = "fallocate + pwrite, zero-ahead 1 MiB + fdatasync"
+            Preparation = Fallocated
+            Flags = 0
+            Pages = false
+            Fdatasync = true
+            ZeroAhead = 1 <<< 20
         }
         {
             Name = "pre-zeroed + pwrite + fdatasync"
@@ -91,6 +107,7 @@ let private mechanisms =
             Flags = 0
             Pages = false
             Fdatasync = true
+            ZeroAhead = 0
         }
         {
             Name = "fallocate + O_DSYNC pwrite"
@@ -98,6 +115,7 @@ let private mechanisms =
             Flags = Libc.O_DSYNC
             Pages = false
             Fdatasync = false
+            ZeroAhead = 0
         }
         {
             Name = "pre-zeroed + O_DIRECT|O_DSYNC pages"
@@ -105,6 +123,7 @@ let private mechanisms =
             Flags = Libc.O_DIRECT ||| Libc.O_DSYNC
             Pages = true
             Fdatasync = false
+            ZeroAhead = 0
         }
         {
             Name = "pre-zeroed + O_DIRECT pages + fdatasync"
@@ -112,6 +131,7 @@ let private mechanisms =
             Flags = Libc.O_DIRECT
             Pages = true
             Fdatasync = true
+            ZeroAhead = 0
         }
         {
             Name = "fallocate KEEP_SIZE (.NET) + pwrite + fdatasync"
@@ -119,6 +139,7 @@ let private mechanisms =
             Flags = 0
             Pages = false
             Fdatasync = true
+            ZeroAhead = 0
         }
     ]
 
@@ -152,6 +173,10 @@ let private pwriteAll (fd: int) (buffer: nativeint) (count: int) (offset: int64)
 
         written <- written + int n
 
+/// 1 MiB of zeros for zero-ahead, never freed.
+let private zeros =
+    lazy (NativePtr.toNativeInt (NativePtr.ofVoidPtr<byte>(NativeMemory.AllocZeroed(unativeint (1 <<< 20)))))
+
 let private save (t: Target) =
     let m = t.Mechanism
 
@@ -171,6 +196,22 @@ let private save (t: Target) =
             NativeMemory.Copy(voidptr (t.Pages + nativeint last), voidptr t.Pages, unativeint (ending - last))
     else
         pwriteAll t.Fd t.Payload t.Bytes t.Offset
+
+    let ending = t.Offset + int64 t.Bytes
+
+    // The engine's rule (SegmentWriter.ZeroAhead): only a Save that reaches new space, and is no
+    // more than a sixteenth of the zero-ahead, takes zeros along.
+    if
+        m.ZeroAhead > 0
+        && ending > t.WrittenTo
+        && ending < t.Size
+        && t.Bytes * 16 <= m.ZeroAhead
+    then
+        let until = min t.Size (ending + int64 m.ZeroAhead)
+        pwriteAll t.Fd zeros.Value (int (until - ending)) ending
+        t.WrittenTo <- until
+
+    t.WrittenTo <- max t.WrittenTo ending
 
     if m.Fdatasync then
         check "fdatasync" (Libc.fdatasync t.Fd)
@@ -284,10 +325,12 @@ let private settleJit (bytes: int) =
                     Payload = payload
                     Pages = pages
                     Offset = 0L
+                    WrittenTo = 0L
+                    Size = 0L
                 }
 
             let buffered = target mechanisms[0]
-            let direct = target mechanisms[3]
+            let direct = target (mechanisms |> List.find (fun m -> m.Pages))
 
             Run.warmUp 1 (fun () ->
                 saves buffered 30
@@ -315,6 +358,8 @@ let private measure (dir: string) (run: int) (m: Mechanism) (count: int) (bytes:
                             Payload = payload
                             Pages = pages
                             Offset = 0L
+                            WrittenTo = 0L
+                            Size = size
                         }
 
                     saves t warmupSaves

@@ -178,11 +178,11 @@ let private table (s: Settings) =
         }
 
     let readAll =
-        // The zero-filled engine writes the same files: its scan would repeat the engine's.
+        // The engine without zero-ahead writes the same files: its scan would repeat the engine's.
         measureWorkload
             rootDir
             1
-            (contestants |> List.filter (fun c -> c <> RawLoop && c <> ZeroFilled))
+            (contestants |> List.filter (fun c -> c <> RawLoop && c <> NoZeroAhead))
             readAllWorkload
             0
             true

@@ -64,7 +64,8 @@ let simulatedOnWith (zeroFill: bool) (storage: SimulatedStorage) (segmentSize: i
             SegmentSizeBytes = segmentSize,
             PrepareSegmentsInBackground = false,
             CheckRaftInvariants = false,
-            ZeroFillSegments = zeroFill
+            ZeroFillSegments = zeroFill,
+            ZeroAheadBytes = zeroAheadFor segmentSize
         )
 
     let filled = if zeroFill then ", zero-filled" else ""

@@ -67,6 +67,12 @@ let rec isPowerLoss (ex: exn) =
     | Wal.Simulation.PowerLoss -> true
     | _ -> isPowerLoss ex.InnerException
 
+/// WalOptions.ZeroAheadBytes on the simulated disk: a quarter of a segment (at least 64 bytes),
+/// so the explorer meets Saves that take zeros along and Saves too large to (more than a
+/// sixteenth of it), and zeros that stop short of a segment's end as well as at it.
+let zeroAheadFor (segmentSize: int64) =
+    int (min (int64 WalOptions.DefaultZeroAheadBytes) (max 64L (segmentSize / 4L)))
+
 /// The engine's options on `fs`: `segmentSize`-byte segments prepared in the foreground (so a
 /// run is deterministic), zero-filled when `zeroFill`.
 let optionsWith (zeroFill: bool) (fs: SimulatedFileSystem) (segmentSize: int64) =
@@ -74,7 +80,8 @@ let optionsWith (zeroFill: bool) (fs: SimulatedFileSystem) (segmentSize: int64) 
         FileSystem = fs,
         SegmentSizeBytes = segmentSize,
         PrepareSegmentsInBackground = false,
-        ZeroFillSegments = zeroFill
+        ZeroFillSegments = zeroFill,
+        ZeroAheadBytes = zeroAheadFor segmentSize
     )
 
 /// The engine's options on `fs` as etcd runs: `segmentSize`-byte segments, fallocated only.

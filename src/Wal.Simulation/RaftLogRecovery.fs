@@ -147,7 +147,8 @@ let judge
             FileSystem = fs,
             SegmentSizeBytes = segmentSize,
             PrepareSegmentsInBackground = false,
-            SplitOpenBytes = 0L
+            SplitOpenBytes = 0L,
+            ZeroAheadBytes = Harness.zeroAheadFor segmentSize
         )
 
     let verdict =

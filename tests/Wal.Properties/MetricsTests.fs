@@ -8,6 +8,7 @@ open System.Diagnostics.Metrics
 open System.IO
 open Expecto
 open Wal
+open Wal.Simulation
 open Wal.Properties.Support
 
 /// What the instruments recorded on this thread while `action` ran: each instrument's measurements.
@@ -120,6 +121,41 @@ let tests =
                     (seen WalMetrics.BytesWritten |> List.sum)
                     (float dataBytes)
                     "bytes: every segment's data, once"
+
+            testCase "wal.bytes.zeroed counts the zeros written ahead of the records, and wal.bytes.written does not"
+            <| fun () ->
+                let fs = SimulatedFileSystem()
+                let ahead = 64 * 1024
+
+                let options =
+                    WalOptions(
+                        FileSystem = fs,
+                        SegmentSizeBytes = 1_000_000L,
+                        PrepareSegmentsInBackground = false,
+                        ZeroAheadBytes = ahead
+                    )
+
+                let seen =
+                    measured (fun () ->
+                        use wal = WriteAheadLog.Create("/data/wal", mem "m", options)
+
+                        for i in 1UL .. 2000UL do
+                            wal.Save(HardState(1UL, 0UL, i - 1UL), [| entry i |]))
+
+                let segment =
+                    fs.List "/data/wal"
+                    |> List.filter (fun n -> n.EndsWith ".wal")
+                    |> List.exactlyOne
+
+                let dataBytes =
+                    int64 (dataEndOf (fs.ReadAllBytes(Path.Combine("/data/wal", segment))))
+
+                let zeroed = seen WalMetrics.BytesZeroed |> List.sum
+                Expect.equal (seen WalMetrics.BytesWritten |> List.sum) (float dataBytes) "written: the records alone"
+                // Each zero-ahead covers the next 64 KiB from where the records reached past the last one.
+                Expect.isTrue (zeroed > 0.0 && zeroed % float ahead = 0.0) $"whole zero-aheads ({zeroed})"
+                Expect.isGreaterThanOrEqual zeroed (float (dataBytes - int64 ahead)) "ahead of about every record"
+                Expect.isLessThanOrEqual zeroed (float (dataBytes + int64 ahead)) "and not much further"
 
             testCase "with the meter listened to, Save on a real disk allocates nothing per entry"
             <| fun () ->

@@ -56,6 +56,7 @@ let suites =
         None, testSequenced ChainCheckTests.tests
         None, RaftLogSplitOpenTests.tests
         None, testSequenced ZeroFillTests.tests
+        None, testSequenced ZeroAheadTests.tests
         None, AsyncTests.tests
         None, testSequenced MetricsTests.tests
         None, FSharpSurfaceTests.tests

@@ -68,17 +68,19 @@ type TempDir() =
                 ()
 
 /// A file that passes every call to `inner`. Being a type of the test's own, it is read by one
-/// thread and never mapped, as any file of a plugged-in file system; a test overrides Write to
-/// watch what the log writes.
+/// thread and never mapped, as any file of a plugged-in file system; a test overrides Write and
+/// DataSync to watch what the log writes and syncs.
 type PassThroughFile(inner: Wal.Storage.IStorageFile) =
     abstract Write: offset: int64 * data: ReadOnlySpan<byte> -> unit
     default _.Write(offset, data) = inner.Write(offset, data)
+    abstract DataSync: unit -> unit
+    default _.DataSync() = inner.DataSync()
 
     interface Wal.Storage.IStorageFile with
         member _.Length = inner.Length
         member _.Read(offset, buffer) = inner.Read(offset, buffer)
         member this.Write(offset, data) = this.Write(offset, data)
-        member _.DataSync() = inner.DataSync()
+        member this.DataSync() = this.DataSync()
         member _.Sync() = inner.Sync()
         member _.Truncate length = inner.Truncate length
         member _.Preallocate length = inner.Preallocate length

@@ -150,6 +150,13 @@ let private badOptions (fs: SimulatedFileSystem) : (string * WalOptions) list =
              PrepareSegmentsInBackground = false,
              SplitOpenBytes = -1L
          ))
+        ("ZeroAheadBytes = -1",
+         WalOptions(
+             FileSystem = fs,
+             SegmentSizeBytes = 65536L,
+             PrepareSegmentsInBackground = false,
+             ZeroAheadBytes = -1
+         ))
     ]
 
 let ``InvalidArgument: Create with bad options creates nothing`` () =

@@ -16,6 +16,16 @@ internal sealed class SegmentWriter : IDisposable
     private readonly byte[] _metadata;
     private bool _handedOver;
 
+    // Zero-ahead (WalOptions.ZeroAheadBytes). Space below _zeroedTo holds data or written zeros;
+    // past it, fallocate's unwritten extents, whose conversion an fdatasync must commit through
+    // the journal. Zeros go only at or past the flushed offset and below _end, the preallocated
+    // length, so they replace bytes that already read as zeros and never grow the file.
+    private readonly long _end;
+    private readonly int _zeroAhead;
+    private long _zeroedTo;
+    private long _syncedTo;
+    private long _lastSyncBytes;
+
     private SegmentWriter(
         SegmentName name,
         IStorageFile file,
@@ -25,10 +35,16 @@ internal sealed class SegmentWriter : IDisposable
         HardState state,
         HardState read,
         ulong lastIndex,
+        SpaceAhead space,
         byte[]? pageBuffer = null,
         byte[]? scratch = null)
     {
         Name = name;
+        _end = space.End;
+        _zeroAhead = space.ZeroAheadBytes;
+        _zeroedTo = space.ZeroedTo;
+        _syncedTo = offset;
+        _lastSyncBytes = space.LastSyncBytes;
         _file = file;
         _pages = new PageWriter(file, offset, pageBuffer);
         _encoder = new Encoder(_pages, previousCrc, scratch);
@@ -69,8 +85,8 @@ internal sealed class SegmentWriter : IDisposable
     /// A writer for the first segment of a new log, in an empty file. Write its header with
     /// <see cref="WriteFirstHeader"/>.
     /// </summary>
-    public static SegmentWriter First(IStorageFile file, byte[] metadata) =>
-        new(new SegmentName(0, 0), file, 0, 0, metadata, HardState.Empty, HardState.Empty, 0);
+    public static SegmentWriter First(IStorageFile file, byte[] metadata, SpaceAhead space) =>
+        new(new SegmentName(0, 0), file, 0, 0, metadata, HardState.Empty, HardState.Empty, 0, space);
 
     /// <summary>
     /// A writer that appends to a segment read to <paramref name="offset"/>, its last valid
@@ -78,14 +94,15 @@ internal sealed class SegmentWriter : IDisposable
     /// records appended now are not followed by stale ones a later read would trip over. With
     /// <paramref name="zeroFill"/> the space after the offset is written with zeros too (<see cref="WalOptions.ZeroFillSegments"/>).
     /// </summary>
-    public static SegmentWriter Resume(OpenSegment tail, long offset, uint crc, byte[] metadata, HardState read, ulong lastIndex, bool zeroFill)
+    public static SegmentWriter Resume(OpenSegment tail, long offset, uint crc, byte[] metadata, HardState read, ulong lastIndex, bool zeroFill, int zeroAheadBytes)
     {
         long length = tail.File.Length;
         tail.File.Truncate(offset);
         tail.File.Preallocate(length);
         if (zeroFill)
             ZeroFill.Range(tail.File, offset, length);
-        return new SegmentWriter(tail.Name, tail.File, offset, crc, metadata, HardState.Empty, read, lastIndex);
+        var space = new SpaceAhead(length, zeroFill ? length : offset, zeroAheadBytes, 0);
+        return new SegmentWriter(tail.Name, tail.File, offset, crc, metadata, HardState.Empty, read, lastIndex, space);
     }
 
     /// <summary>
@@ -93,10 +110,12 @@ internal sealed class SegmentWriter : IDisposable
     /// chain on. Write its header with <see cref="WriteHeader"/>. This segment's file passes to
     /// the caller as <paramref name="sealedSegment"/>, to be held for its lock.
     /// </summary>
-    public SegmentWriter Successor(IStorageFile file, out OpenSegment sealedSegment)
+    public SegmentWriter Successor(IStorageFile file, SpaceAhead space, out OpenSegment sealedSegment)
     {
         // The buffers pass on with the chain: a cut allocates no buffer the sealed segment had grown.
-        var next = new SegmentWriter(NextName, file, 0, Crc, _metadata, State, _read, LastIndex, _pages.HandOverBuffer(), _encoder.Scratch);
+        // So does the size of the Saves, which decides whether the new segment's header sync takes zeros along.
+        space = space with { LastSyncBytes = _lastSyncBytes };
+        var next = new SegmentWriter(NextName, file, 0, Crc, _metadata, State, _read, LastIndex, space, _pages.HandOverBuffer(), _encoder.Scratch);
         sealedSegment = new OpenSegment(Name, _file);
         // Stryker disable once Boolean : guards a Dispose of the sealed writer, which the engine never makes (it drops the writer)
         _handedOver = true;
@@ -164,8 +183,32 @@ internal sealed class SegmentWriter : IDisposable
     public void Sync()
     {
         _pages.Flush();
+        long offset = _pages.FlushedOffset;
+        ZeroAhead(offset);
         DataSync();
+        _lastSyncBytes = offset - _syncedTo;
+        _syncedTo = offset;
     }
+
+    // An fdatasync whose bytes reach past the written space commits their extents' conversion
+    // through the journal anyway; written zeros taken along in the same sync make the next
+    // ZeroAheadBytes of space written, so the Saves that follow commit nothing but their data.
+    // A Save larger than a sixteenth of that would share the commit with too few others to pay
+    // for writing its space twice (bench/README.md, "Zero-ahead").
+    private void ZeroAhead(long offset)
+    {
+        if (_zeroAhead == 0 || offset <= _zeroedTo || offset >= _end)
+            return;
+        long syncBytes = Math.Max(offset - _syncedTo, _lastSyncBytes);
+        if (syncBytes * SyncsPerZeroAhead > _zeroAhead)
+            return;
+        long to = Math.Min(_end, offset + _zeroAhead);
+        ZeroFill.Write(_file, offset, to);
+        _zeroedTo = to;
+    }
+
+    /// <summary>How many Saves at least a zero-ahead must serve to be written.</summary>
+    internal const int SyncsPerZeroAhead = 16;
 
     /// <summary>Writes out everything buffered, without syncing: readers of the file see it from now on.</summary>
     public void Flush() => _pages.Flush();
@@ -187,6 +230,13 @@ internal sealed class SegmentWriter : IDisposable
         _file.Truncate(_pages.FlushedOffset);
         DataSync();
     }
+
+    /// <summary>
+    /// The space after a writer's offset: the preallocated length (<see cref="End"/>), how far it
+    /// is known written (<see cref="ZeroedTo"/>), the zero-ahead setting, and the bytes of the
+    /// last sync before this writer.
+    /// </summary>
+    public readonly record struct SpaceAhead(long End, long ZeroedTo, int ZeroAheadBytes, long LastSyncBytes);
 
     /// <summary>Closes the file, unless <see cref="Successor"/> passed it on.</summary>
     public void Dispose()

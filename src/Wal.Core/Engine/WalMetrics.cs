@@ -17,8 +17,14 @@ public static class WalMetrics
     /// <summary>Histogram, seconds: how long each fdatasync of a segment took (etcd's wal_fsync_duration_seconds).</summary>
     public const string FsyncDuration = "wal.fsync.duration";
 
-    /// <summary>Counter, bytes: what the log wrote to its segment files.</summary>
+    /// <summary>Counter, bytes: the records the log wrote to its segment files (zeros ahead of them are <see cref="BytesZeroed"/>).</summary>
     public const string BytesWritten = "wal.bytes.written";
+
+    /// <summary>
+    /// Counter, bytes: preallocated space the log wrote with zeros, apart from its records
+    /// (<see cref="WalOptions.ZeroAheadBytes"/>, <see cref="WalOptions.ZeroFillSegments"/>).
+    /// </summary>
+    public const string BytesZeroed = "wal.bytes.zeroed";
 
     /// <summary>Counter: raft entries appended.</summary>
     public const string EntriesAppended = "wal.entries.appended";
@@ -35,6 +41,7 @@ public static class WalMetrics
     private static readonly Meter Meter = new(MeterName, "1.0");
     private static readonly Histogram<double> Fsync = Meter.CreateHistogram<double>(FsyncDuration, "s", "Duration of each fdatasync of a WAL segment.");
     private static readonly Counter<long> Bytes = Meter.CreateCounter<long>(BytesWritten, "By", "Bytes written to WAL segment files.");
+    private static readonly Counter<long> Zeroed = Meter.CreateCounter<long>(BytesZeroed, "By", "Bytes of WAL segment space written with zeros ahead of the records.");
     private static readonly Counter<long> Entries = Meter.CreateCounter<long>(EntriesAppended, "{entry}", "Raft entries appended to the WAL.");
     private static readonly Counter<long> Records = Meter.CreateCounter<long>(RecordsAppended, "{record}", "Records appended to the WAL.");
     private static readonly Counter<long> Cuts = Meter.CreateCounter<long>(SegmentsCut, "{segment}", "WAL segments cut.");
@@ -50,6 +57,8 @@ public static class WalMetrics
     }
 
     internal static void Written(long bytes) => Bytes.Add(bytes);
+
+    internal static void ZeroesWritten(long bytes) => Zeroed.Add(bytes);
 
     internal static void Appended(int entries, int records)
     {

@@ -107,7 +107,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             if (options.ZeroFillSegments)
                 ZeroFill.Range(file, 0, options.SegmentSizeBytes);
 
-            var writer = SegmentWriter.First(file, metadata.ToArray());
+            var writer = SegmentWriter.First(file, metadata.ToArray(), options.FreshSegmentSpace());
             writer.WriteFirstHeader();
             writer.Sync();
             // etcd does not sync the temporary directory; without it the segment's directory
@@ -206,7 +206,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         var wal = new WriteAheadLog(dir, options) { _invariants = invariants };
         try
         {
-            wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, state, lastIndex, options.ZeroFillSegments);
+            wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, state, lastIndex, options.ZeroFillSegments, options.ZeroAheadBytes);
             wal._locked.AddRange(segments.Take(segments.Count - 1));
             // Stryker disable once Statement : the log owns the files from here; the one caller returns without reading its list again
             segments.Clear();

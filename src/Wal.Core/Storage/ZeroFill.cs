@@ -17,11 +17,19 @@ internal static class ZeroFill
     {
         if (to <= from)
             return;
-        var zeros = Zeros.Value;
-        for (long offset = from; offset < to; offset += PieceBytes)
-            file.Write(offset, zeros.AsSpan(0, (int)Math.Min(PieceBytes, to - offset)));
+        Write(file, from, to);
         // Synced here, off the Save path: otherwise the first fdatasync after the segment is
         // taken would write back the whole fill.
         file.DataSync();
+    }
+
+    /// <summary>Writes zeros over [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="file"/>, leaving the sync to the caller.</summary>
+    /// <exception cref="IOException">As the file's Write.</exception>
+    public static void Write(IStorageFile file, long from, long to)
+    {
+        var zeros = Zeros.Value;
+        for (long offset = from; offset < to; offset += PieceBytes)
+            file.Write(offset, zeros.AsSpan(0, (int)Math.Min(PieceBytes, to - offset)));
+        WalMetrics.ZeroesWritten(to - from);
     }
 }

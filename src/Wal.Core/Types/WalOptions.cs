@@ -46,9 +46,33 @@ public sealed record WalOptions
     /// <c>wal_init_zero</c> is the same trade. Measured on ext4 (bench/README.md, "Late night"):
     /// Saves of about 13 KB each went 1.5-1.8x faster, single small entries did not change, and
     /// Saves of 400 KB each went 2.4x slower, since every segment is written twice and the zeros
-    /// take the device's bandwidth from the log. Off by default, as in etcd.
+    /// take the device's bandwidth from the log. Off by default: <see cref="ZeroAheadBytes"/>
+    /// gives small Saves the same without costing large ones.
     /// </summary>
     public bool ZeroFillSegments { get; init; }
+
+    /// <summary>
+    /// How many bytes of a segment's space an fdatasync writes with zeros ahead of the log, when
+    /// it has to commit new space anyway (default 1 MiB; 0 turns it off). fallocate leaves
+    /// unwritten extents, and an fdatasync that writes into one commits the conversion through
+    /// the file system's journal: with Saves of a few KB, nearly every fdatasync does, which
+    /// about doubles its CPU cost on ext4. So the Save whose bytes first reach past the written
+    /// space also writes zeros over the next ZeroAheadBytes, in the same write-back and the
+    /// same commit, and the Saves that follow find written space and commit only their data.
+    /// It is left out when a Save (or the one before it) wrote more than a sixteenth of
+    /// ZeroAheadBytes, since such Saves convert so much space each that writing it twice costs
+    /// more than the commits it saves. The files' bytes are the same either way: the zeros go
+    /// only over preallocated space, which reads as zeros, and never past the file's length.
+    /// Measured in bench/README.md ("Zero-ahead").
+    /// </summary>
+    public int ZeroAheadBytes { get; init; } = DefaultZeroAheadBytes;
+
+    /// <summary>The default <see cref="ZeroAheadBytes"/>: 1 MiB.</summary>
+    public const int DefaultZeroAheadBytes = 1 << 20;
+
+    // The space of a segment file the pipeline or Create just preallocated.
+    internal Engine.SegmentWriter.SpaceAhead FreshSegmentSpace() =>
+        new(SegmentSizeBytes, ZeroFillSegments ? SegmentSizeBytes : 0, ZeroAheadBytes, 0);
 
     /// <summary>
     /// Whether raft's invariants are kept as a second checksum (the default): a record read that
@@ -105,6 +129,8 @@ public sealed record WalOptions
         if (MaxRecordBytes < 64 || MaxRecordBytes > DefaultMaxRecordBytes)
             throw WalException.InvalidArgument(
                 $"MaxRecordBytes must be from 64 to {DefaultMaxRecordBytes} (the most etcd reads), not {MaxRecordBytes}.");
+        if (ZeroAheadBytes < 0)
+            throw WalException.InvalidArgument($"ZeroAheadBytes must be 0 or more, not {ZeroAheadBytes}.");
         if (SplitOpenBytes < 0)
             throw WalException.InvalidArgument($"SplitOpenBytes must be 0 or more, not {SplitOpenBytes}.");
         if (FileSystem is null)
