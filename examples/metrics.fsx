@@ -1,5 +1,6 @@
 // Metrics: the log publishes its fdatasync durations (etcd's wal_fsync_duration_seconds), bytes
-// written, entries and records appended, segments cut and cut durations on the meter "Wal".
+// written, bytes of space zeroed ahead of the records, entries and records appended, segments cut
+// and cut durations on the meter "Wal".
 // Here a MeterListener in the script collects them; `dotnet-counters monitor --counters Wal -p <pid>`
 // shows the same instruments in a running service.
 // Run with: dotnet fsi build.fsx pack && dotnet fsi examples/metrics.fsx
@@ -76,6 +77,8 @@ let check (name: string) (ok: float -> bool) =
 check WalMetrics.EntriesAppended (fun v -> v = 5000.0)
 check WalMetrics.SegmentsCut (fun v -> v >= 3.0)
 check WalMetrics.BytesWritten (fun v -> v > 1_000_000.0)
+// Saves of about 2.3 KB take zeros along ahead of them (WalOptions.ZeroAheadBytes), about as many bytes as they write.
+check WalMetrics.BytesZeroed (fun v -> v > 500_000.0)
 
 if counts[WalMetrics.FsyncDuration] < 500 then
     failwith "an fdatasync per save"
