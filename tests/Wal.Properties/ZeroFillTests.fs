@@ -59,11 +59,13 @@ type private Recorder() =
             }
             :> IStorageFile)
 
+// Zero-ahead off, so what is zero-filled here is the option's doing alone (ZeroAheadTests has its own).
 let private options (fs: IFileSystem) (zeroFill: bool) =
     WalOptions(
         SegmentSizeBytes = segmentBytes,
         FileSystem = fs,
         ZeroFillSegments = zeroFill,
+        ZeroAheadBytes = 0,
         PrepareSegmentsInBackground = false
     )
 
