@@ -63,7 +63,8 @@ public sealed record WalOptions
     /// ZeroAheadBytes, since such Saves convert so much space each that writing it twice costs
     /// more than the commits it saves. The files' bytes are the same either way: the zeros go
     /// only over preallocated space, which reads as zeros, and never past the file's length.
-    /// Measured in bench/README.md ("Zero-ahead").
+    /// Measured in bench/README.md ("Zero-ahead"). On a copy-on-write file system (btrfs, ZFS)
+    /// later writes never land in the zeroed blocks, so set it to 0 there.
     /// </summary>
     public int ZeroAheadBytes { get; init; } = DefaultZeroAheadBytes;
 
