@@ -81,6 +81,19 @@ module Contestant =
         | Etcd -> EtcdRun.peer root, EtcdRun.arguments dir w warmup scan
         | _ -> Path.Combine(AppContext.BaseDirectory, "wal-bench"), childArguments c dir w bytesPerSave warmup scan
 
+    /// syncfs on the file system the runs' directories are on. A run's deleted directory frees its
+    /// blocks (and, mounted with discard, discards them) in a journal commit and a write-back that
+    /// would otherwise land in the next contestant's first fdatasyncs, so whoever ran after a
+    /// large writer paid for it; `wal-bench floor` settles each file the same way.
+    let settle () =
+        let fd = Libc.openFile (Path.GetTempPath(), Libc.O_RDONLY ||| Libc.O_CLOEXEC, 0)
+
+        if fd >= 0 then
+            try
+                Libc.syncfs fd |> ignore
+            finally
+                Libc.close fd |> ignore
+
     /// Runs the contestant in its child process and reads its figures; None when the peer is not built.
     let run (root: string) (c: Contestant) (w: Workload) (bytesPerSave: int) (warmup: int) (scan: bool) =
         let dir = scratch c
@@ -102,6 +115,8 @@ module Contestant =
         finally
             if Directory.Exists dir then
                 Directory.Delete(dir, true)
+
+            settle ()
 
     /// The child's side: runs the workload in this process.
     let runHere (c: Contestant) (dir: string) (w: Workload) (bytesPerSave: int) (warmup: int) (scan: bool) =

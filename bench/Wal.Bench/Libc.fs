@@ -27,6 +27,7 @@ extern int fallocate(int fd, int mode, int64 offset, int64 length)
 extern int close(int fd)
 
 // x86-64 Linux values (asm-generic's O_DIRECT is 0x10000: not portable beyond x86).
+let O_RDONLY = 0x0
 let O_WRONLY = 0x1
 let O_DSYNC = 0x1000
 let O_DIRECT = 0x4000
