@@ -236,7 +236,12 @@ internal sealed class SegmentWriter : IDisposable
     /// is known written (<see cref="ZeroedTo"/>), the zero-ahead setting, and the bytes of the
     /// last sync before this writer.
     /// </summary>
-    public readonly record struct SpaceAhead(long End, long ZeroedTo, int ZeroAheadBytes, long LastSyncBytes);
+    public readonly record struct SpaceAhead(long End, long ZeroedTo, int ZeroAheadBytes, long LastSyncBytes)
+    {
+        /// <summary>The space of a segment file that Create or the pipeline just preallocated (and zero-filled, with the option).</summary>
+        public static SpaceAhead Fresh(WalOptions options) =>
+            new(options.SegmentSizeBytes, options.ZeroFillSegments ? options.SegmentSizeBytes : 0, options.ZeroAheadBytes, 0);
+    }
 
     /// <summary>Closes the file, unless <see cref="Successor"/> passed it on.</summary>
     public void Dispose()

@@ -107,7 +107,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             if (options.ZeroFillSegments)
                 ZeroFill.Range(file, 0, options.SegmentSizeBytes);
 
-            var writer = SegmentWriter.First(file, metadata.ToArray(), options.FreshSegmentSpace());
+            var writer = SegmentWriter.First(file, metadata.ToArray(), SegmentWriter.SpaceAhead.Fresh(options));
             writer.WriteFirstHeader();
             writer.Sync();
             // etcd does not sync the temporary directory; without it the segment's directory

@@ -71,10 +71,6 @@ public sealed record WalOptions
     /// <summary>The default <see cref="ZeroAheadBytes"/>: 1 MiB.</summary>
     public const int DefaultZeroAheadBytes = 1 << 20;
 
-    // The space of a segment file the pipeline or Create just preallocated.
-    internal Engine.SegmentWriter.SpaceAhead FreshSegmentSpace() =>
-        new(SegmentSizeBytes, ZeroFillSegments ? SegmentSizeBytes : 0, ZeroAheadBytes, 0);
-
     /// <summary>
     /// Whether raft's invariants are kept as a second checksum (the default): a record read that
     /// breaks one is <see cref="WalErrorKind.CorruptRecord"/>, and a Save that would break one,
