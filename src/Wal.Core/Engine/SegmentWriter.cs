@@ -16,15 +16,17 @@ internal sealed class SegmentWriter : IDisposable
     private readonly byte[] _metadata;
     private bool _handedOver;
 
-    // Zero-ahead (WalOptions.ZeroAheadBytes). Space below _zeroedTo holds data or written zeros;
-    // past it, fallocate's unwritten extents, whose conversion an fdatasync must commit through
-    // the journal. Zeros go only at or past the flushed offset and below _end, the preallocated
-    // length, so they replace bytes that already read as zeros and never grow the file.
+    // Zero-ahead (WalOptions.ZeroAheadBytes). Space below _writtenTo holds synced records or
+    // written zeros; past it, fallocate's unwritten extents, whose conversion an fdatasync must
+    // commit through the journal. Zeros go only at or past the flushed offset and below _end,
+    // the preallocated length, so they replace bytes that already read as zeros and never grow
+    // the file. The Saves' size decides whether zeros are taken along: what Append wrote since
+    // the last sync, or before that the last sync's; a segment's header records do not count.
     private readonly long _end;
     private readonly int _zeroAhead;
-    private long _zeroedTo;
-    private long _syncedTo;
-    private long _lastSyncBytes;
+    private long _writtenTo;
+    private long _pendingSaveBytes;
+    private long _lastSaveBytes;
 
     private SegmentWriter(
         SegmentName name,
@@ -42,9 +44,8 @@ internal sealed class SegmentWriter : IDisposable
         Name = name;
         _end = space.End;
         _zeroAhead = space.ZeroAheadBytes;
-        _zeroedTo = space.ZeroedTo;
-        _syncedTo = offset;
-        _lastSyncBytes = space.LastSyncBytes;
+        _writtenTo = Math.Max(offset, space.WrittenTo);
+        _lastSaveBytes = space.LastSaveBytes;
         _file = file;
         _pages = new PageWriter(file, offset, pageBuffer);
         _encoder = new Encoder(_pages, previousCrc, scratch);
@@ -114,7 +115,7 @@ internal sealed class SegmentWriter : IDisposable
     {
         // The buffers pass on with the chain: a cut allocates no buffer the sealed segment had grown.
         // So does the size of the Saves, which decides whether the new segment's header sync takes zeros along.
-        space = space with { LastSyncBytes = _lastSyncBytes };
+        space = space with { LastSaveBytes = RecentSaveBytes };
         var next = new SegmentWriter(NextName, file, 0, Crc, _metadata, State, _read, LastIndex, space, _pages.HandOverBuffer(), _encoder.Scratch);
         sealedSegment = new OpenSegment(Name, _file);
         // Stryker disable once Boolean : guards a Dispose of the sealed writer, which the engine never makes (it drops the writer)
@@ -153,6 +154,7 @@ internal sealed class SegmentWriter : IDisposable
     /// </summary>
     public void Append(ReadOnlySpan<Entry> entries, in HardState state, Span<long> offsets = default)
     {
+        long start = _pages.Position;
         for (int i = 0; i < entries.Length; i++)
         {
             ref readonly var entry = ref entries[i];
@@ -167,6 +169,7 @@ internal sealed class SegmentWriter : IDisposable
             State = state;
         }
         WalMetrics.Appended(entries.Length, entries.Length + (state.IsEmpty ? 0 : 1));
+        _pendingSaveBytes += _pages.Position - start;
     }
 
     /// <summary>Appends a snapshot record; the last index moves up to the snapshot's.</summary>
@@ -186,8 +189,12 @@ internal sealed class SegmentWriter : IDisposable
         long offset = _pages.FlushedOffset;
         ZeroAhead(offset);
         DataSync();
-        _lastSyncBytes = offset - _syncedTo;
-        _syncedTo = offset;
+        _writtenTo = Math.Max(_writtenTo, offset);
+        if (_pendingSaveBytes > 0)
+        {
+            _lastSaveBytes = _pendingSaveBytes;
+            _pendingSaveBytes = 0;
+        }
     }
 
     // An fdatasync whose bytes reach past the written space commits their extents' conversion
@@ -197,18 +204,23 @@ internal sealed class SegmentWriter : IDisposable
     // for writing its space twice (bench/README.md, "Zero-ahead").
     private void ZeroAhead(long offset)
     {
-        if (_zeroAhead == 0 || offset <= _zeroedTo || offset >= _end)
+        if (_zeroAhead == 0 || offset <= _writtenTo || offset >= _end)
             return;
-        long syncBytes = Math.Max(offset - _syncedTo, _lastSyncBytes);
-        if (syncBytes * SyncsPerZeroAhead > _zeroAhead)
+        if (Math.Max(_pendingSaveBytes, _lastSaveBytes) * SyncsPerZeroAhead > _zeroAhead)
             return;
         long to = Math.Min(_end, offset + _zeroAhead);
         ZeroFill.Write(_file, offset, to);
-        _zeroedTo = to;
+        _writtenTo = to;
     }
 
     /// <summary>How many Saves at least a zero-ahead must serve to be written.</summary>
     internal const int SyncsPerZeroAhead = 16;
+
+    // The last Save's bytes: those appended since the last sync, or before any, the last sync's.
+    private long RecentSaveBytes => _pendingSaveBytes > 0 ? _pendingSaveBytes : _lastSaveBytes;
+
+    /// <summary>Whether the last Save was small enough to take a zero-ahead along: the pipeline zeroes the next segment's head then.</summary>
+    public bool SavesTakeZeroAhead => _zeroAhead > 0 && RecentSaveBytes * SyncsPerZeroAhead <= _zeroAhead;
 
     /// <summary>Writes out everything buffered, without syncing: readers of the file see it from now on.</summary>
     public void Flush() => _pages.Flush();
@@ -233,14 +245,14 @@ internal sealed class SegmentWriter : IDisposable
 
     /// <summary>
     /// The space after a writer's offset: the preallocated length (<see cref="End"/>), how far it
-    /// is known written (<see cref="ZeroedTo"/>), the zero-ahead setting, and the bytes of the
-    /// last sync before this writer.
+    /// is known written (<see cref="WrittenTo"/>), the zero-ahead setting, and the bytes of the
+    /// last Save before this writer.
     /// </summary>
-    public readonly record struct SpaceAhead(long End, long ZeroedTo, int ZeroAheadBytes, long LastSyncBytes)
+    public readonly record struct SpaceAhead(long End, long WrittenTo, int ZeroAheadBytes, long LastSaveBytes)
     {
-        /// <summary>The space of a segment file that Create or the pipeline just preallocated (and zero-filled, with the option).</summary>
-        public static SpaceAhead Fresh(WalOptions options) =>
-            new(options.SegmentSizeBytes, options.ZeroFillSegments ? options.SegmentSizeBytes : 0, options.ZeroAheadBytes, 0);
+        /// <summary>The space of a segment file that Create or the pipeline just preallocated, written with zeros up to <paramref name="zeroedTo"/>.</summary>
+        public static SpaceAhead Fresh(WalOptions options, long zeroedTo) =>
+            new(options.SegmentSizeBytes, zeroedTo, options.ZeroAheadBytes, 0);
     }
 
     /// <summary>Closes the file, unless <see cref="Successor"/> passed it on.</summary>
