@@ -16,49 +16,36 @@ internal sealed class FilePipeline : IDisposable
     private readonly long _size;
     private readonly bool _background;
     private readonly bool _zeroFill;
-    private readonly int _zeroAhead;
     private int _count;
     private Task<PreparedFile> _next;
 
-    /// <summary>
-    /// Starts preparing the first file. Its head is zeroed for zero-ahead (see <see cref="Take"/>)
-    /// while nothing is known of the Saves: raft's are mostly small, and a log of large ones pays
-    /// one zero-ahead once.
-    /// </summary>
-    public FilePipeline(string dir, WalOptions options)
+    public FilePipeline(IFileSystem fs, string dir, long size, bool background, bool zeroFill)
     {
-        _fs = options.FileSystem;
+        _fs = fs;
         _dir = dir;
-        _size = options.SegmentSizeBytes;
-        _background = options.PrepareSegmentsInBackground;
-        _zeroFill = options.ZeroFillSegments;
-        _zeroAhead = options.ZeroAheadBytes;
-        _next = Prepare(zeroHead: true);
+        _size = size;
+        _background = background;
+        _zeroFill = zeroFill;
+        _next = Prepare();
     }
 
-    /// <summary>A prepared file: its temporary path, the open file, and how far its space is written (zeros, synced).</summary>
-    public sealed record PreparedFile(string Path, IStorageFile File, long ZeroedTo);
+    public sealed record PreparedFile(string Path, IStorageFile File);
 
-    /// <summary>
-    /// Hands out the prepared file and starts preparing the next. With <paramref name="zeroHead"/>
-    /// (the Saves are small enough for zero-ahead, <see cref="WalOptions.ZeroAheadBytes"/>) the
-    /// next file's first zero-ahead is written and synced while it waits, so the cut that takes
-    /// it does not write it on the Save's path. Rethrows a failure to prepare (for example ENOSPC).
-    /// </summary>
-    public PreparedFile Take(bool zeroHead)
+    /// <summary>Hands out the prepared file and starts preparing the next. Rethrows a failure to prepare (for example ENOSPC).</summary>
+    public PreparedFile Take()
     {
         var file = _next.GetAwaiter().GetResult();
-        _next = Prepare(zeroHead);
+        _next = Prepare();
         return file;
     }
 
-    private Task<PreparedFile> Prepare(bool zeroHead)
+    private Task<PreparedFile> Prepare()
     {
         if (_background)
-            return Task.Run(() => Allocate(zeroHead));
+            return Task.Run(Allocate);
         try
         {
-            return Task.FromResult(Allocate(zeroHead));
+            return Task.FromResult(Allocate());
         }
         catch (Exception ex)
         {
@@ -66,23 +53,19 @@ internal sealed class FilePipeline : IDisposable
         }
     }
 
-    private PreparedFile Allocate(bool zeroHead)
+    private PreparedFile Allocate()
     {
         string path = Path.Combine(_dir, $"{_count % 2}{Layout.TempExtension}");
         // Truncate: a .tmp left by a crash may hold old records, which must not follow the
         // records of the segment this file becomes.
         var file = _fs.OpenFile(path, OpenMode.CreateTruncate);
-        long zeroedTo = 0;
         try
         {
             if (!file.TryLock())
                 throw new WalException(WalErrorKind.Locked, $"{path} is locked by another process.");
             file.Preallocate(_size);
             if (_zeroFill)
-                zeroedTo = _size;
-            else if (zeroHead)
-                zeroedTo = Math.Min(_size, _zeroAhead);
-            ZeroFill.Range(file, 0, zeroedTo);
+                ZeroFill.Range(file, 0, _size);
         }
         catch
         {
@@ -90,7 +73,7 @@ internal sealed class FilePipeline : IDisposable
             throw;
         }
         _count++;
-        return new PreparedFile(path, file, zeroedTo);
+        return new PreparedFile(path, file);
     }
 
     /// <summary>Closes and removes the file prepared but not taken.</summary>

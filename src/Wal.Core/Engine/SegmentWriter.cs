@@ -219,9 +219,6 @@ internal sealed class SegmentWriter : IDisposable
     // The last Save's bytes: those appended since the last sync, or before any, the last sync's.
     private long RecentSaveBytes => _pendingSaveBytes > 0 ? _pendingSaveBytes : _lastSaveBytes;
 
-    /// <summary>Whether the last Save was small enough to take a zero-ahead along: the pipeline zeroes the next segment's head then.</summary>
-    public bool SavesTakeZeroAhead => _zeroAhead > 0 && RecentSaveBytes * SyncsPerZeroAhead <= _zeroAhead;
-
     /// <summary>Writes out everything buffered, without syncing: readers of the file see it from now on.</summary>
     public void Flush() => _pages.Flush();
 
@@ -250,9 +247,9 @@ internal sealed class SegmentWriter : IDisposable
     /// </summary>
     public readonly record struct SpaceAhead(long End, long WrittenTo, int ZeroAheadBytes, long LastSaveBytes)
     {
-        /// <summary>The space of a segment file that Create or the pipeline just preallocated, written with zeros up to <paramref name="zeroedTo"/>.</summary>
-        public static SpaceAhead Fresh(WalOptions options, long zeroedTo) =>
-            new(options.SegmentSizeBytes, zeroedTo, options.ZeroAheadBytes, 0);
+        /// <summary>The space of a segment file that Create or the pipeline just preallocated (and zero-filled, with the option).</summary>
+        public static SpaceAhead Fresh(WalOptions options) =>
+            new(options.SegmentSizeBytes, options.ZeroFillSegments ? options.SegmentSizeBytes : 0, options.ZeroAheadBytes, 0);
     }
 
     /// <summary>Closes the file, unless <see cref="Successor"/> passed it on.</summary>

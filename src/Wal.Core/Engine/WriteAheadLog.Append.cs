@@ -290,8 +290,8 @@ public sealed partial class WriteAheadLog
         long started = WalMetrics.Start();
         var tail = _writer!;
         tail.Seal();
-        var prepared = _pipeline!.Take(tail.SavesTakeZeroAhead);
-        var next = tail.Successor(prepared.File, SegmentWriter.SpaceAhead.Fresh(_options, prepared.ZeroedTo), out var sealedTail);
+        var prepared = _pipeline!.Take();
+        var next = tail.Successor(prepared.File, SegmentWriter.SpaceAhead.Fresh(_options), out var sealedTail);
         _writer = next;
         _locked.Add(sealedTail);
         next.WriteHeader();

@@ -107,7 +107,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             if (options.ZeroFillSegments)
                 ZeroFill.Range(file, 0, options.SegmentSizeBytes);
 
-            var writer = SegmentWriter.First(file, metadata.ToArray(), SegmentWriter.SpaceAhead.Fresh(options, options.ZeroFillSegments ? options.SegmentSizeBytes : 0));
+            var writer = SegmentWriter.First(file, metadata.ToArray(), SegmentWriter.SpaceAhead.Fresh(options));
             writer.WriteFirstHeader();
             writer.Sync();
             // etcd does not sync the temporary directory; without it the segment's directory
@@ -119,7 +119,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             fs.SyncDirectory(ParentOf(dir));
 
             var wal = new WriteAheadLog(dir, options) { _writer = writer };
-            wal._pipeline = new FilePipeline(dir, options);
+            wal._pipeline = new FilePipeline(options.FileSystem, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground, options.ZeroFillSegments);
             return wal;
         }
         catch (Exception ex)
@@ -191,7 +191,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         // The pipeline's constructor does not throw: a failure to prepare the file is kept for
         // the first cut to report, when the file is needed.
         if (write)
-            wal._pipeline = new FilePipeline(dir, options);
+            wal._pipeline = new FilePipeline(options.FileSystem, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground, options.ZeroFillSegments);
         return wal;
     }
 
@@ -211,7 +211,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             // Stryker disable once Statement : the log owns the files from here; the one caller returns without reading its list again
             segments.Clear();
             wal._lastIndex = lastIndex;
-            wal._pipeline = new FilePipeline(dir, options);
+            wal._pipeline = new FilePipeline(options.FileSystem, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground, options.ZeroFillSegments);
             return wal;
         }
         catch (Exception ex)
