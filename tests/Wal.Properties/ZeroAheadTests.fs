@@ -298,6 +298,69 @@ let tests =
                     Expect.equal (judge o).ZeroBytes 0L $"{o.Path}: no zeros"
             }
 
+            test "on a file system whose preallocated space needs no conversion, no zeros are written" {
+                let recorder = Recorder()
+                let disk = recorder.FileSystem
+                // The recorder's disk, saying what btrfs, ZFS or tmpfs would.
+                let noConversion =
+                    { new IFileSystem with
+                        member _.OpenFile(path, mode) = disk.OpenFile(path, mode)
+                        member _.FileExists path = disk.FileExists path
+                        member _.DirectoryExists path = disk.DirectoryExists path
+                        member _.ListDirectory path = disk.ListDirectory path
+                        member _.CreateDirectory path = disk.CreateDirectory path
+                        member _.RemoveFile path = disk.RemoveFile path
+                        member _.RemoveDirectoryRecursive path = disk.RemoveDirectoryRecursive path
+                        member _.Rename(from, target) = disk.Rename(from, target)
+                        member _.SyncDirectory path = disk.SyncDirectory path
+                        member _.ConvertsPreallocatedSpace _ = false
+                    }
+
+                use tmp = new TempDir()
+                let dir = Path.Combine(tmp.Path, "wal")
+
+                do
+                    use wal = WriteAheadLog.Create(dir, mem "meta", options noConversion ahead)
+                    saveRange wal 300 5 1UL 2000UL
+
+                do
+                    use wal = WriteAheadLog.Open(dir, Snapshot.Zero, options noConversion ahead)
+                    wal.ReadAll() |> ignore
+                    saveRange wal 300 5 2001UL 2500UL
+
+                Expect.isGreaterThan recorder.Opened.Length 3 "several files"
+
+                for o in recorder.Opened do
+                    Expect.equal (judge o).ZeroBytes 0L $"{o.Path}: no zeros"
+            }
+
+            test "the real file system says ext4 and XFS convert preallocated space, and procfs does not" {
+                let fs = LinuxFileSystem.Instance :> IFileSystem
+                Expect.isFalse (fs.ConvertsPreallocatedSpace "/proc") "procfs"
+                // The temporary directory's file system, from the mount table.
+                use tmp = new TempDir()
+                let full = Path.GetFullPath tmp.Root
+
+                let fsType =
+                    File.ReadAllLines "/proc/self/mountinfo"
+                    |> Array.choose (fun line ->
+                        let parts = line.Split ' '
+                        let dash = Array.IndexOf(parts, "-")
+                        let mount = parts[4].Replace("\\040", " ")
+
+                        if dash > 4 && (full = mount || full.StartsWith(mount.TrimEnd '/' + "/")) then
+                            Some(mount.Length, parts[dash + 1])
+                        else
+                            None)
+                    |> Array.maxBy fst
+                    |> snd
+
+                Expect.equal
+                    (fs.ConvertsPreallocatedSpace full)
+                    (fsType = "ext4" || fsType = "xfs")
+                    $"{full} is on {fsType}"
+            }
+
             test "a failed zero write fails the Save and the log, and loses nothing acknowledged" {
                 for failAt in [ 2; 3; 5 ] do
                     let recorder = Recorder(failAt)

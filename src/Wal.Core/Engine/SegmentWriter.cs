@@ -247,9 +247,9 @@ internal sealed class SegmentWriter : IDisposable
     /// </summary>
     public readonly record struct SpaceAhead(long End, long WrittenTo, int ZeroAheadBytes, long LastSaveBytes)
     {
-        /// <summary>The space of a segment file that Create or the pipeline just preallocated (and zero-filled, with the option).</summary>
-        public static SpaceAhead Fresh(WalOptions options) =>
-            new(options.SegmentSizeBytes, options.ZeroFillSegments ? options.SegmentSizeBytes : 0, options.ZeroAheadBytes, 0);
+        /// <summary>The space of a segment file that Create or the pipeline just preallocated (and zero-filled, with the option), with zero-ahead at <paramref name="zeroAheadBytes"/>.</summary>
+        public static SpaceAhead Fresh(WalOptions options, int zeroAheadBytes) =>
+            new(options.SegmentSizeBytes, options.ZeroFillSegments ? options.SegmentSizeBytes : 0, zeroAheadBytes, 0);
     }
 
     /// <summary>Closes the file, unless <see cref="Successor"/> passed it on.</summary>

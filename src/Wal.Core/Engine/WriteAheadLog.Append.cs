@@ -291,7 +291,7 @@ public sealed partial class WriteAheadLog
         var tail = _writer!;
         tail.Seal();
         var prepared = _pipeline!.Take();
-        var next = tail.Successor(prepared.File, SegmentWriter.SpaceAhead.Fresh(_options), out var sealedTail);
+        var next = tail.Successor(prepared.File, SegmentWriter.SpaceAhead.Fresh(_options, ZeroAheadHere), out var sealedTail);
         _writer = next;
         _locked.Add(sealedTail);
         next.WriteHeader();

@@ -87,7 +87,7 @@ public sealed partial class WriteAheadLog
         if (pending.Write)
         {
             var segments = pending.Segments;
-            _writer = SegmentWriter.Resume(segments[^1], reader.Offset, reader.Crc, kept, replay.State, _lastIndex, _options.ZeroFillSegments, _options.ZeroAheadBytes);
+            _writer = SegmentWriter.Resume(segments[^1], reader.Offset, reader.Crc, kept, replay.State, _lastIndex, _options.ZeroFillSegments, ZeroAheadHere);
             // The tail is the writer's now; the segments before it stay open for their locks.
             segments.RemoveAt(segments.Count - 1);
             _locked.AddRange(segments);

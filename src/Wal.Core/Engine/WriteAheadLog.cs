@@ -36,6 +36,15 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
     private bool _closed;
     private Exception? _failure;
 
+    // WalOptions.ZeroAheadBytes where the log's file system converts preallocated space, 0
+    // elsewhere (IFileSystem.ConvertsPreallocatedSpace); asked once, when a writer first needs it.
+    private int? _zeroAheadHere;
+
+    private int ZeroAheadHere => _zeroAheadHere ??= ZeroAheadIn(Directory, _options);
+
+    private static int ZeroAheadIn(string dir, WalOptions options) =>
+        options.ZeroAheadBytes > 0 && options.FileSystem.ConvertsPreallocatedSpace(dir) ? options.ZeroAheadBytes : 0;
+
     // The last index read, until a writer takes it over.
     private ulong _lastIndex;
     // Raft's invariants over everything written or read, for refusing a Save that breaks one.
@@ -107,7 +116,8 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             if (options.ZeroFillSegments)
                 ZeroFill.Range(file, 0, options.SegmentSizeBytes);
 
-            var writer = SegmentWriter.First(file, metadata.ToArray(), SegmentWriter.SpaceAhead.Fresh(options));
+            int zeroAhead = ZeroAheadIn(tmp, options);
+            var writer = SegmentWriter.First(file, metadata.ToArray(), SegmentWriter.SpaceAhead.Fresh(options, zeroAhead));
             writer.WriteFirstHeader();
             writer.Sync();
             // etcd does not sync the temporary directory; without it the segment's directory
@@ -118,7 +128,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
             madeTmp = false;
             fs.SyncDirectory(ParentOf(dir));
 
-            var wal = new WriteAheadLog(dir, options) { _writer = writer };
+            var wal = new WriteAheadLog(dir, options) { _writer = writer, _zeroAheadHere = zeroAhead };
             wal._pipeline = new FilePipeline(options.FileSystem, dir, options.SegmentSizeBytes, options.PrepareSegmentsInBackground, options.ZeroFillSegments);
             return wal;
         }
@@ -206,7 +216,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         var wal = new WriteAheadLog(dir, options) { _invariants = invariants };
         try
         {
-            wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, state, lastIndex, options.ZeroFillSegments, options.ZeroAheadBytes);
+            wal._writer = SegmentWriter.Resume(segments[^1], offset, crc, metadata, state, lastIndex, options.ZeroFillSegments, wal.ZeroAheadHere);
             wal._locked.AddRange(segments.Take(segments.Count - 1));
             // Stryker disable once Statement : the log owns the files from here; the one caller returns without reading its list again
             segments.Clear();

@@ -58,6 +58,16 @@ public interface IFileSystem
     /// <returns>The path the links lead to.</returns>
     string ResolveLinks(string path) => path;
 
+    /// <summary>
+    /// Whether space preallocated in files of this directory stays unwritten extents until
+    /// written, so that a write converting them makes its fdatasync commit through the journal,
+    /// and writing zeros ahead of the log (<see cref="WalOptions.ZeroAheadBytes"/>) spares later
+    /// fdatasyncs that commit. File systems that cannot tell return true.
+    /// </summary>
+    /// <param name="directory">An existing directory.</param>
+    /// <returns>True where zero-ahead pays.</returns>
+    bool ConvertsPreallocatedSpace(string directory) => true;
+
     /// <summary>Makes a directory's entries (creates, renames, removes) durable: fsync on the directory.</summary>
     /// <param name="path">The directory.</param>
     void SyncDirectory(string path);

@@ -65,6 +65,22 @@ internal static partial class Libc
         [FieldOffset(28)] public ushort Mode;
     }
 
+    /// <summary>
+    /// struct statfs on 64-bit Linux: only f_type, its first word, is read; the size leaves room
+    /// for the whole struct (120 bytes on x86-64 and arm64).
+    /// </summary>
+    [StructLayout(LayoutKind.Explicit, Size = 256)]
+    public struct Statfs
+    {
+        [FieldOffset(0)] public long Type;
+    }
+
+    [LibraryImport("libc", EntryPoint = "statfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int StatfsCall(string path, out Statfs buffer);
+
+    /// <summary>The magic number of the file system a path is on (statfs's f_type); -1 with errno set when it fails.</summary>
+    public static long FileSystemTypeOf(string path) => StatfsCall(path, out var st) == 0 ? st.Type : -1;
+
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int StatxCall(int dirfd, string path, int flags, uint mask, out Statx buffer);
 

@@ -107,6 +107,20 @@ public sealed class LinuxFileSystem : IFileSystem
             throw Libc.Error("rename", $"{from} -> {to}");
     }
 
+    // ext4's and XFS's magic numbers (statfs(2)): their fallocate leaves unwritten extents. On
+    // copy-on-write file systems (btrfs, ZFS) a later write never lands in the zeroed blocks, and
+    // tmpfs has no journal to spare; unknown ones are left as etcd writes them.
+    private const long Ext4Magic = 0xEF53;
+    private const long XfsMagic = 0x58465342;
+
+    /// <inheritdoc/>
+    public bool ConvertsPreallocatedSpace(string directory)
+    {
+        long type = Libc.FileSystemTypeOf(directory);
+        // A file system statfs cannot name is taken at the option's word.
+        return type is Ext4Magic or XfsMagic || type < 0;
+    }
+
     /// <inheritdoc/>
     public void SyncDirectory(string path)
     {

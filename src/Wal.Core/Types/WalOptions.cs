@@ -63,8 +63,9 @@ public sealed record WalOptions
     /// ZeroAheadBytes, since such Saves convert so much space each that writing it twice costs
     /// more than the commits it saves. The files' bytes are the same either way: the zeros go
     /// only over preallocated space, which reads as zeros, and never past the file's length.
-    /// Measured in bench/README.md ("Zero-ahead"). On a copy-on-write file system (btrfs, ZFS)
-    /// later writes never land in the zeroed blocks, so set it to 0 there.
+    /// Measured in bench/README.md ("Zero-ahead"). Only where the file system says preallocated
+    /// space needs converting (<see cref="Storage.IFileSystem.ConvertsPreallocatedSpace"/>: ext4
+    /// and XFS; not btrfs, ZFS, tmpfs or file systems it does not know) are zeros written.
     /// </summary>
     public int ZeroAheadBytes { get; init; } = DefaultZeroAheadBytes;
 
