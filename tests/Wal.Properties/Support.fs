@@ -87,8 +87,10 @@ type PassThroughFile(inner: Wal.Storage.IStorageFile) =
         member _.TryLock() = inner.TryLock()
         member _.Dispose() = inner.Dispose()
 
-/// The real file system with its OpenFile replaced by `openFile`: every other call goes to the disk.
-let realDiskWith (openFile: string -> Wal.Storage.OpenMode -> Wal.Storage.IStorageFile) =
+/// The real file system with its OpenFile replaced by `openFile`, and its answer to whether
+/// preallocated space needs converting replaced by `converts` when given (btrfs, ZFS and tmpfs
+/// say false): every other call goes to the disk.
+let realDiskAnswering (converts: bool option) (openFile: string -> Wal.Storage.OpenMode -> Wal.Storage.IStorageFile) =
     let disk = Wal.Storage.LinuxFileSystem.Instance :> Wal.Storage.IFileSystem
 
     { new Wal.Storage.IFileSystem with
@@ -102,7 +104,15 @@ let realDiskWith (openFile: string -> Wal.Storage.OpenMode -> Wal.Storage.IStora
         member _.Rename(from, target) = disk.Rename(from, target)
         member _.ResolveLinks path = disk.ResolveLinks path
         member _.SyncDirectory path = disk.SyncDirectory path
+
+        member _.ConvertsPreallocatedSpace directory =
+            converts
+            |> Option.defaultWith (fun () -> disk.ConvertsPreallocatedSpace directory)
     }
+
+/// The real file system with its OpenFile replaced by `openFile`: every other call goes to the disk.
+let realDiskWith (openFile: string -> Wal.Storage.OpenMode -> Wal.Storage.IStorageFile) =
+    realDiskAnswering None openFile
 
 let bytes (s: string) = Text.Encoding.UTF8.GetBytes s
 let mem (s: string) = ReadOnlyMemory(bytes s)

@@ -33,15 +33,16 @@ type private Opened =
     }
 
 /// The real disk, recording what each handle the log opens writes and syncs. `failZeroWrite n`
-/// makes the n-th write of zeros (counting from 1, over every handle) throw EIO instead.
-type private Recorder(?failZeroWrite: int) =
+/// makes the n-th write of zeros (counting from 1, over every handle) throw EIO instead; `converts`,
+/// when given, is the answer to whether preallocated space needs converting.
+type private Recorder(?failZeroWrite: int, ?converts: bool) =
     let opened = ConcurrentQueue<Opened>()
     let mutable zeroWrites = 0
 
     member _.Opened = opened |> Seq.toList
 
     member _.FileSystem =
-        realDiskWith (fun path mode ->
+        realDiskAnswering converts (fun path mode ->
             let existing =
                 if mode = OpenMode.CreateTruncate || not (File.Exists path) then
                     0L
@@ -299,22 +300,9 @@ let tests =
             }
 
             test "on a file system whose preallocated space needs no conversion, no zeros are written" {
-                let recorder = Recorder()
-                let disk = recorder.FileSystem
                 // The recorder's disk, saying what btrfs, ZFS or tmpfs would.
-                let noConversion =
-                    { new IFileSystem with
-                        member _.OpenFile(path, mode) = disk.OpenFile(path, mode)
-                        member _.FileExists path = disk.FileExists path
-                        member _.DirectoryExists path = disk.DirectoryExists path
-                        member _.ListDirectory path = disk.ListDirectory path
-                        member _.CreateDirectory path = disk.CreateDirectory path
-                        member _.RemoveFile path = disk.RemoveFile path
-                        member _.RemoveDirectoryRecursive path = disk.RemoveDirectoryRecursive path
-                        member _.Rename(from, target) = disk.Rename(from, target)
-                        member _.SyncDirectory path = disk.SyncDirectory path
-                        member _.ConvertsPreallocatedSpace _ = false
-                    }
+                let recorder = Recorder(converts = false)
+                let noConversion = recorder.FileSystem
 
                 use tmp = new TempDir()
                 let dir = Path.Combine(tmp.Path, "wal")
