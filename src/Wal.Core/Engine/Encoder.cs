@@ -6,14 +6,14 @@ namespace Wal.Engine;
 /// <summary>
 /// Frames records, extends the CRC chain over their data and hands them to the page writer.
 /// An entry's payload is copied once, from the caller's memory into the page buffer; nothing
-/// is allocated per record unless a record does not fit the buffer.
+/// is allocated per record unless a record is larger than the buffer may grow.
 /// </summary>
 internal sealed class Encoder(PageWriter writer, uint previousCrc, byte[]? scratch = null)
 {
     // Stryker disable once all : reusing the predecessor's frame buffer saves an allocation; the bytes are the same
     private byte[] _scratch = scratch ?? [];
 
-    /// <summary>The frame buffer for records that do not fit the page buffer, which a cut hands to the next segment's encoder.</summary>
+    /// <summary>The frame buffer for records larger than the page buffer may grow, which a cut hands to the next segment's encoder.</summary>
     public byte[] Scratch => _scratch;
 
     /// <summary>The chain's value after the last record encoded.</summary>
@@ -44,9 +44,9 @@ internal sealed class Encoder(PageWriter writer, uint previousCrc, byte[]? scrat
         uint crc = Crc32C.Update(Crc32C.Update(Crc, head), body);
         int recordBytes = RecordCodec.RecordSize(crc, head.Length + body.Length);
         int frameBytes = Frame.SizeOf(recordBytes);
-        // etcd writes the length word and the padded record as two writes; when both would
-        // only be buffered, building the frame in place is the same thing without a copy.
-        if (writer.TryReserve(frameBytes, out var frame))
+        // Built in place in the page buffer, which accounts it as etcd's two writes (the length
+        // word, then the padded record); only a frame larger than the buffer goes through a copy.
+        if (writer.TryReserveFrame(frameBytes, out var frame))
         {
             WriteFrame(frame, type, crc, recordBytes, head, body);
         }
