@@ -66,6 +66,46 @@ let ``CRC-32C agrees with a bit-at-a-time CRC at every length, start and split``
         let input = ReadOnlySpan(data, offset, 2000)
         Expect.equal (Crc32C.Update(0u, input)) (bitwiseCrc 0u input) $"2000 bytes from offset {offset}"
 
+let ``CRC-32C folds long inputs by carry-less multiplication and agrees with a bit-at-a-time CRC`` () =
+    // Lengths around the fold's threshold and its four-chain step (256 bytes), to 64 KiB, from
+    // chained starts: the folded blocks, the lanes' reduction and the CRC instruction's tail.
+    let random = Random 11
+    let data = Array.zeroCreate<byte>(65536 + 77)
+    random.NextBytes data
+
+    let lengths =
+        [
+            255
+            256
+            257
+            319
+            320
+            448
+            511
+            512
+            575
+            1023
+            1024
+            4096
+            4133
+            65536
+            65536 + 77
+        ]
+        @ List.init 40 (fun _ -> random.Next(256, data.Length))
+
+    for length in lengths do
+        let start = uint32 (random.Next())
+        let input = ReadOnlySpan(data, 0, length)
+        Expect.equal (Crc32C.Update(start, input)) (bitwiseCrc start input) $"{length} bytes"
+
+    // The fold alone, where this machine has it: the raw register over whole blocks.
+    if Crc32CFold.IsSupported then
+        for blocks in [ 1; 2; 3; 4; 5; 7; 8; 9; 63; 64; 1024 ] do
+            let register = uint32 (random.Next())
+            let input = ReadOnlySpan(data, 3, blocks * 64)
+            let expected = ~~~(bitwiseCrc ~~~register input)
+            Expect.equal (Crc32CFold.Update(register, &data[3], blocks)) expected $"{blocks} blocks"
+
 let ``length words carry 0x80 | padding in the top byte`` (length: int, word: uint64, pad: int) =
     Expect.equal (Frame.Encode length) word ""
     Expect.equal (Frame.PaddingFor length) pad ""
@@ -179,6 +219,9 @@ let tests =
                 "CRC-32C chains: updating in two pieces equals one update"
                 ``CRC-32C chains: updating in two pieces equals one update``
             testCase "CRC-32C of nothing leaves the chain unchanged" ``CRC-32C of nothing leaves the chain unchanged``
+            testCase
+                "CRC-32C folds long inputs by carry-less multiplication and agrees with a bit-at-a-time CRC"
+                ``CRC-32C folds long inputs by carry-less multiplication and agrees with a bit-at-a-time CRC``
             testCase "length words carry 0x80 | padding in the top byte(0, 0x0000000000000000UL, 0)" (fun () ->
                 ``length words carry 0x80 | padding in the top byte`` (0, 0x0000000000000000UL, 0))
             testCase "length words carry 0x80 | padding in the top byte(4, 0x8400000000000004UL, 4)" (fun () ->
