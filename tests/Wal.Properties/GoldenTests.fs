@@ -66,7 +66,9 @@ let ``CRC-32C agrees with a bit-at-a-time CRC at every length, start and split``
         let input = ReadOnlySpan(data, offset, 2000)
         Expect.equal (Crc32C.Update(0u, input)) (bitwiseCrc 0u input) $"2000 bytes from offset {offset}"
 
-let ``CRC-32C folds long inputs by carry-less multiplication and agrees with a bit-at-a-time CRC`` () =
+let ``CRC-32C folds long inputs by carry-less multiplication, copies while it folds, and agrees with a bit-at-a-time CRC``
+    ()
+    =
     // Lengths around the fold's threshold and its four-chain step (256 bytes), to 64 KiB, from
     // chained starts: the folded blocks, the lanes' reduction and the CRC instruction's tail.
     let random = Random 11
@@ -97,6 +99,24 @@ let ``CRC-32C folds long inputs by carry-less multiplication and agrees with a b
         let start = uint32 (random.Next())
         let input = ReadOnlySpan(data, 0, length)
         Expect.equal (Crc32C.Update(start, input)) (bitwiseCrc start input) $"{length} bytes"
+
+    // Checksumming while copying: the same CRC, and the destination holds the source and nothing more.
+    for length in lengths do
+        let start = uint32 (random.Next())
+        let input = ReadOnlySpan(data, 0, length)
+        let destination = Array.create (length + 16) 0xEEuy
+
+        Expect.equal
+            (Crc32C.UpdateAndCopy(start, input, Span(destination, 8, length + 8)))
+            (bitwiseCrc start input)
+            $"{length} bytes copied"
+
+        Expect.isTrue (ReadOnlySpan(destination, 8, length).SequenceEqual input) $"{length} bytes copied exactly"
+
+        Expect.isTrue
+            (Array.forall ((=) 0xEEuy) destination[..7]
+             && Array.forall ((=) 0xEEuy) destination[length + 8 ..])
+            $"nothing written around {length} bytes"
 
     // The fold alone, where this machine has it: the raw register over whole blocks.
     if Crc32CFold.IsSupported then
@@ -220,8 +240,8 @@ let tests =
                 ``CRC-32C chains: updating in two pieces equals one update``
             testCase "CRC-32C of nothing leaves the chain unchanged" ``CRC-32C of nothing leaves the chain unchanged``
             testCase
-                "CRC-32C folds long inputs by carry-less multiplication and agrees with a bit-at-a-time CRC"
-                ``CRC-32C folds long inputs by carry-less multiplication and agrees with a bit-at-a-time CRC``
+                "CRC-32C folds long inputs by carry-less multiplication, copies while it folds, and agrees with a bit-at-a-time CRC"
+                ``CRC-32C folds long inputs by carry-less multiplication, copies while it folds, and agrees with a bit-at-a-time CRC``
             testCase "length words carry 0x80 | padding in the top byte(0, 0x0000000000000000UL, 0)" (fun () ->
                 ``length words carry 0x80 | padding in the top byte`` (0, 0x0000000000000000UL, 0))
             testCase "length words carry 0x80 | padding in the top byte(4, 0x8400000000000004UL, 4)" (fun () ->

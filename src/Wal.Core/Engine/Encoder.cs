@@ -41,6 +41,8 @@ internal sealed class Encoder(PageWriter writer, uint previousCrc, byte[]? scrat
 
     public void Encode(RecordType type, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body)
     {
+        if (body.Length >= Crc32C.FoldBytes && Crc32CFold.IsSupported && TryEncodeInOnePass(type, head, body))
+            return;
         uint crc = Crc32C.Update(Crc32C.Update(Crc, head), body);
         int recordBytes = RecordCodec.RecordSize(crc, head.Length + body.Length);
         int frameBytes = Frame.SizeOf(recordBytes);
@@ -62,6 +64,29 @@ internal sealed class Encoder(PageWriter writer, uint previousCrc, byte[]? scrat
             writer.Write(span[Layout.FrameHeaderBytes..]);
         }
         Crc = crc;
+    }
+
+    // A large body is checksummed as it is copied into the page buffer, one pass over the
+    // caller's memory instead of two. Where it lands depends on the width of the crc varint
+    // before it, known only after: it is copied as if the widest (five bytes, 15 CRCs in 16) and
+    // moved down the one to four bytes otherwise.
+    private bool TryEncodeInOnePass(RecordType type, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body)
+    {
+        int dataBytes = head.Length + body.Length;
+        if (!writer.TryPeek(Frame.SizeOf(RecordCodec.RecordSize(uint.MaxValue, dataBytes)), out var room))
+            return false;
+        int widest = Layout.FrameHeaderBytes + RecordCodec.DataOffset(uint.MaxValue, dataBytes) + head.Length;
+        uint crc = Crc32C.UpdateAndCopy(Crc32C.Update(Crc, head), body, room[widest..]);
+        int recordBytes = RecordCodec.RecordSize(crc, dataBytes);
+        int frameBytes = Frame.SizeOf(recordBytes);
+        BinaryPrimitives.WriteUInt64LittleEndian(room, Frame.Encode(recordBytes));
+        int at = Layout.FrameHeaderBytes + RecordCodec.WriteRecordHead(room[Layout.FrameHeaderBytes..], type, crc, head, dataBytes);
+        if (at < widest)
+            room.Slice(widest, body.Length).CopyTo(room[at..]);
+        room[(Layout.FrameHeaderBytes + recordBytes)..frameBytes].Clear();
+        writer.CommitFrame(frameBytes);
+        Crc = crc;
+        return true;
     }
 
     private static void WriteFrame(Span<byte> frame, RecordType type, uint crc, int recordBytes, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body)

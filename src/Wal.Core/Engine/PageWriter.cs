@@ -74,15 +74,35 @@ internal sealed class PageWriter
     /// </summary>
     public bool TryReserveFrame(int frameBytes, out Span<byte> space)
     {
-        if (frameBytes > MaxBufferBytes)
+        if (!TryPeek(frameBytes, out space))
+            return false;
+        space = space[..frameBytes];
+        CommitFrame(frameBytes);
+        return true;
+    }
+
+    /// <summary>
+    /// Room for up to <paramref name="maxBytes"/> at the end of the buffer, for a frame whose size
+    /// is known only once it is built: fill it, then <see cref="CommitFrame"/> what it came to.
+    /// False when that is more than the buffer may grow.
+    /// </summary>
+    public bool TryPeek(int maxBytes, out Span<byte> space)
+    {
+        if (maxBytes > MaxBufferBytes)
         {
             space = default;
             return false;
         }
+        space = Room(maxBytes);
+        return true;
+    }
+
+    /// <summary>Takes the first <paramref name="frameBytes"/> of the room <see cref="TryPeek"/> gave, accounted as <see cref="TryReserveFrame"/> accounts a frame.</summary>
+    public void CommitFrame(int frameBytes)
+    {
         Account(Position, Layout.FrameHeaderBytes);
         Account(Position + Layout.FrameHeaderBytes, frameBytes - Layout.FrameHeaderBytes);
-        space = Append(frameBytes);
-        return true;
+        _buffered += frameBytes;
     }
 
     /// <summary>Takes <paramref name="data"/>, accounted as one write to etcd's page writer.</summary>
@@ -91,7 +111,8 @@ internal sealed class PageWriter
         Account(Position, data.Length);
         if (data.Length <= MaxBufferBytes)
         {
-            data.CopyTo(Append(data.Length));
+            data.CopyTo(Room(data.Length));
+            _buffered += data.Length;
             return;
         }
         WriteOut();
@@ -137,8 +158,9 @@ internal sealed class PageWriter
         }
     }
 
-    // `count` bytes at the end of the buffer, writing the buffer out first when they would take it past its limit.
-    private Span<byte> Append(int count)
+    // `count` bytes past the end of the buffer, not yet taken; the buffer is written out first
+    // when they would take it past its limit.
+    private Span<byte> Room(int count)
     {
         if (_buffered + count > MaxBufferBytes)
             WriteOut();
@@ -151,9 +173,7 @@ internal sealed class PageWriter
             _buffer.AsSpan(0, _buffered).CopyTo(grown);
             _buffer = grown;
         }
-        var space = _buffer.AsSpan(_buffered, count);
-        _buffered = needed;
-        return space;
+        return _buffer.AsSpan(_buffered, count);
     }
 
     private void WriteOut()

@@ -92,6 +92,26 @@ internal static class Crc32C
         return ~c;
     }
 
+    /// <summary>
+    /// <see cref="Update"/> over <paramref name="source"/>, copying it to the start of
+    /// <paramref name="destination"/> in the same pass where the blocks are folded.
+    /// </summary>
+    public static uint UpdateAndCopy(uint crc, ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        int folded = 0;
+        if (source.Length >= FoldBytes && Crc32CFold.IsSupported)
+        {
+            // Checked here, as the fold writes through a reference.
+            if (destination.Length < source.Length)
+                throw new ArgumentException("The destination is shorter than the source.", nameof(destination));
+            int blocks = source.Length / 64;
+            crc = ~Crc32CFold.UpdateAndCopy(~crc, ref MemoryMarshal.GetReference(source), ref MemoryMarshal.GetReference(destination), blocks);
+            folded = blocks * 64;
+        }
+        source[folded..].CopyTo(destination[folded..]);
+        return Update(crc, source[folded..]);
+    }
+
     /// <summary>The register after three lanes of <paramref name="lane"/> bytes from <paramref name="p"/>, from <paramref name="c"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Stripe(uint c, ref byte p, int lane, uint[] once, uint[] twice)

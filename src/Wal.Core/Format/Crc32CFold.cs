@@ -45,26 +45,35 @@ internal static class Crc32CFold
     /// The raw register (no inversions) after <paramref name="blocks"/> (at least one) 64-byte
     /// blocks from <paramref name="p"/>, starting from <paramref name="register"/>.
     /// </summary>
+    public static uint Update(uint register, ref byte p, int blocks) => Run(register, ref p, ref p, blocks, copy: false);
+
+    /// <summary>
+    /// <see cref="Update"/>, storing each block to <paramref name="destination"/> as it is read:
+    /// a copy for little more than the stores.
+    /// </summary>
+    public static uint UpdateAndCopy(uint register, ref byte p, ref byte destination, int blocks) =>
+        Run(register, ref p, ref destination, blocks, copy: true);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static uint Update(uint register, ref byte p, int blocks)
+    private static uint Run(uint register, ref byte p, ref byte d, int blocks, bool copy)
     {
-        var a0 = Load(ref p, 0) ^ Vector512.CreateScalar((ulong)register);
+        var a0 = Take(ref p, ref d, 0, copy) ^ Vector512.CreateScalar((ulong)register);
         int done = 1;
         if (blocks >= 4)
         {
             // Four independent chains, 256 bytes a step, so that the multiplier's latency overlaps.
-            Vector512<ulong> a1 = Load(ref p, 1), a2 = Load(ref p, 2), a3 = Load(ref p, 3);
+            Vector512<ulong> a1 = Take(ref p, ref d, 1, copy), a2 = Take(ref p, ref d, 2, copy), a3 = Take(ref p, ref d, 3, copy);
             for (done = 4; done + 4 <= blocks; done += 4)
             {
-                a0 = Fold(a0, Ahead2048) ^ Load(ref p, done);
-                a1 = Fold(a1, Ahead2048) ^ Load(ref p, done + 1);
-                a2 = Fold(a2, Ahead2048) ^ Load(ref p, done + 2);
-                a3 = Fold(a3, Ahead2048) ^ Load(ref p, done + 3);
+                a0 = Fold(a0, Ahead2048) ^ Take(ref p, ref d, done, copy);
+                a1 = Fold(a1, Ahead2048) ^ Take(ref p, ref d, done + 1, copy);
+                a2 = Fold(a2, Ahead2048) ^ Take(ref p, ref d, done + 2, copy);
+                a3 = Fold(a3, Ahead2048) ^ Take(ref p, ref d, done + 3, copy);
             }
             a0 = a3 ^ Fold(a2, Ahead512) ^ Fold(a1, Ahead1024) ^ Fold(a0, Ahead1536);
         }
         for (; done < blocks; done++)
-            a0 = Fold(a0, Ahead512) ^ Load(ref p, done);
+            a0 = Fold(a0, Ahead512) ^ Take(ref p, ref d, done, copy);
 
         // The four lanes, earliest first, onto the last.
         var x = a0.GetUpper().GetUpper()
@@ -75,8 +84,13 @@ internal static class Crc32CFold
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<ulong> Load(ref byte p, int block) =>
-        Vector512.LoadUnsafe(ref Unsafe.Add(ref p, block * BlockBytes)).AsUInt64();
+    private static Vector512<ulong> Take(ref byte p, ref byte d, int block, bool copy)
+    {
+        var v = Vector512.LoadUnsafe(ref Unsafe.Add(ref p, block * BlockBytes));
+        if (copy)
+            v.StoreUnsafe(ref Unsafe.Add(ref d, block * BlockBytes));
+        return v.AsUInt64();
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<ulong> Fold(Vector512<ulong> v, Vector512<ulong> k) =>

@@ -25,7 +25,17 @@ internal static class RecordCodec
     /// </summary>
     public static int WriteRecord(Span<byte> dst, RecordType type, uint crc, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body)
     {
-        int dataBytes = head.Length + body.Length;
+        int n = WriteRecordHead(dst, type, crc, head, head.Length + body.Length);
+        body.CopyTo(dst[n..]);
+        return n + body.Length;
+    }
+
+    /// <summary>
+    /// Writes a record of <paramref name="dataBytes"/> bytes of data up to the end of the data's
+    /// <paramref name="head"/>, and returns where its body goes (<see cref="DataOffset"/> plus the head).
+    /// </summary>
+    public static int WriteRecordHead(Span<byte> dst, RecordType type, uint crc, ReadOnlySpan<byte> head, int dataBytes)
+    {
         int n = 0;
         dst[n++] = ProtoWire.Tag(1, ProtoWire.WireVarint);
         dst[n++] = (byte)type;
@@ -37,11 +47,12 @@ internal static class RecordCodec
             n += ProtoWire.WriteVarint(dst[n..], (ulong)dataBytes);
             head.CopyTo(dst[n..]);
             n += head.Length;
-            body.CopyTo(dst[n..]);
-            n += body.Length;
         }
         return n;
     }
+
+    /// <summary>Where a record's data starts, for its crc and data length: the record's size less the data.</summary>
+    public static int DataOffset(uint crc, int dataBytes) => RecordSize(crc, dataBytes) - dataBytes;
 
     /// <summary>The length of the header <see cref="WriteEntryHeader"/> writes for <paramref name="entry"/>, computed without writing it.</summary>
     public static int EntryHeaderSize(in Entry entry) =>
