@@ -117,7 +117,8 @@ let ``the same operations write the same files, byte for byte`` (scenario: Scena
         (etcdReads |> List.map ReadAllJson.render)
         (engineReads |> List.map ReadAllJson.render)
 
-/// Saves larger than etcd's 128 KiB page buffer, into segments a few Saves long: etcd decides
+/// Saves larger than etcd's 128 KiB page buffer (now and then one of an entry larger than the
+/// engine's 1 MiB buffer), into segments a few Saves long: etcd decides
 /// each cut on the file position its page writer's writes leave mid-Save, before the sync, and
 /// the engine, which writes a Save at once, must cut at the same Saves.
 let private largeSaves =
@@ -128,9 +129,10 @@ let private largeSaves =
         let entrySize =
             Gen.frequency
                 [
-                    3, Gen.choose (0, 3000)
-                    2, Gen.choose (3001, 60000)
-                    2, Gen.choose (60001, 300000)
+                    12, Gen.choose (0, 3000)
+                    8, Gen.choose (3001, 60000)
+                    8, Gen.choose (60001, 300000)
+                    1, Gen.choose (1_100_000, 2_000_000)
                 ]
 
         let! sizes =

@@ -81,12 +81,14 @@ type private Given =
     | Frame of int
 
 let private givenSequences =
+    // Past the buffer's 1 MiB limit now and then: written straight through, as no frame fits.
     let size =
         Gen.frequency
             [
-                6, Gen.choose (1, 5000)
-                2, Gen.choose (5001, 140000)
-                1, Gen.choose (140001, 400000)
+                24, Gen.choose (1, 5000)
+                8, Gen.choose (5001, 140000)
+                4, Gen.choose (140001, 400000)
+                1, Gen.choose (1_000_000, 2_500_000)
             ]
 
     Gen.frequency
