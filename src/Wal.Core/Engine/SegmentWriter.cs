@@ -67,8 +67,11 @@ internal sealed class SegmentWriter : IDisposable
     /// <summary>The chain's value after the last record appended.</summary>
     public uint Crc => _encoder.Crc;
 
-    /// <summary>The file offset up to which records have been written to the file; etcd decides a cut on this, not on what is buffered.</summary>
+    /// <summary>The file offset etcd's writes would have reached by now (the page writer's account of them): etcd decides a cut on this, not on what is buffered.</summary>
     public long FlushedOffset => _pages.FlushedOffset;
+
+    /// <summary>The file offset up to which bytes have been written to the file: <see cref="FlushedOffset"/> after a flush, ahead of it or behind it between flushes.</summary>
+    public long WrittenOffset => _pages.WrittenOffset;
 
     /// <summary>The last hard state appended since the log was opened: etcd's MustSync compares with it.</summary>
     public HardState State { get; private set; }

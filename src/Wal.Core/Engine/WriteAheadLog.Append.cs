@@ -208,7 +208,7 @@ public sealed partial class WriteAheadLog
         get
         {
             lock (_gate)
-                return WritableWriter().FlushedOffset;
+                return WritableWriter().WrittenOffset;
         }
     }
 
