@@ -18,7 +18,7 @@ namespace Wal.Engine;
 /// The writes need not mirror etcd's. Until the fdatasync, a crash may keep or lose any of
 /// them, however they were cut up; and the next sync or cut writes everything out first. So
 /// the bytes wait in the buffer, and a Save that syncs goes to the file in one write instead of
-/// etcd's write per 128 KiB: 15 µs less CPU for a Save of 400 KB (bench/README.md, "One write a
+/// etcd's write per 128 KiB: 20-30 µs less CPU for a Save of 413 KB (bench/README.md, "One write a
 /// Save"). Only past <see cref="MaxBufferBytes"/> are they written before the flush.
 /// </para>
 /// </remarks>
